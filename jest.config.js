@@ -1,0 +1,17 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.[tj]sx?$': ['ts-jest', {
+      tsconfig: {
+        allowJs: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'ES2022',
+        esModuleInterop: true, skipLibCheck: true, isolatedModules: true, resolveJsonModule: true,
+      },
+    }],
+  },
+  // ESM-only packages that jest's CJS runtime must transpile.
+  transformIgnorePatterns: ['/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose|@marcbachmann/cel-js)/)'],
+  testTimeout: 60000,
+};

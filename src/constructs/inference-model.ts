@@ -1,0 +1,205 @@
+import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { ModelPlan } from '../plan/plan';
+
+/** Default GPU toleration: the taint the NVIDIA GPU Operator and most clouds put on GPU nodes. */
+export const DEFAULT_GPU_TOLERATION = { key: 'nvidia.com/gpu', operator: 'Exists' } as const;
+/** Resources of the router container (LMDeploy's proxy): it only forwards HTTP. */
+export const ROUTER_RESOURCES = { cpu: '500m', memory: '1Gi' } as const;
+/** Seconds between startup probes; the failure threshold is derived from the engine's start-up budget. */
+export const STARTUP_PROBE_PERIOD_SECONDS = 10;
+
+export interface InferenceModelProps {
+  /** The planned model: engine process, ports, GPUs, labels. */
+  readonly plan: ModelPlan;
+  /** Namespace of every object. */
+  readonly namespace: string;
+  /**
+   * Extra environment for the engine container (e.g. OTLP metrics endpoints).
+   * @default - none
+   */
+  readonly extraEnv?: ReadonlyArray<{ readonly name: string; readonly value: string }>;
+}
+
+/**
+ * One served model: a GPU Deployment running the engine (and, for engines with
+ * one API server per data-parallel rank, their router), a Service exposing the
+ * client port and every metrics port, and optionally a claim for the weights.
+ */
+export class InferenceModel extends Construct {
+  public readonly deployment: kplus.Deployment;
+  public readonly service: kplus.Service;
+  public readonly plan: ModelPlan;
+
+  constructor(scope: Construct, id: string, props: InferenceModelProps) {
+    super(scope, id);
+    const { plan, namespace } = props;
+    this.plan = plan;
+    const m = plan.spec;
+
+    const cacheVolume = this.cacheVolume(plan, namespace);
+    const shm = kplus.Volume.fromEmptyDir(this, 'shm', 'dshm', { medium: kplus.EmptyDirMedium.MEMORY });
+
+    this.deployment = new kplus.Deployment(this, 'Resource', {
+      metadata: { name: plan.objectName, namespace, labels: plan.labels },
+      replicas: m.replicas,
+      select: false,
+      podMetadata: { labels: plan.labels },
+      // One GPU pod replaces the other: a surge pod would need GPUs that are usually not free.
+      strategy: kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.absolute(0), maxUnavailable: kplus.PercentOrAbsolute.absolute(1) }),
+      automountServiceAccountToken: false,
+      // Engine images run as root and write caches; the pod needs the `baseline` Pod Security level.
+      securityContext: { ensureNonRoot: false },
+      terminationGracePeriod: Duration.seconds(60),
+    });
+    this.deployment.select(kplus.LabelSelector.of({ labels: plan.selectorLabels }));
+
+    const engine = this.deployment.addContainer({
+      name: 'engine',
+      image: plan.image,
+      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      command: plan.engineProcess.command ? [...plan.engineProcess.command] : undefined,
+      args: [...plan.engineProcess.args],
+      ports: enginePorts(plan).map((p) => ({ name: p.name, number: p.port, protocol: kplus.Protocol.TCP })),
+      securityContext: { ensureNonRoot: false, readOnlyRootFilesystem: false, allowPrivilegeEscalation: false, privileged: false },
+      // Set by applyResources() so quantities keep their canonical spelling (no Argo CD drift).
+      resources: {},
+      startup: kplus.Probe.fromHttpGet(plan.profile.health.readinessPath, {
+        port: plan.enginePort,
+        periodSeconds: Duration.seconds(STARTUP_PROBE_PERIOD_SECONDS),
+        failureThreshold: Math.ceil(plan.profile.health.startupSeconds / STARTUP_PROBE_PERIOD_SECONDS),
+      }),
+      readiness: kplus.Probe.fromHttpGet(plan.profile.health.readinessPath, { port: plan.enginePort, periodSeconds: Duration.seconds(10), failureThreshold: 3 }),
+      liveness: kplus.Probe.fromHttpGet(plan.profile.health.livenessPath, { port: plan.enginePort, periodSeconds: Duration.seconds(15), failureThreshold: 4 }),
+      volumeMounts: [
+        { path: '/dev/shm', volume: shm },
+        { path: m.modelCache.mountPath, volume: cacheVolume },
+      ],
+    });
+    engine.env.addVariable('HF_HOME', kplus.EnvValue.fromValue(m.modelCache.mountPath));
+    engine.env.addVariable('POD_NAME', kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAME));
+    engine.env.addVariable('POD_NAMESPACE', kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE));
+    if (m.hfTokenSecretRef) {
+      const secret = kplus.Secret.fromSecretName(this, 'hf-token', m.hfTokenSecretRef.name);
+      engine.env.addVariable('HF_TOKEN', kplus.EnvValue.fromSecretValue({ secret, key: m.hfTokenSecretRef.key }));
+    }
+    for (const e of [...(plan.engineProcess.env ?? []), ...(props.extraEnv ?? [])]) {
+      engine.env.addVariable(e.name, kplus.EnvValue.fromValue(e.value));
+    }
+    for (const e of m.env ?? []) {
+      engine.env.addVariable(e.name, e.secretKeyRef
+        ? kplus.EnvValue.fromSecretValue({ secret: kplus.Secret.fromSecretName(this, `env-${e.name}`, e.secretKeyRef.name), key: e.secretKeyRef.key })
+        : kplus.EnvValue.fromValue(e.value ?? ''));
+    }
+
+    if (plan.router) {
+      this.deployment.addContainer({
+        name: plan.router.name,
+        image: plan.router.image,
+        imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+        command: plan.router.process.command ? [...plan.router.process.command] : undefined,
+        args: [...plan.router.process.args],
+        ports: [{ name: plan.router.name, number: plan.router.port, protocol: kplus.Protocol.TCP }],
+        securityContext: { ensureNonRoot: false, readOnlyRootFilesystem: false, allowPrivilegeEscalation: false, privileged: false },
+        resources: {}, // set in applyResources()
+        readiness: kplus.Probe.fromTcpSocket({ port: plan.router.port }),
+      });
+    }
+
+    this.applyResources(plan);
+    this.applyGpuScheduling(plan);
+
+    this.service = new kplus.Service(this, 'Service', {
+      metadata: { name: plan.objectName, namespace, labels: plan.labels },
+      type: kplus.ServiceType.CLUSTER_IP,
+      ports: servicePorts(plan).map((p) => ({ name: p.name, port: p.port, targetPort: p.port, protocol: kplus.Protocol.TCP })),
+    });
+    for (const [k, v] of Object.entries(plan.selectorLabels)) this.service.selectLabel(k, v);
+  }
+
+  private cacheVolume(plan: ModelPlan, namespace: string): kplus.Volume {
+    const cache = plan.spec.modelCache;
+    if (cache.type === 'persistentVolumeClaim') {
+      const claim = cache.existingClaim
+        ? kplus.PersistentVolumeClaim.fromClaimName(this, 'cache-claim', cache.existingClaim)
+        : new kplus.PersistentVolumeClaim(this, 'cache-claim', {
+          metadata: { name: `${plan.objectName}-cache`.slice(0, 63).replace(/-+$/, ''), namespace, labels: plan.labels },
+          accessModes: [plan.spec.replicas > 1 ? kplus.PersistentVolumeAccessMode.READ_WRITE_MANY : kplus.PersistentVolumeAccessMode.READ_WRITE_ONCE],
+          storage: Size.gibibytes(1), // replaced below by the size as written
+          storageClassName: cache.storageClassName,
+          volumeMode: kplus.PersistentVolumeMode.FILE_SYSTEM,
+        });
+      if (!cache.existingClaim) {
+        ApiObject.of(claim as kplus.PersistentVolumeClaim).addJsonPatch(JsonPatch.replace('/spec/resources/requests/storage', { value: cache.size }));
+      }
+      return kplus.Volume.fromPersistentVolumeClaim(this, 'cache', claim, { name: 'model-cache' });
+    }
+    return kplus.Volume.fromEmptyDir(this, 'cache', 'model-cache');
+  }
+
+  /**
+   * CPU, memory and GPU of the engine container, and the sizes of its
+   * emptyDirs. cdk8s-plus has no extended resources and re-spells quantities
+   * (`64Gi` becomes `65536Mi`, which the apiserver stores as `64Gi`: a GitOps
+   * diff), so they are patched in as given, Quantity-shaped (`{ value }`),
+   * because the typed serializer maps every quantity through `.value`.
+   */
+  private applyResources(plan: ModelPlan): void {
+    const m = plan.spec;
+    const quantity = (value: string | number) => ({ value });
+    const requests: Record<string, unknown> = {
+      cpu: quantity(m.resources.requests?.cpu ?? plan.profile.resources.cpu),
+      memory: quantity(m.resources.requests?.memory ?? plan.profile.resources.memory),
+    };
+    const limits: Record<string, unknown> = {
+      memory: quantity(m.resources.limits?.memory ?? m.resources.requests?.memory ?? plan.profile.resources.memory),
+    };
+    // No CPU limit unless asked for: CFS throttling hurts token latency.
+    if (m.resources.limits?.cpu) limits.cpu = quantity(m.resources.limits.cpu);
+    if (m.gpu.count > 0) {
+      requests[m.gpu.resourceName] = quantity(String(m.gpu.count));
+      limits[m.gpu.resourceName] = quantity(String(m.gpu.count));
+    }
+    const obj = ApiObject.of(this.deployment);
+    obj.addJsonPatch(JsonPatch.replace('/spec/template/spec/containers/0/resources', { requests, limits }));
+    if (plan.router) {
+      obj.addJsonPatch(JsonPatch.replace('/spec/template/spec/containers/1/resources', {
+        requests: { cpu: quantity(ROUTER_RESOURCES.cpu), memory: quantity(ROUTER_RESOURCES.memory) },
+        limits: { memory: quantity(ROUTER_RESOURCES.memory) },
+      }));
+    }
+    // Volumes are added in mount order: /dev/shm, then the model cache.
+    obj.addJsonPatch(JsonPatch.add('/spec/template/spec/volumes/0/emptyDir/sizeLimit', quantity(m.resources.sharedMemory)));
+    if (m.modelCache.type === 'emptyDir' && m.modelCache.size) {
+      obj.addJsonPatch(JsonPatch.add('/spec/template/spec/volumes/1/emptyDir/sizeLimit', quantity(m.modelCache.size)));
+    }
+  }
+
+  /** Node selection on the GPU product, and tolerations for GPU taints. */
+  private applyGpuScheduling(plan: ModelPlan): void {
+    const gpu = plan.spec.gpu;
+    const obj = ApiObject.of(this.deployment);
+    if (gpu.product) {
+      obj.addJsonPatch(JsonPatch.add('/spec/template/spec/nodeSelector', { 'nvidia.com/gpu.product': gpu.product }));
+    }
+    const tolerations = gpu.tolerations ?? (gpu.count > 0 ? [DEFAULT_GPU_TOLERATION] : []);
+    if (tolerations.length) {
+      obj.addJsonPatch(JsonPatch.add('/spec/template/spec/tolerations', tolerations.map((t) => ({ ...t }))));
+    }
+  }
+}
+
+/** Ports of the engine container: the first API server, then one per extra data-parallel rank. */
+export function enginePorts(plan: ModelPlan): Array<{ name: string; port: number }> {
+  if (plan.metricsEndpoints.length > 0) return plan.metricsEndpoints.map((e) => ({ name: e.portName, port: e.port }));
+  return [{ name: 'http', port: plan.enginePort }];
+}
+
+/** Service ports: the client port and every metrics port, each once. */
+export function servicePorts(plan: ModelPlan): Array<{ name: string; port: number }> {
+  const out = new Map<string, number>();
+  out.set(plan.servicePort.name, plan.servicePort.port);
+  for (const p of enginePorts(plan)) out.set(p.name, p.port);
+  return [...out.entries()].map(([name, port]) => ({ name, port }));
+}

@@ -1,0 +1,73 @@
+import { EngineProfile, versionSatisfies } from './profile';
+
+const SRC = 'InternLM/lmdeploy lmdeploy/metrics/loggers.py';
+/** `lmdeploy serve proxy` listens here and serves no metrics. */
+const PROXY_PORT = 8000;
+/** Finish reasons (`ResponseType` members) that are failures, from lmdeploy/messages.py. */
+const FAILURES = [
+  'ResponseType.ENGINE_STOP_ERROR', 'ResponseType.SESSION_REPEAT', 'ResponseType.SESSION_NOT_EXIST',
+  'ResponseType.HANDLER_NOT_EXIST', 'ResponseType.INPUT_LENGTH_ERROR', 'ResponseType.INTERNAL_ENGINE_ERROR',
+  'ResponseType.PREFIX_CACHE_CONFLICT', 'ResponseType.NO_QUEUE', 'ResponseType.NOT_SUPPORTED', 'ResponseType.OUT_OF_MEMORY',
+];
+
+/**
+ * LMDeploy (PyTorch backend). With `--dp N` it starts one API server per
+ * data-parallel rank on `--server-port + rank`, each with its own `/metrics`
+ * labelled `engine="<rank>"`; a proxy routes requests to them.
+ * Metrics: `--enable-metrics` in 0.9.2–0.10.x, on by default from 0.11 (`--disable-metrics` turns them off).
+ */
+export const lmdeploy: EngineProfile = {
+  engine: 'lmdeploy',
+  displayName: 'LMDeploy',
+  defaultVersion: '0.11.0',
+  minimumVersion: '0.9.2',
+  image: (version) => `openmmlab/lmdeploy:v${version.replace(/^v/, '')}-cu12`,
+  requiresGpu: true,
+  defaultPort: 23333,
+  command: (ctx) => ({
+    command: ['lmdeploy', 'serve', 'api_server'],
+    args: [
+      ctx.model,
+      '--backend', 'pytorch',
+      '--server-name', '0.0.0.0',
+      // Always explicit: with --proxy-url and no --server-port the ranks pick random ports.
+      '--server-port', String(ctx.port),
+      '--tp', String(ctx.tensorParallel),
+      ...(ctx.dataParallel > 1
+        ? ['--dp', String(ctx.dataParallel), '--proxy-url', `http://127.0.0.1:${PROXY_PORT}`, '--nnodes', '1', '--node-rank', '0']
+        : []),
+      ...(versionSatisfies(ctx.version, '<0.11.0') ? ['--enable-metrics'] : []),
+    ],
+    env: ctx.dataParallel > 1
+      ? [{ name: 'LMDEPLOY_DP_MASTER_ADDR', value: '127.0.0.1' }, { name: 'LMDEPLOY_DP_MASTER_PORT', value: '29555' }]
+      : [],
+  }),
+  router: () => ({
+    name: 'proxy',
+    port: PROXY_PORT,
+    process: {
+      command: ['lmdeploy', 'serve', 'proxy'],
+      args: ['--server-name', '0.0.0.0', '--server-port', String(PROXY_PORT), '--routing-strategy', 'min_expected_latency', '--serving-strategy', 'Hybrid'],
+    },
+  }),
+  tracing: () => undefined,
+  metrics: { kind: 'scrape', path: '/metrics', portPerRank: true },
+  rankLabel: 'engine',
+  modelLabel: 'model_name',
+  health: { readinessPath: '/health', livenessPath: '/health', startupSeconds: 1800 },
+  resources: { cpu: '8', memory: '64Gi' },
+  signals: {
+    requestsWaiting: [{ versions: '*', metric: 'lmdeploy:num_requests_waiting', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    requestsRunning: [{ versions: '*', metric: 'lmdeploy:num_requests_running', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    kvCacheUsage: [{ versions: '*', metric: 'lmdeploy:gpu_cache_usage_perc', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
+    ttft: [{ versions: '*', metric: 'lmdeploy:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    interTokenLatency: [{ versions: '*', metric: 'lmdeploy:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    e2eLatency: [{ versions: '*', metric: 'lmdeploy:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    queueTime: [{ versions: '*', metric: 'lmdeploy:request_queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    promptTokens: [{ versions: '*', metric: 'lmdeploy:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    generationTokens: [{ versions: '*', metric: 'lmdeploy:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    requestsFinished: [{ versions: '*', metric: 'lmdeploy:request_success_total', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'finished_reason', failureReasons: FAILURES, source: SRC }],
+    prefixCacheHitRate: [{ versions: '*', metric: 'lmdeploy:prefix_cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
+  },
+  missingSignals: { preemptions: 'LMDeploy does not count preemptions' },
+};

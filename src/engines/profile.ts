@@ -1,0 +1,155 @@
+/**
+ * What we know about an inference engine, as data: how to start it, where its
+ * metrics are and what they are called in each version. Dashboards, alerts,
+ * scrape configs and workloads ask a profile; none of them spells an engine's
+ * metric name or flag itself.
+ */
+import * as semver from 'semver';
+
+export type EngineName = 'vllm' | 'lmdeploy' | 'sglang' | 'tgi' | 'transformers';
+
+/** The signals dashboards and alerts are built from. */
+export type SignalName =
+  | 'requestsWaiting'
+  | 'requestsRunning'
+  | 'kvCacheUsage'
+  | 'kvCacheMemory'
+  | 'kvCacheFree'
+  | 'decodePrefillRatio'
+  | 'ttft'
+  | 'interTokenLatency'
+  | 'e2eLatency'
+  | 'queueTime'
+  | 'promptTokens'
+  | 'generationTokens'
+  | 'requestsFinished'
+  | 'requestsFailed'
+  | 'preemptions'
+  | 'batchSize'
+  | 'batchFill'
+  | 'prefixCacheHitRate';
+
+export type MetricType = 'gauge' | 'counter' | 'histogram';
+
+/** A metric that carries one signal. */
+export interface SignalMetric {
+  /** Metric name as Prometheus stores it (counters with `_total`, histograms without `_bucket`). */
+  readonly metric: string;
+  readonly type: MetricType;
+  /** Unit of the values; dashboards convert to seconds or ratios. */
+  readonly unit: 'seconds' | 'milliseconds' | 'ratio' | 'percent' | 'bytes' | 'count';
+  /**
+   * How series of several data-parallel ranks (or tensor-parallel workers) of one pod combine.
+   * `sum`: each rank counts its own requests. `max`: every worker reports the same scheduler value.
+   */
+  readonly rankAggregation: 'sum' | 'max';
+  /** Label holding the finish reason or status, when the counter has one. */
+  readonly reasonLabel?: string;
+  /** Label values of `reasonLabel` that mean failure (for error ratios). */
+  readonly failureReasons?: readonly string[];
+  /** Where the name comes from in the engine's source. */
+  readonly source: string;
+}
+
+/** A signal's metric for a range of engine versions (semver range, e.g. `>=0.10.2`). */
+export interface VersionedSignal extends SignalMetric {
+  readonly versions: string;
+}
+
+/** How the engine's process(es) serve metrics. */
+export type MetricsTransport =
+  /** Prometheus scrapes `/metrics`. With `portPerRank`, each data-parallel rank has its own server on `port + rank`. */
+  | { readonly kind: 'scrape'; readonly path: string; readonly portPerRank: boolean }
+  /** The engine pushes OpenTelemetry metrics over OTLP/HTTP to Prometheus' OTLP receiver. */
+  | { readonly kind: 'otlp-push' };
+
+export interface CommandContext {
+  readonly model: string;
+  readonly port: number;
+  readonly tensorParallel: number;
+  readonly dataParallel: number;
+  readonly version: string;
+}
+
+export interface TracingContext {
+  /** OTLP gRPC endpoint, e.g. `http://tempo:4317`. */
+  readonly grpcEndpoint: string;
+  /** OTLP HTTP base endpoint, e.g. `http://tempo:4318`. */
+  readonly httpEndpoint: string;
+  readonly serviceName: string;
+  readonly samplingRatio: number;
+}
+
+export interface EnvVarValue { readonly name: string; readonly value: string }
+
+export interface ProcessSpec {
+  readonly command?: readonly string[];
+  readonly args: readonly string[];
+  readonly env?: readonly EnvVarValue[];
+}
+
+export interface EngineProfile {
+  readonly engine: EngineName;
+  readonly displayName: string;
+  /** Version used when the spec gives none; the one our fixtures and dashboards are checked against. */
+  readonly defaultVersion: string;
+  /** Oldest version the profile supports (its metric names are known from then on). */
+  readonly minimumVersion: string;
+  /** Image for a version. */
+  image(version: string): string;
+  /** Whether the engine cannot run without a GPU. */
+  readonly requiresGpu: boolean;
+  readonly defaultPort: number;
+  /** Container command and arguments; the spec's own args are appended by the workload. */
+  command(ctx: CommandContext): ProcessSpec;
+  /** Flags and environment that make the engine export OTLP traces; undefined when it cannot. */
+  tracing(ctx: TracingContext, version: string): ProcessSpec | undefined;
+  /**
+   * A router in front of per-rank API servers (LMDeploy's proxy), run as a second
+   * container when the engine starts one server per data-parallel rank.
+   */
+  router?(ctx: CommandContext): { readonly name: string; readonly port: number; readonly process: ProcessSpec; readonly image?: string };
+  readonly metrics: MetricsTransport;
+  /** Label that tells data-parallel ranks apart inside one scrape, if any. */
+  readonly rankLabel?: string;
+  /** Label with the served model's name, if the engine sets one. */
+  readonly modelLabel?: string;
+  readonly health: {
+    readonly readinessPath: string;
+    readonly livenessPath: string;
+    /** Longest time model download and load may take before the startup probe gives up. */
+    readonly startupSeconds: number;
+  };
+  /** Default container resources (requests = limits for memory). */
+  readonly resources: { readonly cpu: string; readonly memory: string };
+  readonly signals: Partial<Record<SignalName, readonly VersionedSignal[]>>;
+  /** Signals the engine does not have, with what the dashboard says instead. */
+  readonly missingSignals?: Partial<Record<SignalName, string>>;
+}
+
+/** Version strings such as `v0.11.0` or `0.10` made comparable. */
+export function normalizeVersion(version: string): string {
+  const coerced = semver.coerce(version, { includePrerelease: false });
+  if (!coerced) throw new Error(`'${version}' is not a version`);
+  return coerced.version;
+}
+
+export function versionSatisfies(version: string, range: string): boolean {
+  return semver.satisfies(normalizeVersion(version), range, { includePrerelease: true });
+}
+
+/** The metric carrying `signal` in `version`, or undefined if the engine has none. */
+export function signalMetric(profile: EngineProfile, signal: SignalName, version: string): SignalMetric | undefined {
+  const candidates = profile.signals[signal] ?? [];
+  return candidates.find((c) => versionSatisfies(version, c.versions));
+}
+
+/** Every signal the engine has in `version`. */
+export function availableSignals(profile: EngineProfile, version: string): Map<SignalName, SignalMetric> {
+  const out = new Map<SignalName, SignalMetric>();
+  for (const name of Object.keys(profile.signals).sort() as SignalName[]) {
+    const metric = signalMetric(profile, name, version);
+    if (metric) out.set(name, metric);
+  }
+  return out;
+}

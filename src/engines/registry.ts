@@ -1,0 +1,16 @@
+import { ENGINE_NAMES } from './names';
+import { EngineName, EngineProfile } from './profile';
+import { vllm } from './vllm';
+import { lmdeploy } from './lmdeploy';
+import { sglang } from './sglang';
+import { tgi } from './tgi';
+import { transformers } from './transformers';
+
+export const PROFILES: Readonly<Record<EngineName, EngineProfile>> = { vllm, lmdeploy, sglang, tgi, transformers };
+
+export function profileFor(engine: EngineName): EngineProfile {
+  return PROFILES[engine];
+}
+
+/** Engines that cannot run without a GPU; the CRD's CEL rule is generated from this list. */
+export const GPU_ENGINE_NAMES: string[] = ENGINE_NAMES.filter((e) => PROFILES[e].requiresGpu);

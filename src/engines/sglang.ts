@@ -1,0 +1,59 @@
+import { EngineProfile } from './profile';
+
+// Names from sgl-project/sglang python/sglang/srt/metrics/collector.py (scheduler gauges carry
+// tp_rank/pp_rank/dp_rank; tokenizer-side histograms and counters are per server). The release that
+// renamed time_per_output_token_seconds to inter_token_latency_seconds is not verified (0.4.7 assumed).
+const SRC = 'sgl-project/sglang python/sglang/srt/metrics/collector.py';
+
+/**
+ * SGLang. One `/metrics` per server; scheduler gauges are reported by every
+ * tensor-parallel worker (`tp_rank` label) and must be combined with `max`,
+ * never summed.
+ */
+export const sglang: EngineProfile = {
+  engine: 'sglang',
+  displayName: 'SGLang',
+  defaultVersion: '0.5.4',
+  minimumVersion: '0.4.0',
+  image: (version) => `lmsysorg/sglang:v${version.replace(/^v/, '')}-cu126`,
+  requiresGpu: true,
+  defaultPort: 30000,
+  command: (ctx) => ({
+    command: ['python3', '-m', 'sglang.launch_server'],
+    args: [
+      '--model-path', ctx.model,
+      '--host', '0.0.0.0',
+      '--port', String(ctx.port),
+      '--tp-size', String(ctx.tensorParallel),
+      ...(ctx.dataParallel > 1 ? ['--dp-size', String(ctx.dataParallel)] : []),
+      '--enable-metrics',
+    ],
+  }),
+  tracing: (ctx) => ({
+    args: ['--enable-trace', '--otlp-traces-endpoint', ctx.grpcEndpoint.replace(/^https?:\/\//, '')],
+    env: [{ name: 'OTEL_SERVICE_NAME', value: ctx.serviceName }],
+  }),
+  metrics: { kind: 'scrape', path: '/metrics', portPerRank: false },
+  rankLabel: 'tp_rank',
+  modelLabel: 'model_name',
+  health: { readinessPath: '/health', livenessPath: '/health', startupSeconds: 1800 },
+  resources: { cpu: '8', memory: '64Gi' },
+  signals: {
+    requestsWaiting: [{ versions: '*', metric: 'sglang:num_queue_reqs', type: 'gauge', unit: 'count', rankAggregation: 'max', source: SRC }],
+    requestsRunning: [{ versions: '*', metric: 'sglang:num_running_reqs', type: 'gauge', unit: 'count', rankAggregation: 'max', source: SRC }],
+    kvCacheUsage: [{ versions: '*', metric: 'sglang:token_usage', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
+    ttft: [{ versions: '*', metric: 'sglang:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    interTokenLatency: [
+      { versions: '<0.4.7', metric: 'sglang:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC },
+      { versions: '>=0.4.7', metric: 'sglang:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC },
+    ],
+    e2eLatency: [{ versions: '*', metric: 'sglang:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    promptTokens: [{ versions: '*', metric: 'sglang:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    generationTokens: [{ versions: '*', metric: 'sglang:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    queueTime: [{ versions: '*', metric: 'sglang:queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    requestsFinished: [{ versions: '*', metric: 'sglang:num_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    requestsFailed: [{ versions: '*', metric: 'sglang:num_aborted_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    prefixCacheHitRate: [{ versions: '*', metric: 'sglang:cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
+  },
+  missingSignals: { preemptions: 'SGLang reports retractions only as a per-interval gauge' },
+};

@@ -1,0 +1,48 @@
+import { EngineProfile } from './profile';
+
+const SRC = 'huggingface/text-generation-inference router/src/server.rs, router/src/infer/mod.rs';
+
+/**
+ * Text Generation Inference. Metrics on the HTTP port (the `metrics` crate: counters carry no
+ * `_total`); no time-to-first-token histogram. The router also binds 0.0.0.0:9000 for its
+ * Prometheus recorder (TGI issue #3062), so 9000 must stay free in the pod.
+ */
+export const tgi: EngineProfile = {
+  engine: 'tgi',
+  displayName: 'TGI',
+  defaultVersion: '3.3.6',
+  minimumVersion: '2.0.0',
+  image: (version) => `ghcr.io/huggingface/text-generation-inference:${version.replace(/^v/, '')}`,
+  requiresGpu: true,
+  defaultPort: 8080,
+  command: (ctx) => ({
+    command: ['text-generation-launcher'],
+    args: [
+      '--model-id', ctx.model,
+      '--hostname', '0.0.0.0',
+      '--port', String(ctx.port),
+      '--num-shard', String(ctx.tensorParallel),
+    ],
+  }),
+  tracing: (ctx) => ({
+    args: ['--otlp-endpoint', ctx.grpcEndpoint, '--otlp-service-name', ctx.serviceName],
+  }),
+  metrics: { kind: 'scrape', path: '/metrics', portPerRank: false },
+  health: { readinessPath: '/health', livenessPath: '/health', startupSeconds: 1800 },
+  resources: { cpu: '8', memory: '64Gi' },
+  signals: {
+    requestsWaiting: [{ versions: '*', metric: 'tgi_queue_size', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    requestsRunning: [{ versions: '*', metric: 'tgi_batch_current_size', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    interTokenLatency: [{ versions: '*', metric: 'tgi_request_mean_time_per_token_duration', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    e2eLatency: [{ versions: '*', metric: 'tgi_request_duration', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    queueTime: [{ versions: '*', metric: 'tgi_request_queue_duration', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    promptTokens: [{ versions: '*', metric: 'tgi_request_input_length_sum', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    generationTokens: [{ versions: '*', metric: 'tgi_request_generated_tokens_sum', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    requestsFinished: [{ versions: '*', metric: 'tgi_request_success', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    requestsFailed: [{ versions: '*', metric: 'tgi_request_failure', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'err', source: SRC }],
+  },
+  missingSignals: {
+    ttft: 'TGI has no time-to-first-token histogram; the panel shows queue time + prefill time (tgi_request_queue_duration + tgi_batch_inference_duration{method="prefill"}) as an approximation',
+    kvCacheUsage: 'TGI does not export KV-cache usage',
+  },
+};

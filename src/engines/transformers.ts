@@ -1,0 +1,51 @@
+import { EngineProfile } from './profile';
+
+// Instruments of meter `transformers.generation.continuous_batch_processor` in huggingface/transformers
+// src/transformers/utils/metrics.py, as named after Prometheus' default OTLP translation
+// (UnderscoreEscapingWithSuffixes: counters get `_total`, the unit is appended unless already a name token).
+// Versions that configure the OTLP exporter themselves read the standard OTEL_EXPORTER_OTLP_* variables.
+const SRC = 'huggingface/transformers src/transformers/utils/metrics.py';
+
+/**
+ * Hugging Face transformers `transformers serve` with continuous batching. It
+ * serves no `/metrics`: it pushes OpenTelemetry metrics over OTLP, so the stack
+ * receives them in Prometheus' OTLP receiver, where names are translated
+ * (counters get `_total`, units become suffixes).
+ */
+export const transformers: EngineProfile = {
+  engine: 'transformers',
+  displayName: 'transformers',
+  defaultVersion: '4.57.0',
+  minimumVersion: '4.56.0',
+  image: (version) => `huggingface/transformers-pytorch-gpu:${version.replace(/^v/, '')}`,
+  requiresGpu: false,
+  defaultPort: 8000,
+  command: (ctx) => ({
+    command: ['transformers', 'serve'],
+    args: ['--host', '0.0.0.0', '--port', String(ctx.port), '--continuous-batching', '--force-model', ctx.model],
+  }),
+  tracing: (ctx) => ({
+    args: [],
+    env: [
+      { name: 'OTEL_SERVICE_NAME', value: ctx.serviceName },
+      { name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', value: `${ctx.httpEndpoint}/v1/traces` },
+      { name: 'OTEL_TRACES_SAMPLER', value: 'traceidratio' },
+      { name: 'OTEL_TRACES_SAMPLER_ARG', value: String(ctx.samplingRatio) },
+    ],
+  }),
+  metrics: { kind: 'otlp-push' },
+  health: { readinessPath: '/health', livenessPath: '/health', startupSeconds: 1800 },
+  resources: { cpu: '8', memory: '64Gi' },
+  signals: {
+    requestsWaiting: [{ versions: '*', metric: 'waiting_requests_count', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    requestsRunning: [{ versions: '*', metric: 'active_requests_count', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    kvCacheFree: [{ versions: '*', metric: 'kv_cache_free_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
+    decodePrefillRatio: [{ versions: '*', metric: 'decode_prefill_ratio', type: 'gauge', unit: 'ratio', rankAggregation: 'sum', source: SRC }],
+    kvCacheMemory: [{ versions: '*', metric: 'kv_cache_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
+    ttft: [{ versions: '*', metric: 'ttft_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC }],
+    e2eLatency: [{ versions: '*', metric: 'request_latency_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC }],
+    promptTokens: [{ versions: '*', metric: 'prefill_tokens_processed_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    generationTokens: [{ versions: '*', metric: 'decode_tokens_processed_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    batchFill: [{ versions: '*', metric: 'batch_fill_percentage_percent', type: 'histogram', unit: 'percent', rankAggregation: 'sum', source: SRC }],
+  },
+};

@@ -1,0 +1,63 @@
+import { EngineProfile } from './profile';
+
+// Names from vllm-project/vllm vllm/v1/metrics/loggers.py. Renames (from its deprecation comments):
+// kv_cache_usage_perc added in 0.9.2 (gpu_cache_usage_perc hidden in 0.11, removed in 0.12);
+// inter_token_latency_seconds added in 0.11 (time_per_output_token_seconds hidden in 0.12).
+const SRC = 'vllm-project/vllm vllm/v1/metrics/loggers.py';
+
+/**
+ * vLLM (V1 engine). All data-parallel engines of one server share one `/metrics`
+ * and are told apart by the `engine` label.
+ */
+export const vllm: EngineProfile = {
+  engine: 'vllm',
+  displayName: 'vLLM',
+  defaultVersion: '0.11.0',
+  minimumVersion: '0.8.0',
+  image: (version) => `vllm/vllm-openai:v${version.replace(/^v/, '')}`,
+  requiresGpu: true,
+  defaultPort: 8000,
+  command: (ctx) => ({
+    command: ['vllm', 'serve'],
+    args: [
+      ctx.model,
+      '--host', '0.0.0.0',
+      '--port', String(ctx.port),
+      '--tensor-parallel-size', String(ctx.tensorParallel),
+      ...(ctx.dataParallel > 1 ? ['--data-parallel-size', String(ctx.dataParallel)] : []),
+    ],
+  }),
+  tracing: (ctx) => ({
+    args: ['--otlp-traces-endpoint', ctx.grpcEndpoint],
+    env: [
+      { name: 'OTEL_SERVICE_NAME', value: ctx.serviceName },
+      { name: 'OTEL_EXPORTER_OTLP_TRACES_INSECURE', value: 'true' },
+      { name: 'OTEL_TRACES_SAMPLER', value: 'traceidratio' },
+      { name: 'OTEL_TRACES_SAMPLER_ARG', value: String(ctx.samplingRatio) },
+    ],
+  }),
+  metrics: { kind: 'scrape', path: '/metrics', portPerRank: false },
+  rankLabel: 'engine',
+  modelLabel: 'model_name',
+  health: { readinessPath: '/health', livenessPath: '/health', startupSeconds: 1800 },
+  resources: { cpu: '8', memory: '64Gi' },
+  signals: {
+    requestsWaiting: [{ versions: '*', metric: 'vllm:num_requests_waiting', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    requestsRunning: [{ versions: '*', metric: 'vllm:num_requests_running', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    kvCacheUsage: [
+      { versions: '<0.9.2', metric: 'vllm:gpu_cache_usage_perc', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC },
+      { versions: '>=0.9.2', metric: 'vllm:kv_cache_usage_perc', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC },
+    ],
+    ttft: [{ versions: '*', metric: 'vllm:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    interTokenLatency: [
+      { versions: '<0.11.0', metric: 'vllm:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC },
+      { versions: '>=0.11.0', metric: 'vllm:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC },
+    ],
+    e2eLatency: [{ versions: '*', metric: 'vllm:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    queueTime: [{ versions: '*', metric: 'vllm:request_queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    promptTokens: [{ versions: '*', metric: 'vllm:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    generationTokens: [{ versions: '*', metric: 'vllm:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    requestsFinished: [{ versions: '*', metric: 'vllm:request_success_total', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'finished_reason', failureReasons: ['abort', 'error'], source: SRC }],
+    preemptions: [{ versions: '*', metric: 'vllm:num_preemptions_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+  },
+};

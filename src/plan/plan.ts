@@ -1,0 +1,213 @@
+/**
+ * A pure function from a validated, defaulted spec to what must exist: per
+ * model its workload shape and every metrics endpoint (one per data-parallel
+ * rank where the engine runs a server per rank), and the stack's components
+ * and in-cluster endpoints. No cdk8s here, so it is cheap to test.
+ */
+import { EngineProfile, ProcessSpec, SignalMetric, SignalName, availableSignals, normalizeVersion, versionSatisfies } from '../engines/profile';
+import { profileFor } from '../engines/registry';
+import { LABEL_ENGINE, LABEL_INSTANCE, LABEL_MODEL, LABEL_NAME, labelValue, objectName, stackLabels } from '../names';
+import { InferenceMonitoringSpec, ModelSpec, TargetSpec } from '../spec/schema';
+import { FieldError, ValidationResult, validateSpec } from '../spec/validate';
+
+/** A port that serves `/metrics` and must be scraped. */
+export interface MetricsEndpoint {
+  /** Container/Service port name, `http` or `rank-<i>`. */
+  readonly portName: string;
+  readonly port: number;
+  readonly path: string;
+  /** Data-parallel rank served on this port, when the engine runs one server per rank. */
+  readonly rank?: number;
+}
+
+export interface ModelPlan {
+  readonly index: number;
+  readonly spec: ModelSpec;
+  readonly profile: EngineProfile;
+  /** Normalized engine version (`0.11.0`). */
+  readonly version: string;
+  /** Name of the Deployment, Service and related objects. */
+  readonly objectName: string;
+  readonly image: string;
+  /** Port clients send requests to (the router's, when there is one). */
+  readonly servicePort: { readonly name: string; readonly port: number };
+  /** Port of the first API server. */
+  readonly enginePort: number;
+  readonly engineProcess: ProcessSpec;
+  readonly router?: { readonly name: string; readonly port: number; readonly process: ProcessSpec; readonly image: string };
+  /** Empty for engines that push metrics over OTLP. */
+  readonly metricsEndpoints: readonly MetricsEndpoint[];
+  readonly pushesOtlpMetrics: boolean;
+  readonly tracesExported: boolean;
+  readonly selectorLabels: Record<string, string>;
+  readonly labels: Record<string, string>;
+  readonly signals: ReadonlyMap<SignalName, SignalMetric>;
+}
+
+export interface TargetPlan {
+  readonly index: number;
+  readonly spec: TargetSpec;
+  readonly profile: EngineProfile;
+  readonly version: string;
+  readonly objectName: string;
+  readonly namespace: string;
+  readonly metricsEndpoints: readonly MetricsEndpoint[];
+  readonly signals: ReadonlyMap<SignalName, SignalMetric>;
+}
+
+export interface StackPlan {
+  readonly name: string;
+  readonly namespace: string;
+  readonly spec: InferenceMonitoringSpec;
+  readonly models: readonly ModelPlan[];
+  readonly targets: readonly TargetPlan[];
+  readonly names: { readonly prometheus: string; readonly tempo: string; readonly grafana: string; readonly dcgm: string; readonly grafanaAdminSecret: string };
+  readonly endpoints: {
+    readonly tempoGrpc?: string;
+    readonly tempoHttp?: string;
+    readonly prometheus: string;
+    readonly otlpMetrics?: string;
+  };
+}
+
+export interface StackInput {
+  /** metadata.name of the InferenceMonitoring resource. */
+  readonly name: string;
+  /** metadata.namespace. */
+  readonly namespace: string;
+  /** The raw (not yet validated) spec. */
+  readonly spec: unknown;
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Validates, defaults and plans a stack. Never throws for bad input. */
+export function planStack(input: StackInput): ValidationResult<StackPlan> {
+  const errors: FieldError[] = [];
+  if (!DNS_SUBDOMAIN.test(input.name) || input.name.length > 253) {
+    errors.push({ path: 'metadata.name', message: `Invalid value: ${JSON.stringify(input.name)}: must be a lowercase RFC 1123 subdomain` });
+  }
+  if (!DNS_LABEL.test(input.namespace) || input.namespace.length > 63) {
+    errors.push({ path: 'metadata.namespace', message: `Invalid value: ${JSON.stringify(input.namespace)}: must be a lowercase RFC 1123 label` });
+  }
+  const validated = validateSpec(input.spec);
+  if (!validated.ok) return { ok: false, errors: [...errors, ...validated.errors] };
+  if (errors.length) return { ok: false, errors };
+  const spec = validated.value;
+  // Object names start with a letter so Services (DNS-1035) stay valid.
+  const base = /^[a-z]/.test(input.name) ? input.name.replace(/\./g, '-') : `im-${input.name.replace(/\./g, '-')}`;
+
+  const names = {
+    prometheus: objectName([base, 'prometheus']),
+    tempo: objectName([base, 'tempo']),
+    grafana: objectName([base, 'grafana']),
+    dcgm: objectName([base, 'dcgm-exporter']),
+    grafanaAdminSecret: spec.grafana.adminSecretRef?.name ?? objectName([base, 'grafana-admin']),
+  };
+  const svc = (n: string, port: number) => `http://${n}.${input.namespace}.svc:${port}`;
+  const tracingEndpoint = spec.tracing.endpoint;
+  const endpoints = {
+    prometheus: svc(names.prometheus, 9090),
+    tempoGrpc: spec.tracing.enabled ? tracingEndpoint ?? (spec.tempo.enabled ? svc(names.tempo, 4317) : undefined) : undefined,
+    tempoHttp: spec.tracing.enabled && !tracingEndpoint && spec.tempo.enabled ? svc(names.tempo, 4318) : undefined,
+    otlpMetrics: spec.monitoring.mode === 'managed' ? `${svc(names.prometheus, 9090)}/api/v1/otlp` : undefined,
+  };
+
+  const models = (spec.models ?? []).map((m, i) => planModel(input, base, spec, m, i, endpoints, errors));
+  const targets = (spec.targets ?? []).map((t, i) => planTarget(input, base, t, i, errors));
+  if (errors.length) return { ok: false, errors };
+  return { ok: true, value: { name: input.name, namespace: input.namespace, spec, models, targets, names, endpoints } };
+}
+
+function resolveVersion(profile: EngineProfile, given: string | undefined, path: string, errors: FieldError[]): string {
+  const version = normalizeVersion(given ?? profile.defaultVersion);
+  if (!versionSatisfies(version, `>=${profile.minimumVersion}`)) {
+    errors.push({ path, message: `Unsupported value: ${JSON.stringify(given)}: ${profile.displayName} exports the metrics we monitor from ${profile.minimumVersion} on` });
+  }
+  return version;
+}
+
+function planModel(
+  input: StackInput, base: string, spec: InferenceMonitoringSpec, m: ModelSpec, index: number,
+  endpoints: StackPlan['endpoints'], errors: FieldError[],
+): ModelPlan {
+  const at = `spec.models[${index}]`;
+  const profile = profileFor(m.engine);
+  const version = resolveVersion(profile, m.engineVersion, `${at}.engineVersion`, errors);
+  const enginePort = m.port ?? profile.defaultPort;
+  const ctx = { model: m.model, port: enginePort, tensorParallel: m.parallelism.tensor, dataParallel: m.parallelism.data, version };
+  const perRank = profile.metrics.kind === 'scrape' && profile.metrics.portPerRank && m.parallelism.data > 1;
+  const router = perRank && profile.router ? profile.router(ctx) : undefined;
+
+  let metricsEndpoints: MetricsEndpoint[] = [];
+  if (profile.metrics.kind === 'scrape') {
+    const path = profile.metrics.path;
+    metricsEndpoints = perRank
+      ? Array.from({ length: m.parallelism.data }, (_, rank) => ({ portName: `rank-${rank}`, port: enginePort + rank, path, rank }))
+      : [{ portName: 'http', port: enginePort, path }];
+  }
+  const lastPort = enginePort + (perRank ? m.parallelism.data - 1 : 0);
+  if (lastPort > 65535) {
+    errors.push({ path: `${at}.port`, message: `Invalid value: ${enginePort}: ${m.parallelism.data} data-parallel ranks use ports ${enginePort}-${lastPort}, beyond 65535` });
+  }
+  if (router && router.port >= enginePort && router.port <= lastPort) {
+    errors.push({ path: `${at}.port`, message: `Invalid value: ${enginePort}: rank ports ${enginePort}-${lastPort} overlap the ${router.name} port ${router.port}` });
+  }
+
+  const tracing = endpoints.tempoGrpc && endpoints.tempoHttp !== undefined || endpoints.tempoGrpc
+    ? profile.tracing({
+      grpcEndpoint: endpoints.tempoGrpc!,
+      httpEndpoint: endpoints.tempoHttp ?? endpoints.tempoGrpc!,
+      serviceName: m.name,
+      samplingRatio: spec.tracing.samplingRatio,
+    }, version)
+    : undefined;
+  const engine = profile.command(ctx);
+  const engineProcess: ProcessSpec = {
+    command: engine.command,
+    args: [...engine.args, ...(tracing?.args ?? []), ...(m.args ?? [])],
+    env: [...(engine.env ?? []), ...(tracing?.env ?? [])],
+  };
+
+  const objName = objectName([base, m.name]);
+  const selectorLabels = { [LABEL_INSTANCE]: labelValue(input.name), [LABEL_MODEL]: m.name };
+  const image = m.image ?? profile.image(m.engineVersion ?? profile.defaultVersion);
+  return {
+    index,
+    spec: m,
+    profile,
+    version,
+    objectName: objName,
+    image,
+    servicePort: router ? { name: router.name, port: router.port } : { name: 'http', port: enginePort },
+    enginePort,
+    engineProcess,
+    router: router ? { ...router, image: router.image ?? image } : undefined,
+    metricsEndpoints,
+    pushesOtlpMetrics: profile.metrics.kind === 'otlp-push',
+    tracesExported: tracing !== undefined,
+    selectorLabels,
+    labels: { ...stackLabels(input.name, m.engine, 'inference'), ...selectorLabels, [LABEL_ENGINE]: m.engine, [LABEL_NAME]: m.engine },
+    signals: availableSignals(profile, version),
+  };
+}
+
+function planTarget(input: StackInput, base: string, t: TargetSpec, index: number, errors: FieldError[]): TargetPlan {
+  const at = `spec.targets[${index}]`;
+  const profile = profileFor(t.engine);
+  const version = resolveVersion(profile, t.engineVersion, `${at}.engineVersion`, errors);
+  if (t.port + t.ranks - 1 > 65535) {
+    errors.push({ path: `${at}.ranks`, message: `Invalid value: ${t.ranks}: ports ${t.port}-${t.port + t.ranks - 1} go beyond 65535` });
+  }
+  const metricsEndpoints = Array.from({ length: t.ranks }, (_, rank) => ({
+    portName: t.ranks > 1 ? `rank-${rank}` : 'http', port: t.port + rank, path: t.path, ...(t.ranks > 1 ? { rank } : {}),
+  }));
+  return {
+    index, spec: t, profile, version,
+    objectName: objectName([base, t.name]),
+    namespace: t.namespace ?? input.namespace,
+    metricsEndpoints,
+    signals: availableSignals(profile, version),
+  };
+}

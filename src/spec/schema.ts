@@ -1,0 +1,270 @@
+/**
+ * The `InferenceMonitoring` spec, defined once. From this one definition come
+ * the TypeScript types (`Static`), runtime validation and defaulting
+ * (`validate.ts`) and the CRD's OpenAPI v3 schema (`crd.ts`).
+ */
+import { Type, Static } from '@sinclair/typebox';
+import { ENGINE_NAMES } from '../engines/names';
+import { GPU_ENGINE_NAMES } from '../engines/registry';
+import {
+  Duration, List, Obj, Quantity, StringEnum, StringMap,
+  DNS_LABEL_PATTERN, LABEL_VALUE_PATTERN, RESOURCE_NAME_PATTERN,
+} from './schema-builders';
+
+export const API_GROUP = 'monitoring.inference.dev';
+export const API_VERSION = 'v1alpha1';
+export const KIND = 'InferenceMonitoring';
+export const PLURAL = 'inferencemonitorings';
+export const SHORT_NAME = 'infmon';
+
+/** Upper bounds keep CEL cost estimates within the apiserver's budget and derived names short. */
+export const MAX_MODELS = 32;
+export const MAX_TARGETS = 32;
+export const MAX_MODEL_NAME = 40;
+
+const celList = (items: string[]) => `[${items.map((i) => `'${i}'`).join(', ')}]`;
+
+const SecretKeyRef = Obj({
+  name: Type.String({ description: 'Name of the Secret in the resource\'s namespace.', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
+  key: Type.String({ description: 'Key within the Secret.', minLength: 1, maxLength: 253 }),
+}, { description: 'A key of a Secret in the same namespace.' });
+
+const EnvVar = Obj({
+  name: Type.String({ description: 'Environment variable name.', minLength: 1, maxLength: 128, pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$' }),
+  value: Type.Optional(Type.String({ description: 'Literal value.', maxLength: 4096 })),
+  secretKeyRef: Type.Optional(SecretKeyRef),
+}, {
+  description: 'An environment variable for the engine container.',
+  'x-kubernetes-validations': [{ rule: 'has(self.value) != has(self.secretKeyRef)', message: 'exactly one of value or secretKeyRef must be set' }],
+});
+
+const Toleration = Obj({
+  key: Type.String({ description: 'Taint key the toleration applies to.', minLength: 1, maxLength: 316 }),
+  operator: Type.Optional(StringEnum(['Exists', 'Equal'] as const, { description: 'How the key is matched.', default: 'Exists' })),
+  value: Type.Optional(Type.String({ description: 'Taint value, with operator Equal.', maxLength: 63 })),
+  effect: Type.Optional(StringEnum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const, { description: 'Taint effect to tolerate; empty tolerates all effects.' })),
+}, { description: 'A toleration for the GPU nodes\' taints.' });
+
+const Gpu = Obj({
+  count: Type.Integer({ description: 'GPUs per replica, requested as limits of `resourceName`. Must cover parallelism.tensor × parallelism.data.', minimum: 0, maximum: 64, default: 1 }),
+  resourceName: Type.String({ description: 'Extended resource advertised by the device plugin.', pattern: RESOURCE_NAME_PATTERN, maxLength: 253, default: 'nvidia.com/gpu' }),
+  product: Type.Optional(Type.String({ description: 'GPU product (the `nvidia.com/gpu.product` node label set by GPU feature discovery, e.g. `NVIDIA-A100-SXM4-80GB`); pods are pinned to nodes with this label.', maxLength: 63, pattern: LABEL_VALUE_PATTERN })),
+  tolerations: Type.Optional(List(Toleration, { description: 'Tolerations for GPU node taints. Default: tolerate `nvidia.com/gpu` with any effect.', maxItems: 16 })),
+}, { description: 'GPUs of each replica.', default: {} });
+
+const Parallelism = Obj({
+  tensor: Type.Integer({ description: 'Tensor-parallel size (GPUs per model copy).', minimum: 1, maximum: 64, default: 1 }),
+  data: Type.Integer({ description: 'Data-parallel size (model copies in one pod). Engines that run one API server per rank (LMDeploy) get one scrape endpoint per rank.', minimum: 1, maximum: 64, default: 1 }),
+}, { description: 'How the model is split across the GPUs of one replica.', default: {} });
+
+const ResourceList = Obj({
+  cpu: Type.Optional(Quantity('CPU quantity, e.g. `8`.')),
+  memory: Type.Optional(Quantity('Memory quantity, e.g. `64Gi`.')),
+}, { description: 'CPU and memory quantities.' });
+
+const Resources = Obj({
+  requests: Type.Optional(ResourceList),
+  limits: Type.Optional(ResourceList),
+  sharedMemory: Quantity('Size of the memory-backed `/dev/shm` (NCCL and PyTorch data loaders need more than the 64Mi container default).', '16Gi'),
+}, { description: 'CPU, memory and shared memory of the engine container. Defaults come from the engine profile.', default: {} });
+
+const ModelCache = Obj({
+  type: StringEnum(['emptyDir', 'persistentVolumeClaim'] as const, { description: 'Where downloaded weights live: a pod-local emptyDir, or a PersistentVolumeClaim that survives restarts.', default: 'emptyDir' }),
+  size: Type.Optional(Quantity('Size of the volume (emptyDir size limit, or the storage request of the generated claim).')),
+  storageClassName: Type.Optional(Type.String({ description: 'Storage class of the generated claim.', maxLength: 253 })),
+  existingClaim: Type.Optional(Type.String({ description: 'Use this existing claim instead of generating one.', maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' })),
+  mountPath: Type.String({ description: 'Where the cache is mounted; `HF_HOME` points here.', default: '/cache/huggingface', pattern: '^/', maxLength: 256 }),
+}, {
+  description: 'Volume for model weights.',
+  default: {},
+  'x-kubernetes-validations': [
+    { rule: "self.type == 'persistentVolumeClaim' || !has(self.existingClaim)", message: 'existingClaim requires type persistentVolumeClaim', fieldPath: '.existingClaim' },
+    { rule: "self.type != 'persistentVolumeClaim' || has(self.existingClaim) || has(self.size)", message: 'a persistentVolumeClaim cache needs size (to create a claim) or existingClaim', fieldPath: '.size', reason: 'FieldValueRequired' },
+  ],
+});
+
+export const ModelSchema = Obj({
+  name: Type.String({ description: 'Short name of this deployment, unique in the resource; part of object names and the `model` dashboard variable.', minLength: 1, maxLength: MAX_MODEL_NAME, pattern: DNS_LABEL_PATTERN }),
+  model: Type.String({ description: 'Model to serve: a Hugging Face id such as `Qwen/Qwen2.5-7B-Instruct`, or a path inside the model cache.', minLength: 1, maxLength: 256 }),
+  engine: StringEnum(ENGINE_NAMES, { description: 'Inference engine.' }),
+  engineVersion: Type.Optional(Type.String({ description: 'Engine version (the image tag unless `image` is set). Metric names and flags follow it. Default: the profile\'s tested version.', maxLength: 64, pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+.][0-9A-Za-z.-]+)?$' })),
+  image: Type.Optional(Type.String({ description: 'Container image; overrides the profile\'s image for engineVersion.', minLength: 1, maxLength: 512 })),
+  args: Type.Optional(List(Type.String({ maxLength: 4096 }), { description: 'Extra engine arguments, appended after the generated ones.', maxItems: 64 })),
+  env: Type.Optional(List(EnvVar, { description: 'Extra environment variables.', maxItems: 64 })),
+  replicas: Type.Integer({ description: 'Pod replicas.', minimum: 0, maximum: 128, default: 1 }),
+  gpu: Gpu,
+  parallelism: Parallelism,
+  port: Type.Optional(Type.Integer({ description: 'HTTP port of the (first) API server. Default: the engine\'s own default port.', minimum: 1, maximum: 65535 })),
+  resources: Resources,
+  modelCache: ModelCache,
+  hfTokenSecretRef: Type.Optional(SecretKeyRef),
+}, {
+  description: 'A model served by an inference engine, deployed and monitored.',
+  'x-kubernetes-validations': [
+    {
+      rule: `!(self.engine in ${celList(GPU_ENGINE_NAMES)}) || self.gpu.count >= 1`,
+      messageExpression: "'engine ' + self.engine + ' needs at least one GPU (gpu.count >= 1)'",
+      fieldPath: '.gpu.count',
+    },
+    {
+      rule: 'self.parallelism.tensor * self.parallelism.data <= (self.gpu.count > 0 ? self.gpu.count : 1)',
+      message: 'parallelism.tensor × parallelism.data must not exceed gpu.count',
+      fieldPath: '.parallelism',
+    },
+  ],
+});
+
+export const TargetSchema = Obj({
+  name: Type.String({ description: 'Short name of this target, unique among models and targets.', minLength: 1, maxLength: MAX_MODEL_NAME, pattern: DNS_LABEL_PATTERN }),
+  engine: StringEnum(ENGINE_NAMES, { description: 'Engine the pods run; selects metric names and dashboards.' }),
+  engineVersion: Type.Optional(Type.String({ description: 'Engine version the pods run.', maxLength: 64, pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+.][0-9A-Za-z.-]+)?$' })),
+  selector: StringMap(Type.String({ maxLength: 63, pattern: LABEL_VALUE_PATTERN }), { description: 'Pod labels (matchLabels) of the existing workload.', minProperties: 1, maxProperties: 16 }),
+  namespace: Type.Optional(Type.String({ description: 'Namespace of the pods. Default: the resource\'s namespace.', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
+  port: Type.Integer({ description: 'Port of the (first) metrics endpoint.', minimum: 1, maximum: 65535 }),
+  ranks: Type.Integer({ description: 'Number of consecutive ports starting at `port` that each serve `/metrics` (LMDeploy data-parallel ranks).', minimum: 1, maximum: 64, default: 1 }),
+  path: Type.String({ description: 'Metrics path.', pattern: '^/', maxLength: 256, default: '/metrics' }),
+}, { description: 'An inference workload that already runs and is only monitored.' });
+
+const Storage = Obj({
+  size: Type.Optional(Quantity('Volume size; without it an emptyDir is used and data does not survive a restart.')),
+  storageClassName: Type.Optional(Type.String({ description: 'Storage class of the claim.', maxLength: 253 })),
+}, { description: 'Persistent storage.', default: {} });
+
+const RemoteWrite = Obj({
+  url: Type.String({ description: 'Remote-write endpoint, e.g. Mimir or Thanos Receive.', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' }),
+  name: Type.Optional(Type.String({ description: 'Name of the queue in Prometheus\' metrics.', maxLength: 63, pattern: DNS_LABEL_PATTERN })),
+}, { description: 'A Prometheus remote_write target.' });
+
+const Monitoring = Obj({
+  mode: StringEnum(['managed', 'operator'] as const, { description: '`managed`: deploy our own Prometheus with a generated configuration (no operator needed). `operator`: emit ServiceMonitors/PodMonitors/PrometheusRules for prometheus-operator (kube-prometheus-stack).', default: 'managed' }),
+  release: Type.String({ description: 'Value of the `release` label that kube-prometheus-stack\'s selectors match (operator mode).', maxLength: 63, pattern: LABEL_VALUE_PATTERN, default: 'kube-prometheus-stack' }),
+  interval: Duration('Scrape interval.', '15s'),
+  evaluationInterval: Duration('Rule evaluation interval.', '30s'),
+  retention: Duration('How long Prometheus keeps samples.', '15d'),
+  storage: Storage,
+  remoteWrite: Type.Optional(List(RemoteWrite, { description: 'Remote-write targets for long-term storage.', maxItems: 8 })),
+  createPrometheus: Type.Boolean({ description: 'In operator mode, also emit a `Prometheus` resource that selects this stack\'s monitors and rules.', default: false }),
+}, { description: 'How metrics are collected.', default: {} });
+
+const Tracing = Obj({
+  enabled: Type.Boolean({ description: 'Export OTLP traces from the engines.', default: true }),
+  samplingRatio: Type.Number({ description: 'Share of requests traced (0 to 1).', minimum: 0, maximum: 1, default: 1 }),
+  endpoint: Type.Optional(Type.String({ description: 'OTLP gRPC endpoint of an external collector; default: the stack\'s Tempo.', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' })),
+}, { description: 'Request tracing.', default: {} });
+
+const Tempo = Obj({
+  enabled: Type.Boolean({ description: 'Deploy Tempo (OTLP gRPC 4317, HTTP 4318).', default: true }),
+  retention: Duration('How long traces are kept.', '72h'),
+  storage: Storage,
+}, { description: 'The trace store.', default: {} });
+
+const Grafana = Obj({
+  enabled: Type.Boolean({ description: 'Deploy Grafana with provisioned datasources and dashboards.', default: true }),
+  adminSecretRef: Type.Optional(Obj({
+    name: Type.String({ description: 'Secret holding the admin credentials.', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
+    userKey: Type.String({ description: 'Key of the admin user name.', minLength: 1, default: 'admin-user' }),
+    passwordKey: Type.String({ description: 'Key of the admin password.', minLength: 1, default: 'admin-password' }),
+  }, { description: 'Existing Secret with the admin credentials. Default: a Secret named `<name>-grafana-admin` that you create (see README); the stack never ships a password.' })),
+  anonymousAccess: Type.Boolean({ description: 'Let unauthenticated users view dashboards.', default: false }),
+}, { description: 'Dashboards.', default: {} });
+
+const GpuMetrics = Obj({
+  enabled: Type.Boolean({ description: 'Collect GPU metrics from NVIDIA DCGM exporter.', default: true }),
+  deployExporter: Type.Boolean({ description: 'Deploy the DCGM exporter DaemonSet; set false when the GPU Operator already runs one (it is then only scraped).', default: true }),
+}, { description: 'GPU metrics.', default: {} });
+
+const Alerts = Obj({
+  enabled: Type.Boolean({ description: 'Emit alerting and recording rules.', default: true }),
+  ttftP95Seconds: Type.Number({ description: 'Alert when p95 time to first token exceeds this many seconds.', exclusiveMinimum: 0, default: 2 }),
+  queueLength: Type.Integer({ description: 'Alert when more requests than this wait in a model\'s queue.', minimum: 1, default: 20 }),
+  kvCacheUsage: Type.Number({ description: 'Alert when KV-cache usage (0 to 1) stays above this.', minimum: 0, maximum: 1, default: 0.95 }),
+  errorRatio: Type.Number({ description: 'Alert when the share of failed requests exceeds this.', minimum: 0, maximum: 1, default: 0.05 }),
+}, { description: 'Alerts.', default: {} });
+
+const SloObjective = Obj({
+  objective: Type.Number({ description: 'Target share of good requests, e.g. 0.99.', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.99 }),
+  thresholdSeconds: Type.Optional(Type.Number({ description: 'A request is good when faster than this (latency SLOs).', exclusiveMinimum: 0 })),
+}, { description: 'A service-level objective.' });
+
+const Slo = Obj({
+  ttft: Type.Optional(SloObjective),
+  interTokenLatency: Type.Optional(SloObjective),
+  availability: Type.Optional(SloObjective),
+}, {
+  description: 'Service-level objectives; each gets multi-window multi-burn-rate alerts.',
+  'x-kubernetes-validations': [
+    { rule: '!has(self.ttft) || has(self.ttft.thresholdSeconds)', message: 'a latency SLO needs thresholdSeconds', fieldPath: '.ttft.thresholdSeconds', reason: 'FieldValueRequired' },
+    { rule: '!has(self.interTokenLatency) || has(self.interTokenLatency.thresholdSeconds)', message: 'a latency SLO needs thresholdSeconds', fieldPath: '.interTokenLatency.thresholdSeconds', reason: 'FieldValueRequired' },
+  ],
+});
+
+const Benchmarks = Obj({
+  enabled: Type.Boolean({ description: 'Provision the PostgreSQL benchmark datasource and dashboard.', default: false }),
+  host: Type.Optional(Type.String({ description: 'PostgreSQL host:port.', maxLength: 253 })),
+  database: Type.String({ description: 'Database name.', maxLength: 63, default: 'metrics' }),
+  secretRef: Type.Optional(Obj({
+    name: Type.String({ description: 'Secret with keys `user` and `password`.', minLength: 1, maxLength: 253 }),
+  }, { description: 'Credentials of the benchmark database.' })),
+}, {
+  description: 'The transformers benchmark dashboard on PostgreSQL.',
+  default: {},
+  'x-kubernetes-validations': [
+    { rule: '!self.enabled || (has(self.host) && has(self.secretRef))', message: 'enabled benchmarks need host and secretRef', fieldPath: '.host', reason: 'FieldValueRequired' },
+  ],
+});
+
+export const SpecSchema = Obj({
+  models: Type.Optional(List(ModelSchema, {
+    description: 'Models to deploy and monitor.',
+    maxItems: MAX_MODELS,
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['name'],
+  })),
+  targets: Type.Optional(List(TargetSchema, {
+    description: 'Existing inference workloads to monitor without deploying them.',
+    maxItems: MAX_TARGETS,
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['name'],
+  })),
+  monitoring: Monitoring,
+  tracing: Tracing,
+  tempo: Tempo,
+  grafana: Grafana,
+  gpuMetrics: GpuMetrics,
+  alerts: Alerts,
+  slo: Type.Optional(Slo),
+  benchmarks: Benchmarks,
+}, {
+  description: 'Inference workloads and the monitoring stack that watches them.',
+  'x-kubernetes-validations': [
+    {
+      rule: '(has(self.models) ? size(self.models) : 0) + (has(self.targets) ? size(self.targets) : 0) > 0',
+      message: 'at least one entry in models or targets is required',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: '!has(self.models) || !has(self.targets) || self.targets.all(t, !self.models.exists(m, m.name == t.name))',
+      message: 'target names must differ from model names',
+      fieldPath: '.targets',
+      reason: 'FieldValueDuplicate',
+    },
+    {
+      rule: '!self.tracing.enabled || self.tempo.enabled || has(self.tracing.endpoint)',
+      message: 'tracing without Tempo needs tracing.endpoint',
+      fieldPath: '.tracing.endpoint',
+      reason: 'FieldValueRequired',
+    },
+  ],
+});
+
+export type InferenceMonitoringSpec = Static<typeof SpecSchema>;
+export type ModelSpec = Static<typeof ModelSchema>;
+export type TargetSpec = Static<typeof TargetSchema>;
+
+/** The resource as users write it. */
+export interface InferenceMonitoringResource {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly [key: string]: unknown };
+  readonly spec: unknown;
+}

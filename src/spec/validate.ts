@@ -1,0 +1,165 @@
+/**
+ * Runtime validation and defaulting of a spec, from the same schema that
+ * becomes the CRD: ajv checks types, ranges and patterns and fills in
+ * defaults (as the apiserver's structural defaulting does), list-map keys are
+ * checked for duplicates, and every `x-kubernetes-validations` CEL rule is
+ * evaluated with cel-js exactly as written in the CRD.
+ */
+import Ajv, { ErrorObject } from 'ajv';
+import { evaluate } from '@marcbachmann/cel-js';
+import { CelRule, KUBE_KEYWORDS } from './schema-builders';
+import { InferenceMonitoringSpec, SpecSchema } from './schema';
+
+/** One problem with the input: where (`spec.models[0].gpu.count`) and why. */
+export interface FieldError {
+  readonly path: string;
+  readonly message: string;
+}
+
+export class SpecValidationError extends Error {
+  constructor(public readonly errors: readonly FieldError[], subject = 'InferenceMonitoring') {
+    super(`invalid ${subject}:\n${errors.map((e) => `  - ${e.path}: ${e.message}`).join('\n')}`);
+    this.name = 'SpecValidationError';
+  }
+}
+
+export type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
+
+type JsonSchema = Record<string, any>;
+
+/** The spec schema as plain JSON (TypeBox's symbols dropped). */
+export function specJsonSchema(): JsonSchema {
+  return JSON.parse(JSON.stringify(SpecSchema));
+}
+
+let compiled: ReturnType<Ajv['compile']> | undefined;
+function validator() {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: true, strictTypes: false, coerceTypes: false });
+    for (const keyword of KUBE_KEYWORDS) ajv.addKeyword(keyword);
+    compiled = ajv.compile(specJsonSchema());
+  }
+  return compiled;
+}
+
+/** `/models/0/gpu` -> `spec.models[0].gpu` */
+export function toFieldPath(root: string, pointer: string): string {
+  let path = root;
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    path += /^\d+$/.test(part) ? `[${part}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(part) ? `.${part}` : `[${JSON.stringify(part)}]`;
+  }
+  return path;
+}
+
+function describeAjvError(root: string, e: ErrorObject): FieldError {
+  const p = e.params as Record<string, any>;
+  const at = toFieldPath(root, e.instancePath);
+  const value = JSON.stringify(e.data);
+  switch (e.keyword) {
+    case 'required':
+      return { path: `${at}.${p.missingProperty}`, message: 'Required value' };
+    case 'additionalProperties':
+      return { path: `${at}.${p.additionalProperty}`, message: 'unknown field' };
+    case 'enum':
+      return { path: at, message: `Unsupported value: ${value}: supported values: ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+    case 'type':
+      return { path: at, message: `Invalid value: ${value}: must be of type ${p.type}` };
+    case 'pattern':
+      return { path: at, message: `Invalid value: ${value}: should match '${p.pattern}'` };
+    case 'minimum': case 'maximum': case 'exclusiveMinimum': case 'exclusiveMaximum':
+      return { path: at, message: `Invalid value: ${value}: ${e.message}` };
+    default:
+      return { path: at, message: `Invalid value: ${value}: ${e.message}` };
+  }
+}
+
+/** Checks `x-kubernetes-list-type: map` keys for duplicates, as the apiserver does. */
+function listMapErrors(schema: JsonSchema, data: unknown, path: string, out: FieldError[]): void {
+  walk(schema, data, path, (node, value, at) => {
+    if (node['x-kubernetes-list-type'] !== 'map' || !Array.isArray(value)) return;
+    const keys: string[] = node['x-kubernetes-list-map-keys'] ?? [];
+    const seen = new Set<string>();
+    value.forEach((item, i) => {
+      const key = JSON.stringify(keys.map((k) => (item as any)?.[k]));
+      if (seen.has(key)) {
+        out.push({ path: `${at}[${i}]`, message: `Duplicate value: ${keys.map((k) => `${k}=${JSON.stringify((item as any)?.[k])}`).join(', ')}` });
+      }
+      seen.add(key);
+    });
+  });
+}
+
+function celErrors(schema: JsonSchema, data: unknown, path: string, out: FieldError[]): void {
+  walk(schema, data, path, (node, value, at) => {
+    const rules: CelRule[] = node['x-kubernetes-validations'] ?? [];
+    for (const r of rules) {
+      let ok: unknown;
+      try {
+        ok = evaluate(r.rule, { self: value });
+      } catch (err) {
+        out.push({ path: at, message: `rule '${r.rule}' could not be evaluated: ${(err as Error).message}` });
+        continue;
+      }
+      if (ok === true) continue;
+      let message = r.message ?? `failed rule: ${r.rule}`;
+      if (r.messageExpression) {
+        try { message = String(evaluate(r.messageExpression, { self: value })); } catch { /* keep message */ }
+      }
+      const fieldPath = r.fieldPath ? `${at}${r.fieldPath}` : at;
+      const prefix = r.reason === 'FieldValueRequired' ? 'Required value' : r.reason === 'FieldValueDuplicate' ? 'Duplicate value' : r.reason === 'FieldValueForbidden' ? 'Forbidden' : 'Invalid value';
+      out.push({ path: fieldPath, message: `${prefix}: ${message}` });
+    }
+  });
+}
+
+/** Visits every schema node that has a value, depth first, children before parents. */
+function walk(schema: JsonSchema, value: unknown, at: string, visit: (node: JsonSchema, value: unknown, at: string) => void): void {
+  if (value === undefined || value === null) return;
+  if (schema.type === 'object' && typeof value === 'object' && !Array.isArray(value)) {
+    const obj = value as Record<string, unknown>;
+    for (const [k, sub] of Object.entries<JsonSchema>(schema.properties ?? {})) {
+      if (k in obj) walk(sub, obj[k], `${at}.${k}`, visit);
+    }
+    if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
+      for (const [k, v] of Object.entries(obj)) walk(schema.additionalProperties, v, `${at}[${JSON.stringify(k)}]`, visit);
+    }
+  }
+  if (schema.type === 'array' && Array.isArray(value) && schema.items) {
+    value.forEach((v, i) => walk(schema.items, v, `${at}[${i}]`, visit));
+  }
+  visit(schema, value, at);
+}
+
+/**
+ * Validates and defaults a spec. Never throws for bad input: the result lists
+ * every problem with its field path. The input is not modified.
+ */
+export function validateSpec(input: unknown, root = 'spec'): ValidationResult<InferenceMonitoringSpec> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    return { ok: false, errors: [{ path: root, message: `Invalid value: ${JSON.stringify(input)}: must be an object` }] };
+  }
+  // JSON round trip, not structuredClone: the copy must belong to this realm (cel-js checks constructors).
+  const data = JSON.parse(JSON.stringify(input));
+  const validate = validator();
+  if (!validate(data)) {
+    const errors = (validate.errors ?? []).map((e) => describeAjvError(root, e));
+    return { ok: false, errors: dedupe(errors) };
+  }
+  const errors: FieldError[] = [];
+  const schema = specJsonSchema();
+  listMapErrors(schema, data, root, errors);
+  // CEL rules assume list-map keys are unique, as the apiserver checks that first.
+  if (errors.length === 0) celErrors(schema, data, root, errors);
+  return errors.length ? { ok: false, errors: dedupe(errors) } : { ok: true, value: data as InferenceMonitoringSpec };
+}
+
+function dedupe(errors: FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const k = `${e.path}\u0000${e.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

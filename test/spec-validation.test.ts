@@ -1,0 +1,145 @@
+import { validateSpec } from '../src/spec/validate';
+import { planStack } from '../src/plan/plan';
+
+const model = (extra: Record<string, unknown> = {}) => ({ name: 'qwen', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'vllm', ...extra });
+const errorsOf = (spec: unknown) => {
+  const r = validateSpec(spec);
+  if (r.ok) throw new Error('expected the spec to be rejected');
+  return r.errors;
+};
+
+describe('spec validation', () => {
+  test('a minimal spec is accepted and defaulted from the schema', () => {
+    const r = validateSpec({ models: [model()] });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const m = r.value.models![0];
+    expect(m.gpu).toEqual({ count: 1, resourceName: 'nvidia.com/gpu' });
+    expect(m.parallelism).toEqual({ tensor: 1, data: 1 });
+    expect(m.replicas).toBe(1);
+    expect(r.value.monitoring.mode).toBe('managed');
+    expect(r.value.monitoring.interval).toBe('15s');
+    expect(r.value.grafana.anonymousAccess).toBe(false);
+  });
+
+  test('validation does not modify its input', () => {
+    const input = { models: [model()] };
+    const copy = structuredClone(input);
+    validateSpec(input);
+    expect(input).toEqual(copy);
+  });
+
+  test('an unknown engine is rejected with its path and the supported values', () => {
+    expect(errorsOf({ models: [model({ engine: 'llamacpp' })] })).toEqual([{
+      path: 'spec.models[0].engine',
+      message: 'Unsupported value: "llamacpp": supported values: "vllm", "lmdeploy", "sglang", "tgi", "transformers"',
+    }]);
+  });
+
+  test('zero GPUs for an engine that needs them is rejected by the CEL rule', () => {
+    expect(errorsOf({ models: [model({ gpu: { count: 0 } })] })).toEqual([{
+      path: 'spec.models[0].gpu.count', message: 'Invalid value: engine vllm needs at least one GPU (gpu.count >= 1)',
+    }]);
+  });
+
+  test('transformers may run without a GPU', () => {
+    expect(validateSpec({ models: [model({ engine: 'transformers', gpu: { count: 0 } })] }).ok).toBe(true);
+  });
+
+  test('tensor × data parallelism beyond gpu.count is rejected', () => {
+    expect(errorsOf({ models: [model({ gpu: { count: 3 }, parallelism: { tensor: 2, data: 2 } })] })).toEqual([{
+      path: 'spec.models[0].parallelism', message: 'Invalid value: parallelism.tensor × parallelism.data must not exceed gpu.count',
+    }]);
+    expect(validateSpec({ models: [model({ gpu: { count: 4 }, parallelism: { tensor: 2, data: 2 } })] }).ok).toBe(true);
+  });
+
+  test('a duplicate model name is rejected at the duplicate', () => {
+    expect(errorsOf({ models: [model(), model({ engine: 'sglang' })] })).toEqual([{
+      path: 'spec.models[1]', message: 'Duplicate value: name="qwen"',
+    }]);
+  });
+
+  test.each([[0], [65536], [-1]])('port %p is rejected', (port) => {
+    const errors = errorsOf({ models: [model({ port })] });
+    expect(errors).toHaveLength(1);
+    expect(errors[0].path).toBe('spec.models[0].port');
+    expect(errors[0].message).toMatch(new RegExp(`^Invalid value: ${port}: must be [<>]= `));
+  });
+
+  test('a port that is not a number is rejected with its type', () => {
+    expect(errorsOf({ models: [model({ port: '8000' })] })).toEqual([{ path: 'spec.models[0].port', message: 'Invalid value: "8000": must be of type integer' }]);
+  });
+
+  test('unknown fields are reported, not silently dropped', () => {
+    expect(errorsOf({ models: [model({ gpus: 2 })] })).toEqual([{ path: 'spec.models[0].gpus', message: 'unknown field' }]);
+  });
+
+  test('an empty spec needs models or targets', () => {
+    expect(errorsOf({})).toEqual([{ path: 'spec', message: 'Required value: at least one entry in models or targets is required' }]);
+  });
+
+  test('bad durations, URLs and secret references are reported together with their paths', () => {
+    const errors = errorsOf({
+      models: [model()],
+      monitoring: { retention: '15 days', interval: '', remoteWrite: [{ url: 'mimir:9009' }] },
+      grafana: { adminSecretRef: {} },
+    });
+    expect(errors.map((e) => e.path).sort()).toEqual([
+      'spec.grafana.adminSecretRef.name',
+      'spec.monitoring.interval',
+      'spec.monitoring.remoteWrite[0].url',
+      'spec.monitoring.retention',
+    ]);
+    expect(errors.find((e) => e.path === 'spec.grafana.adminSecretRef.name')!.message).toBe('Required value');
+  });
+
+  test('tracing without Tempo needs an external endpoint', () => {
+    expect(errorsOf({ models: [model()], tempo: { enabled: false } })).toEqual([{
+      path: 'spec.tracing.endpoint', message: 'Required value: tracing without Tempo needs tracing.endpoint',
+    }]);
+    expect(validateSpec({ models: [model()], tempo: { enabled: false }, tracing: { enabled: false } }).ok).toBe(true);
+  });
+
+  test('a persistent cache needs a size or an existing claim', () => {
+    expect(errorsOf({ models: [model({ modelCache: { type: 'persistentVolumeClaim' } })] })).toEqual([{
+      path: 'spec.models[0].modelCache.size', message: 'Required value: a persistentVolumeClaim cache needs size (to create a claim) or existingClaim',
+    }]);
+  });
+
+  test('a model and a target may not share a name', () => {
+    expect(errorsOf({ models: [model()], targets: [{ name: 'qwen', engine: 'vllm', selector: { app: 'x' }, port: 8000 }] })).toEqual([{
+      path: 'spec.targets', message: 'Duplicate value: target names must differ from model names',
+    }]);
+  });
+
+  test('a non-object spec is an error, not an exception', () => {
+    expect(validateSpec('models: []')).toEqual({ ok: false, errors: [{ path: 'spec', message: 'Invalid value: "models: []": must be an object' }] });
+    expect(validateSpec(null).ok).toBe(false);
+  });
+});
+
+describe('plan-time checks that need the engine profile', () => {
+  const plan = (spec: unknown) => planStack({ name: 'demo', namespace: 'llm', spec });
+
+  test('LMDeploy rank ports past 65535 are rejected', () => {
+    const r = plan({ models: [model({ engine: 'lmdeploy', port: 65535, gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].port', message: 'Invalid value: 65535: 2 data-parallel ranks use ports 65535-65536, beyond 65535' }] });
+  });
+
+  test('LMDeploy rank ports may not overlap the proxy port', () => {
+    const r = plan({ models: [model({ engine: 'lmdeploy', port: 7999, gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].port', message: 'Invalid value: 7999: rank ports 7999-8000 overlap the proxy port 8000' }] });
+  });
+
+  test('an engine version older than the profile supports is rejected', () => {
+    const r = plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.8.0' })] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].engineVersion', message: 'Unsupported value: "0.8.0": LMDeploy exports the metrics we monitor from 0.9.2 on' }] });
+  });
+
+  test('a bad resource name is rejected', () => {
+    expect(plan({ models: [model()] }).ok).toBe(true);
+    expect(planStack({ name: 'Demo_1', namespace: 'llm', spec: { models: [model()] } })).toEqual({
+      ok: false, errors: [{ path: 'metadata.name', message: 'Invalid value: "Demo_1": must be a lowercase RFC 1123 subdomain' }],
+    });
+  });
+});
