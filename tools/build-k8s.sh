@@ -3,8 +3,9 @@
 # from the Go module proxy (no binary downloads are possible here) into a cache keyed by version.
 # usage: tools/build-k8s.sh            -> prints the bin directory on the last line
 set -euo pipefail
-KUBE_VERSION=${KUBE_VERSION:-v1.35.4}
-KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+# shellcheck source=versions.env
+. "$(dirname "$0")/versions.env"
+
 CACHE_ROOT=${CIM_CACHE:-$HOME/.cache/cdk8s-inference-monitoring}
 OUT=${OUT:-$CACHE_ROOT/k8s/$KUBE_VERSION-kwok$KWOK_VERSION}
 MINOR=$(echo "$KUBE_VERSION" | cut -d. -f2)

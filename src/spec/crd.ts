@@ -32,6 +32,13 @@ export function toStructural(schema: JsonSchema): JsonSchema {
       out.properties = Object.fromEntries(Object.entries<JsonSchema>(value).map(([k, v]) => [k, toStructural(v)]));
       continue;
     }
+    if (key === 'required') {
+      // A defaulted field is never missing after defaulting; keeping it required would make
+      // the apiserver reject `default: {}` of the parent object.
+      const required = (value as string[]).filter((k) => schema.properties?.[k]?.default === undefined);
+      if (required.length) out.required = required;
+      continue;
+    }
     if ((key === 'items' || key === 'additionalProperties') && typeof value === 'object') {
       out[key] = toStructural(value);
       continue;

@@ -27,9 +27,32 @@ export type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: 
 
 type JsonSchema = Record<string, any>;
 
-/** The spec schema as plain JSON (TypeBox's symbols dropped). */
+/**
+ * The spec schema as plain JSON (TypeBox's symbols dropped), with object
+ * defaults spelled out in full (`default: {}` becomes the object its fields'
+ * defaults make): the apiserver checks a default against the schema and its
+ * CEL rules without defaulting inside it.
+ */
 export function specJsonSchema(): JsonSchema {
-  return JSON.parse(JSON.stringify(SpecSchema));
+  return materializeDefaults(JSON.parse(JSON.stringify(SpecSchema)));
+}
+
+function materializeDefaults(schema: JsonSchema): JsonSchema {
+  for (const sub of Object.values<JsonSchema>(schema.properties ?? {})) materializeDefaults(sub);
+  if (schema.items && typeof schema.items === 'object') materializeDefaults(schema.items);
+  if (schema.type === 'object' && schema.default && typeof schema.default === 'object') {
+    schema.default = fillDefaults(schema, schema.default);
+  }
+  return schema;
+}
+
+function fillDefaults(schema: JsonSchema, value: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...value };
+  for (const [k, sub] of Object.entries<JsonSchema>(schema.properties ?? {})) {
+    if (out[k] === undefined && sub.default !== undefined) out[k] = JSON.parse(JSON.stringify(sub.default));
+    if (sub.type === 'object' && out[k] && typeof out[k] === 'object') out[k] = fillDefaults(sub, out[k] as Record<string, unknown>);
+  }
+  return out;
 }
 
 let compiled: ReturnType<Ajv['compile']> | undefined;

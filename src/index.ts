@@ -1,0 +1,13 @@
+export * from './spec/schema';
+export { validateSpec, SpecValidationError, FieldError, ValidationResult } from './spec/validate';
+export { inferenceMonitoringCrd, CRD_NAME } from './spec/crd';
+export * from './engines/profile';
+export { PROFILES, profileFor } from './engines/registry';
+export * from './plan/plan';
+export * from './constructs/inference-model';
+export * from './constructs/model-pod-monitor';
+export * from './constructs/inference-monitoring-stack';
+export { StackChart } from './stack-chart';
+export { addStack, planOrThrow, renderManifests, stackInputFromResource, Manifest } from './render';
+export { normalizeManifest } from './normalize';
+export { objectName } from './names';

@@ -1,0 +1,192 @@
+/**
+ * A real Kubernetes control plane for tests: etcd and kube-apiserver built
+ * from the Go module proxy by tools/build-k8s.sh, started on loopback ports
+ * in a temp dir, with a static admin token. No mocks.
+ */
+import { ChildProcess, execFile, spawn } from 'child_process';
+import { generateKeyPairSync } from 'crypto';
+import * as fs from 'fs';
+import * as https from 'https';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+
+const REPO = path.resolve(__dirname, '..', '..');
+
+function readVersions(): Record<string, string> {
+  const text = fs.readFileSync(path.join(REPO, 'tools', 'versions.env'), 'utf8');
+  return Object.fromEntries(text.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=', 2) as [string, string]));
+}
+
+/** Where tools/build-k8s.sh put the binaries. */
+export function k8sBinDir(): string {
+  if (process.env.CIM_K8S_BIN) return process.env.CIM_K8S_BIN;
+  const v = readVersions();
+  const cache = process.env.CIM_CACHE ?? path.join(os.homedir(), '.cache', 'cdk8s-inference-monitoring');
+  return path.join(cache, 'k8s', `${v.KUBE_VERSION}-kwok${v.KWOK_VERSION}`);
+}
+
+/** True when the binaries exist. In CI they must: `.ci/run` builds them. */
+export function haveK8sBinaries(): boolean {
+  const dir = k8sBinDir();
+  const ok = ['etcd', 'kube-apiserver', 'kubectl'].every((b) => fs.existsSync(path.join(dir, b)));
+  if (!ok && process.env.CI) throw new Error(`control-plane binaries missing in ${dir}: run tools/build-k8s.sh`);
+  return ok;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface HttpResult { status: number; body: any; text: string }
+
+export interface ControlPlane {
+  readonly server: string;
+  readonly kubeconfig: string;
+  readonly dir: string;
+  request(method: string, urlPath: string, body?: unknown, contentType?: string): Promise<HttpResult>;
+  kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  stop(): Promise<void>;
+}
+
+const TOKEN = 'test-admin-token';
+
+function startProcess(name: string, bin: string, args: string[], dir: string): ChildProcess {
+  const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
+  const child = spawn(bin, args, { stdio: ['ignore', log, log], env: { ...process.env, HOME: dir } });
+  child.on('exit', () => fs.closeSync(log));
+  return child;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, logFile?: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try { if (await check()) return; } catch { /* not up yet */ }
+    if (Date.now() > deadline) {
+      const tail = logFile && fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n') : '';
+      throw new Error(`${what} not ready after ${timeoutMs} ms\n${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => { clearTimeout(timer); resolve(); });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Starts etcd and kube-apiserver; resolves when `/readyz` answers 200. */
+export async function startControlPlane(): Promise<ControlPlane> {
+  const bin = k8sBinDir();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-cp-'));
+  const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const procs: ChildProcess[] = [];
+
+  procs.push(startProcess('etcd', path.join(bin, 'etcd'), [
+    '--name=default', `--data-dir=${dir}/etcd`,
+    `--listen-client-urls=http://127.0.0.1:${etcdPort}`, `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+    `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-cluster=default=http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync=true', '--log-level=warn',
+  ], dir));
+  await waitFor('etcd', async () => (await plainGet(`http://127.0.0.1:${etcdPort}/health`)).includes('true'), 30_000, `${dir}/etcd.log`);
+
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  fs.writeFileSync(`${dir}/sa.key`, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  fs.writeFileSync(`${dir}/tokens.csv`, `${TOKEN},admin,admin-uid,"system:masters"\n`);
+  fs.mkdirSync(`${dir}/pki`);
+  procs.push(startProcess('kube-apiserver', path.join(bin, 'kube-apiserver'), [
+    `--etcd-servers=http://127.0.0.1:${etcdPort}`, `--cert-dir=${dir}/pki`,
+    '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    `--service-account-issuer=https://127.0.0.1:${apiPort}`,
+    `--service-account-key-file=${dir}/sa.key`, `--service-account-signing-key-file=${dir}/sa.key`,
+    `--token-auth-file=${dir}/tokens.csv`, '--authorization-mode=RBAC', '--allow-privileged=true',
+    // No kube-controller-manager here: nothing would create the default ServiceAccount or untaint nodes.
+    '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
+    '--endpoint-reconciler-type=none', '--enable-priority-and-fairness=false', '--profiling=false', '--v=1',
+  ], dir));
+
+  const server = `https://127.0.0.1:${apiPort}`;
+  let ca: Buffer | undefined;
+  const request = async (method: string, urlPath: string, body?: unknown, contentType = 'application/json'): Promise<HttpResult> => {
+    ca ??= fs.readFileSync(`${dir}/pki/apiserver.crt`);
+    return httpsJson(server + urlPath, method, ca, body, contentType);
+  };
+  await waitFor('kube-apiserver', async () => fs.existsSync(`${dir}/pki/apiserver.crt`) && (await request('GET', '/readyz')).status === 200, 90_000, `${dir}/kube-apiserver.log`);
+
+  const kubeconfig = `${dir}/kubeconfig`;
+  fs.writeFileSync(kubeconfig, [
+    'apiVersion: v1', 'kind: Config',
+    'clusters:', `- name: test`, `  cluster: {server: "${server}", certificate-authority: "${dir}/pki/apiserver.crt"}`,
+    'users:', '- name: admin', `  user: {token: ${TOKEN}}`,
+    'contexts:', '- name: test', '  context: {cluster: test, user: admin}', 'current-context: test', '',
+  ].join('\n'));
+
+  const kubectl = (args: string[], input?: string) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(path.join(bin, 'kubectl'), [`--kubeconfig=${kubeconfig}`, ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof (err as any).code === 'number' ? (err as any).code : 1) : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+
+  return {
+    server, kubeconfig, dir, request, kubectl,
+    async stop() {
+      for (const p of procs.reverse()) await stopProcess(p);
+      if (!process.env.CIM_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function plainGet(url: string): Promise<string> {
+  return fetch(url).then((r) => r.text());
+}
+
+function httpsJson(url: string, method: string, ca: Buffer, body: unknown, contentType: string): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const req = https.request(url, {
+      method, ca,
+      headers: { Authorization: `Bearer ${TOKEN}`, Accept: 'application/json', ...(payload ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) } : {}) },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: any;
+        try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+        resolve({ status: res.statusCode ?? 0, body: parsed, text });
+      });
+    });
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+/** Creates (or server-side applies) a CRD and waits until it is Established. */
+export async function installCrd(cp: ControlPlane, crd: any): Promise<void> {
+  const name = crd.metadata.name;
+  const res = await cp.request('PATCH', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=test&force=true`, crd, 'application/apply-patch+yaml');
+  if (res.status >= 300) throw new Error(`CRD ${name} rejected: ${res.body?.message?.slice(0, 2000) ?? res.text.slice(0, 2000)}`);
+  await waitFor(`CRD ${name}`, async () => {
+    const r = await cp.request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+    return (r.body?.status?.conditions ?? []).some((c: any) => c.type === 'Established' && c.status === 'True');
+  }, 30_000);
+}
+
+export async function ensureNamespace(cp: ControlPlane, name: string): Promise<void> {
+  const res = await cp.request('PATCH', `/api/v1/namespaces/${name}?fieldManager=test`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, 'application/apply-patch+yaml');
+  if (res.status >= 300) throw new Error(`namespace ${name}: ${res.text}`);
+}

@@ -1,0 +1,147 @@
+import { Chart, Testing } from 'cdk8s';
+import { InferenceModel } from '../src/constructs/inference-model';
+import { planStack, StackPlan } from '../src/plan/plan';
+import { renderManifests } from '../src/render';
+import { manifestSchemaErrors } from './harness/manifest-schemas';
+
+const plan = (models: unknown[], extra: Record<string, unknown> = {}): StackPlan => {
+  const r = planStack({ name: 'demo', namespace: 'llm', spec: { models, ...extra } });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.value;
+};
+const render = (models: unknown[], extra: Record<string, unknown> = {}) => renderManifests({ name: 'demo', namespace: 'llm', spec: { models, ...extra } });
+const deploymentOf = (objs: any[], name: string) => objs.find((o) => o.kind === 'Deployment' && o.metadata.name === name);
+
+describe('InferenceModel', () => {
+  test('its default child is the Deployment', () => {
+    const chart: Chart = Testing.chart();
+    const model = new InferenceModel(chart, 'm', { plan: plan([{ name: 'a', model: 'x/y', engine: 'vllm' }]).models[0], namespace: 'llm' });
+    expect((model.node.defaultChild as any).kind ?? (model.deployment as any).apiObject.kind).toBe('Deployment');
+  });
+
+  test.each(['vllm', 'lmdeploy', 'sglang', 'tgi'])('%s: GPU count is in limits and requests, with the GPU toleration', (engine) => {
+    const objs = render([{ name: 'm', model: 'x/y', engine, gpu: { count: 2 }, parallelism: { tensor: 2 } }]);
+    const pod = deploymentOf(objs, 'demo-m').spec.template.spec;
+    const engineContainer = pod.containers.find((c: any) => c.name === 'engine');
+    expect(engineContainer.resources.limits['nvidia.com/gpu']).toBe('2');
+    expect(engineContainer.resources.requests['nvidia.com/gpu']).toBe('2');
+    expect(pod.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists' }]);
+  });
+
+  test('a custom GPU resource, product and tolerations are honoured', () => {
+    const objs = render([{ name: 'm', model: 'x/y', engine: 'vllm', gpu: { count: 1, resourceName: 'amd.com/gpu', product: 'NVIDIA-H100-80GB-HBM3', tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'llm', effect: 'NoSchedule' }] } }]);
+    const pod = deploymentOf(objs, 'demo-m').spec.template.spec;
+    expect(pod.containers[0].resources.limits['amd.com/gpu']).toBe('1');
+    expect(pod.containers[0].resources.limits['nvidia.com/gpu']).toBeUndefined();
+    expect(pod.nodeSelector).toEqual({ 'nvidia.com/gpu.product': 'NVIDIA-H100-80GB-HBM3' });
+    expect(pod.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'llm', effect: 'NoSchedule' }]);
+  });
+
+  test('transformers on CPU gets no GPU limit and no GPU toleration', () => {
+    const pod = deploymentOf(render([{ name: 'm', model: 'x/y', engine: 'transformers', gpu: { count: 0 } }]), 'demo-m').spec.template.spec;
+    expect(Object.keys(pod.containers[0].resources.limits)).toEqual(['memory']);
+    expect(pod.tolerations).toBeUndefined();
+  });
+
+  test('/dev/shm is a memory-backed emptyDir of the requested size', () => {
+    const pod = deploymentOf(render([{ name: 'm', model: 'x/y', engine: 'vllm', resources: { sharedMemory: '32Gi' } }]), 'demo-m').spec.template.spec;
+    const shm = pod.volumes.find((v: any) => v.name === 'dshm');
+    expect(shm.emptyDir).toEqual({ medium: 'Memory', sizeLimit: '32Gi' });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ mountPath: '/dev/shm', name: 'dshm' });
+  });
+
+  test('probes hit the engine health endpoint and the startup probe allows the model load time', () => {
+    const c = deploymentOf(render([{ name: 'm', model: 'x/y', engine: 'sglang' }]), 'demo-m').spec.template.spec.containers[0];
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/health', port: 30000, scheme: 'HTTP' });
+    expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBeGreaterThanOrEqual(1800);
+  });
+
+  test('LMDeploy with data parallelism: one port per rank on container and Service, plus the proxy', () => {
+    const p = plan([{ name: 'q', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'lmdeploy', gpu: { count: 4 }, parallelism: { tensor: 2, data: 2 } }]);
+    expect(p.models[0].metricsEndpoints).toEqual([
+      { portName: 'rank-0', port: 23333, path: '/metrics', rank: 0 },
+      { portName: 'rank-1', port: 23334, path: '/metrics', rank: 1 },
+    ]);
+    const objs = render([{ name: 'q', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'lmdeploy', gpu: { count: 4 }, parallelism: { tensor: 2, data: 2 } }]);
+    const pod = deploymentOf(objs, 'demo-q').spec.template.spec;
+    expect(pod.containers.map((c: any) => c.name)).toEqual(['engine', 'proxy']);
+    expect(pod.containers[0].ports.map((p: any) => [p.name, p.containerPort])).toEqual([['rank-0', 23333], ['rank-1', 23334]]);
+    expect(pod.containers[0].args).toEqual(expect.arrayContaining(['--dp', '2', '--tp', '2', '--server-port', '23333', '--proxy-url', 'http://127.0.0.1:8000']));
+    const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'demo-q');
+    expect(svc.spec.ports.map((p: any) => p.name)).toEqual(['proxy', 'rank-0', 'rank-1']);
+  });
+
+  test('LMDeploy 0.10 gets --enable-metrics, 0.11 does not (metrics are on by default there)', () => {
+    const args = (engineVersion: string) => plan([{ name: 'q', model: 'x/y', engine: 'lmdeploy', engineVersion }]).models[0].engineProcess.args;
+    expect(args('0.10.2')).toContain('--enable-metrics');
+    expect(args('0.11.0')).not.toContain('--enable-metrics');
+  });
+
+  test('vLLM data parallelism stays one server with one metrics endpoint', () => {
+    const p = plan([{ name: 'v', model: 'x/y', engine: 'vllm', gpu: { count: 2 }, parallelism: { data: 2 } }]);
+    expect(p.models[0].metricsEndpoints).toEqual([{ portName: 'http', port: 8000, path: '/metrics' }]);
+    expect(p.models[0].engineProcess.args).toEqual(expect.arrayContaining(['--data-parallel-size', '2']));
+  });
+
+  test('vLLM metric names follow the engine version', () => {
+    const sig = (engineVersion: string) => plan([{ name: 'v', model: 'x/y', engine: 'vllm', engineVersion }]).models[0].signals;
+    expect(sig('0.9.1').get('kvCacheUsage')!.metric).toBe('vllm:gpu_cache_usage_perc');
+    expect(sig('0.11.0').get('kvCacheUsage')!.metric).toBe('vllm:kv_cache_usage_perc');
+    expect(sig('0.10.2').get('interTokenLatency')!.metric).toBe('vllm:time_per_output_token_seconds');
+    expect(sig('0.11.0').get('interTokenLatency')!.metric).toBe('vllm:inter_token_latency_seconds');
+  });
+
+  test('traces: vLLM gets its OTLP flag and service name pointing at the stack Tempo', () => {
+    const p = plan([{ name: 'v', model: 'x/y', engine: 'vllm' }]);
+    expect(p.models[0].engineProcess.args).toEqual(expect.arrayContaining(['--otlp-traces-endpoint', 'http://demo-tempo.llm.svc:4317']));
+    expect(p.models[0].engineProcess.env).toContainEqual({ name: 'OTEL_SERVICE_NAME', value: 'v' });
+  });
+
+  test('transformers pushes OTLP metrics to the managed Prometheus and has no scrape endpoint', () => {
+    const objs = render([{ name: 't', model: 'x/y', engine: 'transformers' }]);
+    const env = deploymentOf(objs, 'demo-t').spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', value: 'http://demo-prometheus.llm.svc:9090/api/v1/otlp/v1/metrics' });
+    expect(plan([{ name: 't', model: 'x/y', engine: 'transformers' }]).models[0].metricsEndpoints).toEqual([]);
+  });
+
+  test('long model and resource names are shortened to 63 characters with a stable hash', () => {
+    const long = 'a'.repeat(40);
+    const objs = renderManifests({ name: 'inference-monitoring-for-the-research-cluster', namespace: 'llm', spec: { models: [{ name: long, model: 'meta-llama/Llama-3.1-405B-Instruct-FP8', engine: 'vllm', gpu: { count: 8 }, parallelism: { tensor: 8 } }] } });
+    for (const o of objs) expect(o.metadata.name.length).toBeLessThanOrEqual(63);
+    const dep = objs.find((o) => o.kind === 'Deployment');
+    expect(dep.metadata.name).toMatch(/^inference-monitoring-for-the-research-cluster-aaaa.*-[0-9a-f]{8}$/);
+    expect(renderManifests({ name: 'inference-monitoring-for-the-research-cluster', namespace: 'llm', spec: { models: [{ name: long, model: 'other', engine: 'vllm', gpu: { count: 8 }, parallelism: { tensor: 8 } }] } }).find((o) => o.kind === 'Deployment').metadata.name).toBe(dep.metadata.name);
+  });
+});
+
+describe('every synthesized object passes its schema', () => {
+  const variants: Array<[string, unknown[], Record<string, unknown>]> = [
+    ['all engines, managed', [
+      { name: 'v', model: 'x/y', engine: 'vllm', gpu: { count: 2 }, parallelism: { data: 2 } },
+      { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 4 }, parallelism: { tensor: 2, data: 2 }, modelCache: { type: 'persistentVolumeClaim', size: '200Gi', storageClassName: 'fast' } },
+      { name: 's', model: 'x/y', engine: 'sglang', hfTokenSecretRef: { name: 'hf', key: 'token' }, env: [{ name: 'A', value: '1' }, { name: 'B', secretKeyRef: { name: 's', key: 'k' } }] },
+      { name: 't', model: 'x/y', engine: 'tgi', modelCache: { size: '50Gi' } },
+      { name: 'h', model: 'x/y', engine: 'transformers', gpu: { count: 0 } },
+    ], {}],
+    ['operator mode with targets', [{ name: 'v', model: 'x/y', engine: 'vllm' }, { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2 } }],
+      { monitoring: { mode: 'operator' }, targets: [{ name: 'old', engine: 'lmdeploy', selector: { app: 'old' }, port: 23333, ranks: 2, namespace: 'other' }] }],
+  ];
+  test.each(variants)('%s', (_name, models, extra) => {
+    const objs = render(models, extra);
+    expect(objs.length).toBeGreaterThan(0);
+    expect(objs.flatMap(manifestSchemaErrors)).toEqual([]);
+  });
+});
+
+describe('the schema check itself can fail', () => {
+  test('a Deployment with a numeric image and a PodMonitor with a bad interval are reported', () => {
+    const objs = render([{ name: 'v', model: 'x/y', engine: 'vllm' }], { monitoring: { mode: 'operator' } });
+    const dep = structuredClone(objs.find((o) => o.kind === 'Deployment'));
+    dep.spec.template.spec.containers[0].image = 3;
+    expect(manifestSchemaErrors(dep).join('\n')).toContain('/spec/template/spec/containers/0/image');
+    const pm = structuredClone(objs.find((o) => o.kind === 'PodMonitor'));
+    pm.spec.podMetricsEndpoints[0].interval = 'often';
+    expect(manifestSchemaErrors(pm).join('\n')).toContain('/spec/podMetricsEndpoints/0/interval');
+    expect(manifestSchemaErrors({ apiVersion: 'example.com/v1', kind: 'Nope', metadata: { name: 'x' } })).toEqual(['Nope /x: no schema known for example.com/v1 Nope']);
+  });
+});
