@@ -72,7 +72,12 @@ runIf('against a real kube-apiserver', () => {
   });
 
   test('kubectl explain shows the schema descriptions', async () => {
-    const out = await cp.kubectl(['explain', 'inferencemonitoring.spec.models.gpu.count']);
+    // The CRD's OpenAPI is published a moment after it is Established.
+    let out = await cp.kubectl(['explain', 'inferencemonitoring.spec.models.gpu.count']);
+    for (let i = 0; i < 40 && out.code !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      out = await cp.kubectl(['explain', 'inferencemonitoring.spec.models.gpu.count']);
+    }
     expect(out.code).toBe(0);
     expect(out.stdout).toContain('GPUs per replica');
   });

@@ -25,7 +25,7 @@ describe('operator mode scraping', () => {
   });
 
   test('the selected port names exist on the pods', () => {
-    for (const m of monitors.filter((x) => x.metadata.name !== 'demo-legacy-target')) {
+    for (const m of monitors.filter((x) => ['demo-q', 'demo-v'].includes(x.metadata.name))) {
       const dep = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === m.metadata.name);
       const ports = dep.spec.template.spec.containers.flatMap((c: any) => c.ports.map((p: any) => p.name));
       for (const e of m.spec.podMetricsEndpoints) expect(ports).toContain(e.port);
@@ -43,8 +43,8 @@ describe('operator mode scraping', () => {
     expect(t.spec.selector).toEqual({ matchLabels: { app: 'lmdeploy' } });
   });
 
-  test('monitors carry the release label, do not honour engine labels, and copy model/engine labels', () => {
-    for (const m of monitors) {
+  test('inference monitors carry the release label, do not honour engine labels, and copy model/engine labels', () => {
+    for (const m of monitors.filter((x) => x.metadata.name !== 'demo-dcgm-exporter')) {
       expect(m.metadata.labels.release).toBe('kps');
       for (const e of m.spec.podMetricsEndpoints) {
         expect(e.honorLabels).toBe(false);
@@ -54,6 +54,12 @@ describe('operator mode scraping', () => {
         ]);
       }
     }
+  });
+
+  test('GPU series keep the exporter\'s pod/namespace labels (honorLabels) and get no model labels', () => {
+    const dcgm = byName('demo-dcgm-exporter');
+    expect(dcgm.metadata.labels.release).toBe('kps');
+    expect(dcgm.spec.podMetricsEndpoints).toEqual([{ portNumber: 9400, path: '/metrics', interval: '15s', honorLabels: true }]);
   });
 
   test('managed mode emits no prometheus-operator objects', () => {

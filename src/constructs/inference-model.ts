@@ -1,7 +1,9 @@
 import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { objectName } from '../names';
 import { ModelPlan } from '../plan/plan';
+import { setResources } from './k8s-helpers';
 
 /** Default GPU toleration: the taint the NVIDIA GPU Operator and most clouds put on GPU nodes. */
 export const DEFAULT_GPU_TOLERATION = { key: 'nvidia.com/gpu', operator: 'Exists' } as const;
@@ -124,7 +126,7 @@ export class InferenceModel extends Construct {
       const claim = cache.existingClaim
         ? kplus.PersistentVolumeClaim.fromClaimName(this, 'cache-claim', cache.existingClaim)
         : new kplus.PersistentVolumeClaim(this, 'cache-claim', {
-          metadata: { name: `${plan.objectName}-cache`.slice(0, 63).replace(/-+$/, ''), namespace, labels: plan.labels },
+          metadata: { name: objectName([plan.objectName, 'cache']), namespace, labels: plan.labels },
           accessModes: [plan.spec.replicas > 1 ? kplus.PersistentVolumeAccessMode.READ_WRITE_MANY : kplus.PersistentVolumeAccessMode.READ_WRITE_ONCE],
           storage: Size.gibibytes(1), // replaced below by the size as written
           storageClassName: cache.storageClassName,
@@ -147,27 +149,21 @@ export class InferenceModel extends Construct {
    */
   private applyResources(plan: ModelPlan): void {
     const m = plan.spec;
-    const quantity = (value: string | number) => ({ value });
-    const requests: Record<string, unknown> = {
-      cpu: quantity(m.resources.requests?.cpu ?? plan.profile.resources.cpu),
-      memory: quantity(m.resources.requests?.memory ?? plan.profile.resources.memory),
-    };
-    const limits: Record<string, unknown> = {
-      memory: quantity(m.resources.limits?.memory ?? m.resources.requests?.memory ?? plan.profile.resources.memory),
-    };
-    // No CPU limit unless asked for: CFS throttling hurts token latency.
-    if (m.resources.limits?.cpu) limits.cpu = quantity(m.resources.limits.cpu);
-    if (m.gpu.count > 0) {
-      requests[m.gpu.resourceName] = quantity(String(m.gpu.count));
-      limits[m.gpu.resourceName] = quantity(String(m.gpu.count));
-    }
+    const quantity = (value: string) => ({ value });
+    const gpu = m.gpu.count > 0 ? { [m.gpu.resourceName]: String(m.gpu.count) } : {};
     const obj = ApiObject.of(this.deployment);
-    obj.addJsonPatch(JsonPatch.replace('/spec/template/spec/containers/0/resources', { requests, limits }));
+    setResources(obj, '/spec/template/spec/containers/0', {
+      cpu: m.resources.requests?.cpu ?? plan.profile.resources.cpu,
+      memory: m.resources.requests?.memory ?? plan.profile.resources.memory,
+      ...gpu,
+    }, {
+      // No CPU limit unless asked for: CFS throttling hurts token latency.
+      cpu: m.resources.limits?.cpu,
+      memory: m.resources.limits?.memory ?? m.resources.requests?.memory ?? plan.profile.resources.memory,
+      ...gpu,
+    });
     if (plan.router) {
-      obj.addJsonPatch(JsonPatch.replace('/spec/template/spec/containers/1/resources', {
-        requests: { cpu: quantity(ROUTER_RESOURCES.cpu), memory: quantity(ROUTER_RESOURCES.memory) },
-        limits: { memory: quantity(ROUTER_RESOURCES.memory) },
-      }));
+      setResources(obj, '/spec/template/spec/containers/1', ROUTER_RESOURCES, { memory: ROUTER_RESOURCES.memory });
     }
     // Volumes are added in mount order: /dev/shm, then the model cache.
     obj.addJsonPatch(JsonPatch.add('/spec/template/spec/volumes/0/emptyDir/sizeLimit', quantity(m.resources.sharedMemory)));

@@ -1,8 +1,20 @@
 import { Construct } from 'constructs';
+import { buildRuleFiles } from '../alerts/rules';
 import { objectName, stackLabels } from '../names';
 import { StackPlan } from '../plan/plan';
-import { InferenceModel } from './inference-model';
+import { DCGM_JOB, PROMETHEUS_PORT, buildPrometheusConfig, dcgmSelector } from '../prometheus/prometheus-config';
+import { DcgmExporter } from './dcgm-exporter';
+import { Grafana } from './grafana';
+import { InferenceModel, enginePorts } from './inference-model';
+import { ManagedPrometheus } from './managed-prometheus';
 import { ModelPodMonitor } from './model-pod-monitor';
+import { OperatorPrometheus } from './operator-prometheus';
+import { StackNetworkPolicies } from './stack-network-policies';
+import { StackPrometheusRule } from './stack-prometheus-rule';
+import { OTLP_GRPC_PORT, OTLP_HTTP_PORT, TEMPO_HTTP_PORT, Tempo } from './tempo';
+
+/** prometheus-operator runs this Prometheus version for `createPrometheus` (the one the tests build). */
+export const OPERATOR_PROMETHEUS_VERSION = 'v3.16.0';
 
 export interface InferenceMonitoringStackProps {
   /** The planned stack (see `planStack`). */
@@ -16,11 +28,16 @@ export interface InferenceMonitoringStackProps {
 export class InferenceMonitoringStack extends Construct {
   public readonly models: InferenceModel[] = [];
   public readonly podMonitors: ModelPodMonitor[] = [];
+  public readonly prometheus?: ManagedPrometheus;
+  public readonly tempo?: Tempo;
+  public readonly grafana?: Grafana;
+  public readonly dcgmExporter?: DcgmExporter;
 
   constructor(scope: Construct, id: string, props: InferenceMonitoringStackProps) {
     super(scope, id);
     const { plan } = props;
     const spec = plan.spec;
+    const managed = spec.monitoring.mode === 'managed';
     const otlpEnv = (name: string) => plan.endpoints.otlpMetrics
       ? [
         { name: 'OTEL_METRICS_EXPORTER', value: 'otlp' },
@@ -39,30 +56,149 @@ export class InferenceMonitoringStack extends Construct {
       }));
     }
 
-    if (spec.monitoring.mode === 'operator') {
-      const release = { release: spec.monitoring.release };
-      for (const model of plan.models.filter((m) => m.metricsEndpoints.length > 0)) {
-        this.podMonitors.push(new ModelPodMonitor(this, `podmonitor-${model.spec.name}`, {
-          name: model.objectName,
-          namespace: plan.namespace,
-          labels: { ...stackLabels(plan.name, 'podmonitor', 'monitoring'), ...release },
-          selector: model.selectorLabels,
-          endpoints: model.metricsEndpoints,
-          interval: spec.monitoring.interval,
-        }));
-      }
-      for (const target of plan.targets) {
-        this.podMonitors.push(new ModelPodMonitor(this, `podmonitor-target-${target.spec.name}`, {
-          name: objectName([target.objectName, 'target']),
-          namespace: plan.namespace,
-          labels: { ...stackLabels(plan.name, 'podmonitor', 'monitoring'), ...release },
-          selector: target.spec.selector,
-          podNamespace: target.namespace,
-          endpoints: target.metricsEndpoints,
-          interval: spec.monitoring.interval,
-          byPortNumber: true,
-        }));
-      }
+    const ruleFiles = spec.alerts.enabled ? buildRuleFiles(plan) : {};
+    const discoveryNamespaces = [
+      ...plan.targets.map((t) => t.namespace),
+      ...(spec.gpuMetrics.enabled && spec.gpuMetrics.exporterNamespace ? [spec.gpuMetrics.exporterNamespace] : []),
+    ];
+    if (managed) {
+      this.prometheus = new ManagedPrometheus(this, 'prometheus', {
+        name: plan.names.prometheus,
+        namespace: plan.namespace,
+        instance: plan.name,
+        config: buildPrometheusConfig(plan),
+        ruleFiles,
+        retention: spec.monitoring.retention,
+        storageSize: spec.monitoring.storage.size,
+        storageClassName: spec.monitoring.storage.storageClassName,
+        discoveryNamespaces,
+      });
+    } else {
+      this.addOperatorObjects(plan, ruleFiles, discoveryNamespaces);
     }
+
+    if (spec.tempo.enabled) {
+      const receivesRemoteWrite = managed || spec.monitoring.createPrometheus;
+      this.tempo = new Tempo(this, 'tempo', {
+        name: plan.names.tempo,
+        namespace: plan.namespace,
+        instance: plan.name,
+        retention: spec.tempo.retention,
+        remoteWriteUrl: receivesRemoteWrite ? `${plan.endpoints.prometheus}/api/v1/write` : undefined,
+        storageSize: spec.tempo.storage.size,
+        storageClassName: spec.tempo.storage.storageClassName,
+      });
+    }
+
+    if (spec.grafana.enabled) {
+      const admin = spec.grafana.adminSecretRef;
+      this.grafana = new Grafana(this, 'grafana', {
+        name: plan.names.grafana,
+        namespace: plan.namespace,
+        instance: plan.name,
+        datasources: {
+          prometheusUrl: plan.endpoints.prometheus,
+          // No Tempo, no trace links: nothing may point at a datasource that does not exist.
+          tempoUrl: spec.tempo.enabled ? `http://${plan.names.tempo}.${plan.namespace}.svc:${TEMPO_HTTP_PORT}` : undefined,
+          benchmarks: spec.benchmarks.enabled && spec.benchmarks.host ? { host: spec.benchmarks.host, database: spec.benchmarks.database } : undefined,
+        },
+        adminSecret: { name: plan.names.grafanaAdminSecret, userKey: admin?.userKey ?? 'admin-user', passwordKey: admin?.passwordKey ?? 'admin-password' },
+        benchmarkSecretName: spec.benchmarks.enabled ? spec.benchmarks.secretRef?.name : undefined,
+        anonymousAccess: spec.grafana.anonymousAccess,
+      });
+    }
+
+    if (spec.gpuMetrics.enabled && spec.gpuMetrics.deployExporter) {
+      this.dcgmExporter = new DcgmExporter(this, 'dcgm-exporter', { name: plan.names.dcgm, namespace: plan.namespace, instance: plan.name, port: spec.gpuMetrics.port });
+    }
+
+    if (managed) this.addNetworkPolicies(plan);
+  }
+
+  private addOperatorObjects(plan: StackPlan, ruleFiles: ReturnType<typeof buildRuleFiles> | Record<string, never>, discoveryNamespaces: string[]): void {
+    const spec = plan.spec;
+    const release = { release: spec.monitoring.release };
+    const monitorLabels: Record<string, string> = { ...stackLabels(plan.name, 'podmonitor', 'monitoring'), ...release };
+    for (const model of plan.models.filter((m) => m.metricsEndpoints.length > 0)) {
+      this.podMonitors.push(new ModelPodMonitor(this, `podmonitor-${model.spec.name}`, {
+        name: model.objectName,
+        namespace: plan.namespace,
+        labels: monitorLabels,
+        selector: model.selectorLabels,
+        endpoints: model.metricsEndpoints,
+        interval: spec.monitoring.interval,
+      }));
+    }
+    for (const target of plan.targets) {
+      this.podMonitors.push(new ModelPodMonitor(this, `podmonitor-target-${target.spec.name}`, {
+        name: objectName([target.objectName, 'target']),
+        namespace: plan.namespace,
+        labels: monitorLabels,
+        selector: target.spec.selector,
+        podNamespace: target.namespace,
+        endpoints: target.metricsEndpoints,
+        interval: spec.monitoring.interval,
+        byPortNumber: true,
+      }));
+    }
+    if (spec.gpuMetrics.enabled) {
+      this.podMonitors.push(new ModelPodMonitor(this, 'podmonitor-dcgm', {
+        name: objectName([plan.names.dcgm]),
+        namespace: plan.namespace,
+        labels: { ...monitorLabels, 'app.kubernetes.io/name': DCGM_JOB },
+        selector: dcgmSelector(plan),
+        podNamespace: spec.gpuMetrics.exporterNamespace,
+        endpoints: [{ portName: 'metrics', port: spec.gpuMetrics.port, path: '/metrics' }],
+        interval: spec.monitoring.interval,
+        byPortNumber: true,
+        honorLabels: true,
+        copyModelLabels: false,
+      }));
+    }
+    const file = Object.values(ruleFiles)[0];
+    if (file && file.groups.length) {
+      new StackPrometheusRule(this, 'rules', {
+        name: objectName([plan.names.prometheus, 'rules']),
+        namespace: plan.namespace,
+        labels: { ...stackLabels(plan.name, 'prometheusrule', 'monitoring'), ...release },
+        rules: file,
+      });
+    }
+    if (spec.monitoring.createPrometheus) {
+      new OperatorPrometheus(this, 'operator-prometheus', {
+        name: plan.names.prometheus,
+        namespace: plan.namespace,
+        instance: plan.name,
+        selectLabels: { 'app.kubernetes.io/instance': monitorLabels['app.kubernetes.io/instance'], release: spec.monitoring.release },
+        retention: spec.monitoring.retention,
+        version: OPERATOR_PROMETHEUS_VERSION,
+        discoveryNamespaces,
+      });
+    }
+  }
+
+  private addNetworkPolicies(plan: StackPlan): void {
+    const inst = this.prometheus!.labels['app.kubernetes.io/instance'];
+    const group = (component: string) => ({ selector: { 'app.kubernetes.io/instance': inst, 'app.kubernetes.io/component': component } });
+    new StackNetworkPolicies(this, 'network-policies', {
+      namespace: plan.namespace,
+      instance: plan.name,
+      prometheus: { name: plan.names.prometheus, port: PROMETHEUS_PORT, ...group('prometheus') },
+      tempo: this.tempo ? { name: plan.names.tempo, queryPort: TEMPO_HTTP_PORT, otlpPorts: [OTLP_GRPC_PORT, OTLP_HTTP_PORT], ...group('tempo') } : undefined,
+      grafana: this.grafana ? group('grafana') : undefined,
+      dcgm: this.dcgmExporter ? { name: plan.names.dcgm, port: plan.spec.gpuMetrics.port, ...group('gpu-metrics') } : undefined,
+      models: plan.models.map((m) => {
+        const metricsPorts = new Set(m.metricsEndpoints.map((e) => e.port));
+        const open = [m.servicePort.port, ...enginePorts(m).map((p) => p.port).filter((p) => !metricsPorts.has(p))];
+        return {
+          name: m.objectName,
+          selector: m.selectorLabels,
+          openPorts: [...new Set([...open, ...(metricsPorts.has(m.servicePort.port) ? [m.servicePort.port] : [])])].sort((a, b) => a - b),
+          metricsOnlyPorts: [...metricsPorts].filter((p) => p !== m.servicePort.port).sort((a, b) => a - b),
+          pushesToPrometheus: m.pushesOtlpMetrics,
+          sendsTraces: m.tracesExported,
+        };
+      }),
+    });
   }
 }

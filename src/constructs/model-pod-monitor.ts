@@ -26,19 +26,31 @@ export interface ModelPodMonitorProps {
    * @default false - by port name
    */
   readonly byPortNumber?: boolean;
+  /**
+   * Keep the scraped series' own labels on conflict. True for DCGM exporter, whose
+   * `namespace`/`pod`/`container` name the pod using the GPU, not the exporter.
+   * @default false
+   */
+  readonly honorLabels?: boolean;
+  /**
+   * Copy the pods' model and engine labels onto the series.
+   * @default true
+   */
+  readonly copyModelLabels?: boolean;
 }
 
 /**
- * A prometheus-operator PodMonitor for one model or target. `honorLabels` is
- * false on purpose: the target's own `namespace`/`pod` labels are the truth for
- * engine series, and an engine's labels never override them.
+ * A prometheus-operator PodMonitor for one model, target or exporter.
+ * `honorLabels` is false by default on purpose: the target's own
+ * `namespace`/`pod` labels are the truth for engine series, and an engine's
+ * labels never override them.
  */
 export class ModelPodMonitor extends Construct {
   public readonly resource: PodMonitor;
 
   constructor(scope: Construct, id: string, props: ModelPodMonitorProps) {
     super(scope, id);
-    const relabelings = POD_LABEL_TARGETS.map(([target, podLabel]) => ({
+    const relabelings = (props.copyModelLabels ?? true ? POD_LABEL_TARGETS : []).map(([target, podLabel]) => ({
       sourceLabels: [podLabelMeta(podLabel)],
       targetLabel: target,
       action: PodMonitorSpecPodMetricsEndpointsRelabelingsAction.REPLACE,
@@ -47,8 +59,8 @@ export class ModelPodMonitor extends Construct {
       ...(props.byPortNumber ? { portNumber: e.port } : { port: e.portName }),
       path: e.path,
       interval: props.interval,
-      honorLabels: false,
-      relabelings,
+      honorLabels: props.honorLabels ?? false,
+      ...(relabelings.length ? { relabelings } : {}),
     }));
     this.resource = new PodMonitor(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels: props.labels },

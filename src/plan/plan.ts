@@ -107,11 +107,15 @@ export function planStack(input: StackInput): ValidationResult<StackPlan> {
   };
   const svc = (n: string, port: number) => `http://${n}.${input.namespace}.svc:${port}`;
   const tracingEndpoint = spec.tracing.endpoint;
+  const managed = spec.monitoring.mode === 'managed';
+  // prometheus-operator serves every Prometheus of a namespace behind `prometheus-operated`.
+  const prometheusUrl = managed ? svc(names.prometheus, 9090)
+    : spec.monitoring.createPrometheus ? svc('prometheus-operated', 9090) : spec.monitoring.prometheusUrl;
   const endpoints = {
-    prometheus: svc(names.prometheus, 9090),
+    prometheus: prometheusUrl,
     tempoGrpc: spec.tracing.enabled ? tracingEndpoint ?? (spec.tempo.enabled ? svc(names.tempo, 4317) : undefined) : undefined,
     tempoHttp: spec.tracing.enabled && !tracingEndpoint && spec.tempo.enabled ? svc(names.tempo, 4318) : undefined,
-    otlpMetrics: spec.monitoring.mode === 'managed' ? `${svc(names.prometheus, 9090)}/api/v1/otlp` : undefined,
+    otlpMetrics: `${prometheusUrl}/api/v1/otlp`,
   };
 
   const models = (spec.models ?? []).map((m, i) => planModel(input, base, spec, m, i, endpoints, errors));

@@ -144,6 +144,7 @@ const Monitoring = Obj({
   storage: Storage,
   remoteWrite: Type.Optional(List(RemoteWrite, { description: 'Remote-write targets for long-term storage.', maxItems: 8 })),
   createPrometheus: Type.Boolean({ description: 'In operator mode, also emit a `Prometheus` resource that selects this stack\'s monitors and rules.', default: false }),
+  prometheusUrl: Type.String({ description: 'In operator mode without createPrometheus: the existing Prometheus Grafana queries and OTLP-pushing engines send to (its OTLP receiver must be on).', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$', default: 'http://kube-prometheus-stack-prometheus.monitoring.svc:9090' }),
 }, { description: 'How metrics are collected.', default: {} });
 
 const Tracing = Obj({
@@ -171,7 +172,10 @@ const Grafana = Obj({
 const GpuMetrics = Obj({
   enabled: Type.Boolean({ description: 'Collect GPU metrics from NVIDIA DCGM exporter.', default: true }),
   deployExporter: Type.Boolean({ description: 'Deploy the DCGM exporter DaemonSet; set false when the GPU Operator already runs one (it is then only scraped).', default: true }),
-}, { description: 'GPU metrics.', default: {} });
+  exporterNamespace: Type.Optional(Type.String({ description: 'Namespace of an existing exporter (with deployExporter false), e.g. `gpu-operator`. Default: the resource\'s namespace.', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
+  exporterSelector: Type.Optional(StringMap(Type.String({ maxLength: 63, pattern: LABEL_VALUE_PATTERN }), { description: 'Pod labels of an existing exporter. Default: `app: nvidia-dcgm-exporter` (the GPU Operator\'s).', minProperties: 1, maxProperties: 16 })),
+  port: Type.Integer({ description: 'Metrics port of the exporter.', minimum: 1, maximum: 65535, default: 9400 }),
+}, { description: 'GPU metrics from NVIDIA DCGM exporter.', default: {} });
 
 const Alerts = Obj({
   enabled: Type.Boolean({ description: 'Emit alerting and recording rules.', default: true }),

@@ -1,0 +1,143 @@
+import { ApiObject, Duration, JsonPatch, Yaml } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { objectName, stackLabels } from '../names';
+import { PrometheusConfig, RuleFile } from '../prometheus/config-types';
+import { PROMETHEUS_PORT, RULES_DIR } from '../prometheus/prometheus-config';
+import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
+
+/** Prometheus 3 image; its module version v0.316.0 is what the tests build and run. */
+export const DEFAULT_PROMETHEUS_IMAGE = 'quay.io/prometheus/prometheus:v3.16.0';
+/** The image's `nobody` user. */
+const PROMETHEUS_UID = 65534;
+const DATA_DIR = '/prometheus';
+
+export interface ManagedPrometheusProps {
+  /** Name of every object (StatefulSet, Service, ConfigMaps, ServiceAccount, Roles). */
+  readonly name: string;
+  readonly namespace: string;
+  /** `app.kubernetes.io/instance` value. */
+  readonly instance: string;
+  /** The generated `prometheus.yml`. */
+  readonly config: PrometheusConfig;
+  /** Rule files by file name (`*.yaml`). */
+  readonly ruleFiles: Readonly<Record<string, RuleFile>>;
+  /** `--storage.tsdb.retention.time`. */
+  readonly retention: string;
+  /**
+   * Volume size; without it data lives in an emptyDir.
+   * @default - emptyDir
+   */
+  readonly storageSize?: string;
+  /**
+   * Storage class of the volume claim.
+   * @default - the cluster default
+   */
+  readonly storageClassName?: string;
+  /**
+   * Namespaces Prometheus discovers pods in (read-only Role in each).
+   * @default - its own namespace
+   */
+  readonly discoveryNamespaces?: readonly string[];
+  /** @default DEFAULT_PROMETHEUS_IMAGE */
+  readonly image?: string;
+}
+
+/**
+ * A Prometheus with a generated configuration, for clusters without
+ * prometheus-operator: StatefulSet, Service, ServiceAccount and a read-only
+ * Role for pod discovery in each namespace it scrapes. The OTLP receiver is on
+ * (engines that push metrics) and so is the remote-write receiver (Tempo's
+ * metrics generator writes span metrics and service graphs to it).
+ */
+export class ManagedPrometheus extends Construct {
+  public readonly statefulSet: kplus.StatefulSet;
+  public readonly service: kplus.Service;
+  public readonly serviceAccount: kplus.ServiceAccount;
+  public readonly configMap: kplus.ConfigMap;
+  public readonly rulesConfigMap: kplus.ConfigMap;
+  public readonly labels: Record<string, string>;
+
+  constructor(scope: Construct, id: string, props: ManagedPrometheusProps) {
+    super(scope, id);
+    const labels = stackLabels(props.instance, 'prometheus', 'prometheus');
+    this.labels = labels;
+    const selector = { 'app.kubernetes.io/instance': labels['app.kubernetes.io/instance'], 'app.kubernetes.io/component': 'prometheus' };
+    const configText = Yaml.stringify(props.config);
+    const ruleTexts = Object.fromEntries(Object.entries(props.ruleFiles).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, Yaml.stringify(v)]));
+
+    this.serviceAccount = new kplus.ServiceAccount(this, 'sa', { metadata: { name: props.name, namespace: props.namespace, labels }, automountToken: true });
+    for (const ns of [...new Set([props.namespace, ...(props.discoveryNamespaces ?? [])])].sort()) {
+      // Least privilege: read pods (service discovery) in the namespaces it scrapes, nothing else.
+      const role = new kplus.Role(this, `discovery-${ns}`, { metadata: { name: props.name, namespace: ns, labels } });
+      role.allowRead(kplus.ApiResource.PODS);
+      const binding = new kplus.RoleBinding(this, `discovery-binding-${ns}`, { metadata: { name: props.name, namespace: ns, labels }, role });
+      binding.addSubjects(this.serviceAccount);
+    }
+
+    this.configMap = new kplus.ConfigMap(this, 'config', { metadata: { name: props.name, namespace: props.namespace, labels }, data: { 'prometheus.yml': configText } });
+    this.rulesConfigMap = new kplus.ConfigMap(this, 'rules', { metadata: { name: objectName([props.name, 'rules']), namespace: props.namespace, labels }, data: ruleTexts });
+
+    this.service = new kplus.Service(this, 'Service', {
+      metadata: { name: props.name, namespace: props.namespace, labels },
+      ports: [{ name: 'http', port: PROMETHEUS_PORT, targetPort: PROMETHEUS_PORT }],
+    });
+    for (const [k, v] of Object.entries(selector)) this.service.selectLabel(k, v);
+
+    this.statefulSet = new kplus.StatefulSet(this, 'Resource', {
+      metadata: { name: props.name, namespace: props.namespace, labels },
+      service: this.service,
+      select: false,
+      replicas: 1,
+      serviceAccount: this.serviceAccount,
+      podMetadata: { labels, annotations: { [CONFIG_CHECKSUM_ANNOTATION]: checksum(configText, ...Object.values(ruleTexts)) } },
+      securityContext: { ensureNonRoot: true, user: PROMETHEUS_UID, group: PROMETHEUS_UID, fsGroup: PROMETHEUS_UID },
+      terminationGracePeriod: Duration.seconds(120),
+    });
+    this.statefulSet.select(kplus.LabelSelector.of({ labels: selector }));
+
+    const configVolume = kplus.Volume.fromConfigMap(this, 'config-volume', this.configMap, { name: 'config' });
+    const rulesVolume = kplus.Volume.fromConfigMap(this, 'rules-volume', this.rulesConfigMap, { name: 'rules' });
+    const dataVolume = kplus.Volume.fromEmptyDir(this, 'data-volume', 'data');
+    this.statefulSet.addContainer({
+      name: 'prometheus',
+      image: props.image ?? DEFAULT_PROMETHEUS_IMAGE,
+      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      args: [
+        '--config.file=/etc/prometheus/prometheus.yml',
+        `--storage.tsdb.path=${DATA_DIR}`,
+        `--storage.tsdb.retention.time=${props.retention}`,
+        '--web.enable-otlp-receiver',
+        '--web.enable-remote-write-receiver',
+        `--web.listen-address=:${PROMETHEUS_PORT}`,
+      ],
+      ports: [{ name: 'http', number: PROMETHEUS_PORT }],
+      securityContext: restrictedContainer(PROMETHEUS_UID),
+      resources: {},
+      readiness: kplus.Probe.fromHttpGet('/-/ready', { port: PROMETHEUS_PORT, periodSeconds: Duration.seconds(10) }),
+      liveness: kplus.Probe.fromHttpGet('/-/healthy', { port: PROMETHEUS_PORT, periodSeconds: Duration.seconds(15), failureThreshold: 6 }),
+      volumeMounts: [
+        { path: '/etc/prometheus', volume: configVolume, readOnly: true },
+        { path: RULES_DIR, volume: rulesVolume, readOnly: true },
+        { path: DATA_DIR, volume: dataVolume },
+      ],
+    });
+    const obj = ApiObject.of(this.statefulSet);
+    setResources(obj, '/spec/template/spec/containers/0', { cpu: '500m', memory: '2Gi' }, { memory: '4Gi' });
+    if (props.storageSize) {
+      // The data volume becomes a claim per replica; the emptyDir (volume index 2) goes away.
+      obj.addJsonPatch(
+        JsonPatch.remove('/spec/template/spec/volumes/2'),
+        JsonPatch.add('/spec/volumeClaimTemplates', [{
+          metadata: { name: 'data', labels },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}),
+            // Quantity-shaped for the typed serializer (see setResources).
+            resources: { requests: { storage: { value: props.storageSize } } },
+          },
+        }]),
+      );
+    }
+  }
+}

@@ -1,0 +1,147 @@
+import { ApiObject, Duration, JsonPatch, Yaml } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { objectName, stackLabels } from '../names';
+import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
+
+export const DEFAULT_TEMPO_IMAGE = 'docker.io/grafana/tempo:2.8.2';
+export const TEMPO_HTTP_PORT = 3200;
+export const OTLP_GRPC_PORT = 4317;
+export const OTLP_HTTP_PORT = 4318;
+/** The image's `tempo` user. */
+const TEMPO_UID = 10001;
+const DATA_DIR = '/var/tempo';
+
+/** Tempo's monolithic-mode configuration (the parts we set). @see https://grafana.com/docs/tempo/latest/configuration/ */
+export interface TempoConfig {
+  stream_over_http_enabled: boolean;
+  server: { http_listen_port: number; log_level: string };
+  distributor: { receivers: { otlp: { protocols: { grpc: { endpoint: string }; http: { endpoint: string } } } } };
+  ingester: { max_block_duration: string };
+  compactor: { compaction: { block_retention: string } };
+  metrics_generator?: {
+    registry: { external_labels: Record<string, string> };
+    storage: { path: string; remote_write: Array<{ url: string; send_exemplars: boolean }> };
+    traces_storage: { path: string };
+  };
+  storage: { trace: { backend: 'local'; wal: { path: string }; local: { path: string } } };
+  overrides?: { defaults: { metrics_generator: { processors: string[] } } };
+}
+
+export interface TempoProps {
+  readonly name: string;
+  readonly namespace: string;
+  /** `app.kubernetes.io/instance` value. */
+  readonly instance: string;
+  /** How long traces are kept (`block_retention`). */
+  readonly retention: string;
+  /**
+   * Prometheus remote-write URL for span metrics and service graphs (the metrics generator).
+   * @default - no metrics generator
+   */
+  readonly remoteWriteUrl?: string;
+  /**
+   * Volume size; without it traces live in an emptyDir.
+   * @default - emptyDir
+   */
+  readonly storageSize?: string;
+  /** @default - the cluster default */
+  readonly storageClassName?: string;
+  /** @default DEFAULT_TEMPO_IMAGE */
+  readonly image?: string;
+}
+
+export function buildTempoConfig(props: Pick<TempoProps, 'retention' | 'remoteWriteUrl'>): TempoConfig {
+  const cfg: TempoConfig = {
+    stream_over_http_enabled: true,
+    server: { http_listen_port: TEMPO_HTTP_PORT, log_level: 'info' },
+    distributor: { receivers: { otlp: { protocols: { grpc: { endpoint: `0.0.0.0:${OTLP_GRPC_PORT}` }, http: { endpoint: `0.0.0.0:${OTLP_HTTP_PORT}` } } } } },
+    ingester: { max_block_duration: '5m' },
+    compactor: { compaction: { block_retention: props.retention } },
+    storage: { trace: { backend: 'local', wal: { path: `${DATA_DIR}/wal` }, local: { path: `${DATA_DIR}/blocks` } } },
+  };
+  if (props.remoteWriteUrl) {
+    cfg.metrics_generator = {
+      registry: { external_labels: { source: 'tempo' } },
+      storage: { path: `${DATA_DIR}/generator/wal`, remote_write: [{ url: props.remoteWriteUrl, send_exemplars: true }] },
+      traces_storage: { path: `${DATA_DIR}/generator/traces` },
+    };
+    cfg.overrides = { defaults: { metrics_generator: { processors: ['service-graphs', 'span-metrics', 'local-blocks'] } } };
+  }
+  return cfg;
+}
+
+/**
+ * Tempo in monolithic mode: receives OTLP traces from the engines on 4317
+ * (gRPC) and 4318 (HTTP), serves queries to Grafana on 3200, and writes span
+ * metrics and service graphs to Prometheus.
+ */
+export class Tempo extends Construct {
+  public readonly deployment: kplus.Deployment;
+  public readonly service: kplus.Service;
+  public readonly labels: Record<string, string>;
+
+  constructor(scope: Construct, id: string, props: TempoProps) {
+    super(scope, id);
+    const labels = stackLabels(props.instance, 'tempo', 'tempo');
+    this.labels = labels;
+    const selector = { 'app.kubernetes.io/instance': labels['app.kubernetes.io/instance'], 'app.kubernetes.io/component': 'tempo' };
+    const configText = Yaml.stringify(buildTempoConfig(props));
+    const config = new kplus.ConfigMap(this, 'config', { metadata: { name: props.name, namespace: props.namespace, labels }, data: { 'tempo.yaml': configText } });
+
+    let data: kplus.Volume;
+    if (props.storageSize) {
+      const claim = new kplus.PersistentVolumeClaim(this, 'data-claim', {
+        metadata: { name: objectName([props.name, 'data']), namespace: props.namespace, labels },
+        accessModes: [kplus.PersistentVolumeAccessMode.READ_WRITE_ONCE],
+        storageClassName: props.storageClassName,
+        volumeMode: kplus.PersistentVolumeMode.FILE_SYSTEM,
+      });
+      ApiObject.of(claim).addJsonPatch(JsonPatch.add('/spec/resources', { requests: { storage: { value: props.storageSize } } }));
+      data = kplus.Volume.fromPersistentVolumeClaim(this, 'data', claim, { name: 'data' });
+    } else {
+      data = kplus.Volume.fromEmptyDir(this, 'data', 'data');
+    }
+
+    this.deployment = new kplus.Deployment(this, 'Resource', {
+      metadata: { name: props.name, namespace: props.namespace, labels },
+      replicas: 1,
+      select: false,
+      podMetadata: { labels, annotations: { [CONFIG_CHECKSUM_ANNOTATION]: checksum(configText) } },
+      // One writer of the local WAL at a time.
+      strategy: kplus.DeploymentStrategy.recreate(),
+      automountServiceAccountToken: false,
+      securityContext: { ensureNonRoot: true, user: TEMPO_UID, group: TEMPO_UID, fsGroup: TEMPO_UID },
+    });
+    this.deployment.select(kplus.LabelSelector.of({ labels: selector }));
+    this.deployment.addContainer({
+      name: 'tempo',
+      image: props.image ?? DEFAULT_TEMPO_IMAGE,
+      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      args: ['-config.file=/etc/tempo/tempo.yaml'],
+      ports: [
+        { name: 'http', number: TEMPO_HTTP_PORT },
+        { name: 'otlp-grpc', number: OTLP_GRPC_PORT },
+        { name: 'otlp-http', number: OTLP_HTTP_PORT },
+      ],
+      securityContext: restrictedContainer(TEMPO_UID),
+      resources: {},
+      readiness: kplus.Probe.fromHttpGet('/ready', { port: TEMPO_HTTP_PORT, periodSeconds: Duration.seconds(10), initialDelaySeconds: Duration.seconds(15) }),
+      volumeMounts: [
+        { path: '/etc/tempo', volume: kplus.Volume.fromConfigMap(this, 'config-volume', config, { name: 'config' }), readOnly: true },
+        { path: DATA_DIR, volume: data },
+      ],
+    });
+    setResources(ApiObject.of(this.deployment), '/spec/template/spec/containers/0', { cpu: '250m', memory: '1Gi' }, { memory: '2Gi' });
+
+    this.service = new kplus.Service(this, 'Service', {
+      metadata: { name: props.name, namespace: props.namespace, labels },
+      ports: [
+        { name: 'http', port: TEMPO_HTTP_PORT, targetPort: TEMPO_HTTP_PORT },
+        { name: 'otlp-grpc', port: OTLP_GRPC_PORT, targetPort: OTLP_GRPC_PORT },
+        { name: 'otlp-http', port: OTLP_HTTP_PORT, targetPort: OTLP_HTTP_PORT },
+      ],
+    });
+    for (const [k, v] of Object.entries(selector)) this.service.selectLabel(k, v);
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Builds the managed Prometheus' configuration from a stack plan: one scrape
+ * job per model (every data-parallel rank's port), per monitored target (every
+ * rank) and for the DCGM exporter, the OTLP receiver's label promotion, rule
+ * files and remote write. Each `add*` function owns one block.
+ */
+import { LABEL_COMPONENT, LABEL_INSTANCE, labelValue } from '../names';
+import { POD_LABEL_TARGETS, SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL, podLabelMeta } from '../monitoring-labels';
+import { ModelPlan, StackPlan, TargetPlan } from '../plan/plan';
+import { PrometheusConfig, RelabelConfig, ScrapeConfig } from './config-types';
+
+/** Where the rule files of the stack are mounted in the Prometheus pod. */
+export const RULES_DIR = '/etc/prometheus/rules';
+export const PROMETHEUS_PORT = 9090;
+export const DCGM_PORT = 9400;
+/** Job label of GPU series. */
+export const DCGM_JOB = 'dcgm-exporter';
+
+/** Labels copied onto every inference series: the target's namespace, pod and container, and our model/engine labels. */
+function podTargetLabels(): RelabelConfig[] {
+  return [
+    { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
+    { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
+    { source_labels: ['__meta_kubernetes_pod_container_name'], target_label: 'container' },
+    { source_labels: ['__meta_kubernetes_pod_node_name'], target_label: 'node' },
+    ...POD_LABEL_TARGETS.map(([target, podLabel]) => ({ source_labels: [podLabelMeta(podLabel)], target_label: target })),
+  ];
+}
+
+/** Pods that are not running cannot be scraped; they only add `up == 0` noise. */
+const DROP_NOT_RUNNING: RelabelConfig = { source_labels: ['__meta_kubernetes_pod_phase'], regex: 'Pending|Succeeded|Failed|Unknown', action: 'drop' };
+
+const selectorString = (labels: Record<string, string>) => Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',');
+
+export function modelScrapeConfig(plan: StackPlan, model: ModelPlan): ScrapeConfig {
+  const ports = model.metricsEndpoints.map((e) => e.portName);
+  return {
+    job_name: model.objectName,
+    metrics_path: model.metricsEndpoints[0].path,
+    honor_labels: false,
+    kubernetes_sd_configs: [{
+      role: 'pod',
+      namespaces: { names: [plan.namespace] },
+      selectors: [{ role: 'pod', label: selectorString(model.selectorLabels) }],
+    }],
+    relabel_configs: [
+      DROP_NOT_RUNNING,
+      // One target per port that serves /metrics: every data-parallel rank's server.
+      { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: ports.join('|'), action: 'keep' },
+      ...podTargetLabels(),
+    ],
+  };
+}
+
+/**
+ * A monitored workload whose ports may be unnamed: one job per rank port, the
+ * address rewritten to `<pod IP>:<port>` (duplicate targets of one pod collapse
+ * because their labels are identical), all under one `job` label.
+ */
+export function targetScrapeConfigs(target: TargetPlan): ScrapeConfig[] {
+  return target.metricsEndpoints.map((e) => ({
+    job_name: target.metricsEndpoints.length > 1 ? `${target.objectName}-rank-${e.rank}` : target.objectName,
+    metrics_path: e.path,
+    honor_labels: false,
+    kubernetes_sd_configs: [{
+      role: 'pod',
+      namespaces: { names: [target.namespace] },
+      selectors: [{ role: 'pod', label: selectorString(target.spec.selector) }],
+    }],
+    relabel_configs: [
+      DROP_NOT_RUNNING,
+      { source_labels: ['__meta_kubernetes_pod_ip'], regex: '(.+)', target_label: '__address__', replacement: `$1:${e.port}` },
+      { target_label: 'job', replacement: target.objectName },
+      { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
+      { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
+      { source_labels: ['__meta_kubernetes_pod_node_name'], target_label: 'node' },
+      { target_label: SERIES_MODEL_LABEL, replacement: target.spec.name },
+      { target_label: SERIES_ENGINE_LABEL, replacement: target.spec.engine },
+    ],
+  }));
+}
+
+/**
+ * GPU series. DCGM exporter labels each GPU's series with the `namespace`,
+ * `pod` and `container` that hold the GPU; the job sets none of these target
+ * labels itself, so on GPU series they always mean the consuming pod (never
+ * the exporter pod) and join directly with inference series.
+ */
+export function dcgmScrapeConfig(plan: StackPlan): ScrapeConfig {
+  const gm = plan.spec.gpuMetrics;
+  return {
+    job_name: DCGM_JOB,
+    honor_labels: true,
+    kubernetes_sd_configs: [{
+      role: 'pod',
+      namespaces: { names: [gm.exporterNamespace ?? plan.namespace] },
+      selectors: [{ role: 'pod', label: selectorString(dcgmSelector(plan)) }],
+    }],
+    relabel_configs: [
+      DROP_NOT_RUNNING,
+      { source_labels: ['__meta_kubernetes_pod_container_port_number'], regex: String(gm.port), action: 'keep' },
+      { source_labels: ['__meta_kubernetes_pod_node_name'], target_label: 'node' },
+    ],
+  };
+}
+
+/** Pod labels of the DCGM exporter: ours, or the GPU Operator's when it runs the exporter. */
+export function dcgmSelector(plan: StackPlan): Record<string, string> {
+  const gm = plan.spec.gpuMetrics;
+  if (gm.exporterSelector) return gm.exporterSelector;
+  return gm.deployExporter
+    ? { [LABEL_INSTANCE]: labelValue(plan.name), [LABEL_COMPONENT]: 'gpu-metrics' }
+    : { app: 'nvidia-dcgm-exporter' };
+}
+
+export function buildPrometheusConfig(plan: StackPlan): PrometheusConfig {
+  const spec = plan.spec;
+  const cfg: PrometheusConfig = {
+    global: {
+      scrape_interval: spec.monitoring.interval,
+      evaluation_interval: spec.monitoring.evaluationInterval,
+      external_labels: { 'inference_monitoring': `${plan.namespace}/${plan.name}` },
+    },
+    rule_files: [`${RULES_DIR}/*.yaml`],
+    scrape_configs: [],
+  };
+  addSelfScrape(cfg);
+  for (const m of plan.models.filter((x) => x.metricsEndpoints.length > 0)) cfg.scrape_configs.push(modelScrapeConfig(plan, m));
+  for (const t of plan.targets) cfg.scrape_configs.push(...targetScrapeConfigs(t));
+  if (spec.gpuMetrics.enabled) cfg.scrape_configs.push(dcgmScrapeConfig(plan));
+  addOtlp(cfg);
+  addRemoteWrite(cfg, plan);
+  return cfg;
+}
+
+function addSelfScrape(cfg: PrometheusConfig): void {
+  cfg.scrape_configs.push({ job_name: 'prometheus', static_configs: [{ targets: [`localhost:${PROMETHEUS_PORT}`] }] });
+}
+
+/** Engines that push OTLP set these resource attributes; promoted, they become the same labels scraped series carry. */
+function addOtlp(cfg: PrometheusConfig): void {
+  cfg.otlp = {
+    promote_resource_attributes: [SERIES_MODEL_LABEL, SERIES_ENGINE_LABEL, 'namespace', 'pod'],
+    // Keep `_total` and unit suffixes: the dashboards query e.g. batch_fill_percentage_percent.
+    translation_strategy: 'UnderscoreEscapingWithSuffixes',
+  };
+  // OTLP pushes arrive late relative to scrape time; accept a short window out of order.
+  cfg.storage = { tsdb: { out_of_order_time_window: '5m' } };
+}
+
+function addRemoteWrite(cfg: PrometheusConfig, plan: StackPlan): void {
+  const rw = plan.spec.monitoring.remoteWrite ?? [];
+  if (rw.length) cfg.remote_write = rw.map((r) => ({ url: r.url, ...(r.name ? { name: r.name } : {}) }));
+}
+
