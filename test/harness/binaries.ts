@@ -1,0 +1,29 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const REPO = path.resolve(__dirname, '..', '..');
+
+export function versions(): Record<string, string> {
+  const text = fs.readFileSync(path.join(REPO, 'tools', 'versions.env'), 'utf8');
+  return Object.fromEntries(text.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=', 2) as [string, string]));
+}
+
+export function cacheRoot(): string {
+  return process.env.CIM_CACHE ?? path.join(os.homedir(), '.cache', 'cdk8s-inference-monitoring');
+}
+
+/** Directory of prometheus and promtool built by tools/build-prometheus.sh. */
+export function prometheusBinDir(): string {
+  return process.env.CIM_PROMETHEUS_BIN ?? path.join(cacheRoot(), 'prometheus', versions().PROMETHEUS_MODULE_VERSION);
+}
+
+/** True when the binaries exist; in CI they must (`tools/setup.sh` builds them). */
+export function havePrometheus(): boolean {
+  const ok = ['prometheus', 'promtool'].every((b) => fs.existsSync(path.join(prometheusBinDir(), b)));
+  if (!ok && process.env.CI) throw new Error(`prometheus binaries missing in ${prometheusBinDir()}: run tools/setup.sh`);
+  return ok;
+}
+
+export const SHARED = path.resolve(REPO, '..', 'shared');
+export { REPO };

@@ -1,0 +1,121 @@
+/**
+ * Security properties asserted over every pod the stack synthesizes, in both
+ * monitoring modes: Pod Security `restricted` for monitoring pods, `baseline`
+ * for GPU inference pods, resources on every container, no credentials in
+ * manifests, and NetworkPolicies that fence Prometheus, Tempo and metrics ports.
+ */
+import { Yaml } from 'cdk8s';
+import { renderManifests, Manifest } from '../src/render';
+import { EXAMPLE_NAME, EXAMPLE_NAMESPACE, EXAMPLE_SPEC } from '../charts/example';
+import { SPEC_VARIANTS } from './promtool.test';
+
+const stacks: Array<[string, Manifest[]]> = [
+  ['example (managed)', renderManifests({ name: EXAMPLE_NAME, namespace: EXAMPLE_NAMESPACE, spec: EXAMPLE_SPEC })],
+  ['example (operator, own Prometheus)', renderManifests({ name: EXAMPLE_NAME, namespace: EXAMPLE_NAMESPACE, spec: { ...EXAMPLE_SPEC, monitoring: { mode: 'operator', createPrometheus: true } } })],
+  ...Object.entries(SPEC_VARIANTS).map(([n, spec]): [string, Manifest[]] => [n, renderManifests({ name: 'demo', namespace: 'llm', spec })]),
+];
+
+const podSpecOf = (o: Manifest) => o.spec?.template?.spec;
+const workloads = (objs: Manifest[]) => objs.filter((o) => podSpecOf(o));
+const component = (o: Manifest) => o.metadata.labels?.['app.kubernetes.io/component'];
+const MONITORING = ['prometheus', 'tempo', 'grafana'];
+
+describe.each(stacks)('%s', (_name, objs) => {
+  test('monitoring pods meet Pod Security "restricted"', () => {
+    const pods = workloads(objs).filter((o) => MONITORING.includes(component(o)));
+    for (const w of pods) {
+      const spec = podSpecOf(w);
+      expect({ name: w.metadata.name, runAsNonRoot: spec.securityContext?.runAsNonRoot }).toEqual({ name: w.metadata.name, runAsNonRoot: true });
+      for (const c of [...spec.containers, ...(spec.initContainers ?? [])]) {
+        const sc = c.securityContext;
+        expect({ pod: w.metadata.name, container: c.name, allowPrivilegeEscalation: sc.allowPrivilegeEscalation, drop: sc.capabilities?.drop, seccomp: sc.seccompProfile?.type ?? spec.securityContext?.seccompProfile?.type, readOnlyRootFilesystem: sc.readOnlyRootFilesystem, runAsNonRoot: sc.runAsNonRoot })
+          .toEqual({ pod: w.metadata.name, container: c.name, allowPrivilegeEscalation: false, drop: ['ALL'], seccomp: 'RuntimeDefault', readOnlyRootFilesystem: true, runAsNonRoot: true });
+      }
+      expect(spec.volumes?.some((v: any) => v.hostPath)).toBeFalsy();
+    }
+  });
+
+  test('GPU inference pods meet Pod Security "baseline": no privilege, no host namespaces or paths', () => {
+    for (const w of workloads(objs).filter((o) => component(o) === 'inference')) {
+      const spec = podSpecOf(w);
+      expect(spec.hostNetwork ?? false).toBe(false);
+      expect(spec.hostPID ?? false).toBe(false);
+      expect(spec.volumes.some((v: any) => v.hostPath)).toBe(false);
+      for (const c of spec.containers) {
+        expect(c.securityContext.privileged).toBe(false);
+        expect(c.securityContext.allowPrivilegeEscalation).toBe(false);
+      }
+    }
+  });
+
+  test('the DCGM exporter is the only pod with a hostPath, read-only, unprivileged, without added capabilities', () => {
+    const withHostPath = workloads(objs).filter((w) => podSpecOf(w).volumes?.some((v: any) => v.hostPath));
+    expect(withHostPath.every((w) => component(w) === 'gpu-metrics')).toBe(true);
+    for (const w of withHostPath) {
+      const c = podSpecOf(w).containers[0];
+      expect(c.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      expect(c.securityContext.capabilities.add).toBeUndefined();
+      expect(c.volumeMounts.find((m: any) => m.name === 'pod-resources').readOnly).toBe(true);
+      expect(podSpecOf(w).nodeSelector).toEqual({ 'nvidia.com/gpu.present': 'true' });
+    }
+  });
+
+  test('every container requests CPU and memory and has a memory limit', () => {
+    for (const w of workloads(objs)) {
+      for (const c of podSpecOf(w).containers) {
+        expect({ w: w.metadata.name, c: c.name, cpu: !!c.resources?.requests?.cpu, mem: !!c.resources?.requests?.memory, limit: !!c.resources?.limits?.memory })
+          .toEqual({ w: w.metadata.name, c: c.name, cpu: true, mem: true, limit: true });
+      }
+    }
+  });
+
+  test('no Secrets and no credentials in the manifests', () => {
+    expect(objs.filter((o) => o.kind === 'Secret')).toEqual([]);
+    const text = Yaml.stringify(...objs);
+    expect(text).not.toMatch(/admin\/admin|GF_SECURITY_ADMIN_PASSWORD:|password: [^$\s]/i);
+    for (const cm of objs.filter((o) => o.kind === 'ConfigMap')) {
+      for (const v of Object.values<string>(cm.data ?? {})) expect(v).not.toMatch(/password:\s*(?!\$)\S+/);
+    }
+  });
+
+  test('Grafana reads admin credentials from a Secret mounted as files, with anonymous access off', () => {
+    const g = workloads(objs).find((o) => component(o) === 'grafana');
+    if (!g) return;
+    const c = podSpecOf(g).containers[0];
+    const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value]));
+    expect(env.GF_SECURITY_ADMIN_PASSWORD__FILE).toBe('/etc/grafana/admin/password');
+    expect(env.GF_AUTH_ANONYMOUS_ENABLED).toBe('false');
+    expect(podSpecOf(g).volumes.find((v: any) => v.name === 'admin').secret.secretName).toBe('demo-grafana-admin');
+  });
+});
+
+describe('NetworkPolicies (managed mode)', () => {
+  const objs = stacks[0][1];
+  const policy = (name: string) => objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === name);
+  const sel = (component: string) => ({ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'demo', 'app.kubernetes.io/component': component } } });
+
+  test('only Grafana and Tempo (remote write) reach Prometheus', () => {
+    expect(policy('demo-prometheus').spec).toEqual({
+      podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'demo', 'app.kubernetes.io/component': 'prometheus' } },
+      policyTypes: ['Ingress'],
+      ingress: [{ from: [sel('grafana'), sel('tempo')], ports: [{ protocol: 'TCP', port: 9090 }] }],
+    });
+  });
+
+  test('only Grafana queries Tempo, and only the engines that export traces send OTLP to it', () => {
+    const ingress = policy('demo-tempo').spec.ingress;
+    expect(ingress[0]).toEqual({ from: [sel('grafana')], ports: [{ protocol: 'TCP', port: 3200 }] });
+    expect(ingress[1].from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'demo', 'monitoring.inference.dev/model': 'llama-vllm' } } }]);
+  });
+
+  test('LMDeploy rank ports (metrics) are reachable only from Prometheus; the proxy port is open to clients', () => {
+    expect(policy('demo-qwen-lmdeploy').spec.ingress).toEqual([
+      { ports: [{ protocol: 'TCP', port: 8000 }] },
+      { from: [sel('prometheus')], ports: [{ protocol: 'TCP', port: 23333 }, { protocol: 'TCP', port: 23334 }] },
+    ]);
+  });
+
+  test('DCGM exporter metrics are reachable only from Prometheus', () => {
+    expect(policy('demo-dcgm-exporter').spec.ingress).toEqual([{ from: [sel('prometheus')], ports: [{ protocol: 'TCP', port: 9400 }] }]);
+  });
+});
