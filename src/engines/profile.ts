@@ -112,6 +112,12 @@ export interface EngineProfile {
   readonly metrics: MetricsTransport;
   /** Label that tells data-parallel ranks apart inside one scrape, if any. */
   readonly rankLabel?: string;
+  /**
+   * Labels of workers that each report the same scheduler gauge (SGLang's
+   * tensor/pipeline-parallel ranks); gauges with `rankAggregation: 'max'` are
+   * collapsed over them before summing.
+   */
+  readonly duplicateLabels?: readonly string[];
   /** Label with the served model's name, if the engine sets one. */
   readonly modelLabel?: string;
   readonly health: {

@@ -1,0 +1,117 @@
+/**
+ * Presets shared by the dashboards, on the Grafana Foundation SDK's typed
+ * builders: the datasource variable wired once, namespace/model variables,
+ * timeseries/stat/heatmap panels with PromQL targets, and a text panel that
+ * says why a signal is missing instead of showing "No data".
+ */
+import * as cog from '@grafana/grafana-foundation-sdk/cog';
+import { DashboardBuilder, DashboardCursorSync, DatasourceVariableBuilder, QueryVariableBuilder, VariableRefresh, VariableSort } from '@grafana/grafana-foundation-sdk/dashboard';
+import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
+import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
+import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/stat';
+import { PanelBuilder as HeatmapBuilder } from '@grafana/grafana-foundation-sdk/heatmap';
+import { PanelBuilder as TextBuilder } from '@grafana/grafana-foundation-sdk/text';
+import { LegendDisplayMode, LegendPlacement, VizLegendOptionsBuilder } from '@grafana/grafana-foundation-sdk/common';
+import { Expr, m, print } from '../promql/ast';
+import { QueryScope } from '../promql/signals';
+import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
+
+export const PROMETHEUS_DS = { type: 'prometheus', uid: '${datasource}' };
+
+/** A dashboard as Grafana stores it (JSON model). */
+export interface DashboardJson { readonly uid: string; readonly title: string; readonly [key: string]: unknown }
+
+/** Scope of dashboard queries: the namespace and model variables, and Grafana's rate interval. */
+export function dashboardScope(engine?: string): QueryScope {
+  return {
+    matchers: [
+      m('namespace', '=~', '$namespace'),
+      m(SERIES_MODEL_LABEL, '=~', '$model'),
+      ...(engine ? [m(SERIES_ENGINE_LABEL, '=', engine)] : []),
+    ],
+    window: '$__rate_interval',
+  };
+}
+
+/** Dashboard skeleton: title, uid, tags, refresh, and the datasource/namespace/model variables. */
+export function baseDashboard(uid: string, title: string, tags: string[], modelQuery: string): DashboardBuilder {
+  return new DashboardBuilder(title)
+    .uid(uid)
+    .tags(['inference-monitoring', ...tags])
+    .refresh('30s')
+    .time({ from: 'now-1h', to: 'now' })
+    .timezone('browser')
+    .tooltip(DashboardCursorSync.Crosshair)
+    .readonly()
+    .withVariable(new DatasourceVariableBuilder('datasource').label('Datasource').type('prometheus'))
+    .withVariable(new QueryVariableBuilder('namespace').label('Namespace').datasource(PROMETHEUS_DS)
+      .query(`label_values(${modelQuery}, namespace)`).refresh(VariableRefresh.OnTimeRangeChanged).sort(VariableSort.AlphabeticalAsc).multi(true).includeAll(true))
+    .withVariable(new QueryVariableBuilder('model').label('Model').datasource(PROMETHEUS_DS)
+      .query(`label_values(${modelQuery.replace(/}$/, ', namespace=~"$namespace"}')}, ${SERIES_MODEL_LABEL})`).refresh(VariableRefresh.OnTimeRangeChanged).sort(VariableSort.AlphabeticalAsc).multi(true).includeAll(true));
+}
+
+export interface Target { readonly expr: Expr; readonly legend: string; readonly format?: 'time_series' | 'heatmap' }
+
+function targetBuilder(t: Target, i: number): DataqueryBuilder {
+  const q = new DataqueryBuilder().expr(print(t.expr)).legendFormat(t.legend).refId(String.fromCharCode(65 + i)).range();
+  if (t.format === 'heatmap') q.format('heatmap' as any);
+  return q;
+}
+
+const legend = () => new VizLegendOptionsBuilder().showLegend(true).displayMode(LegendDisplayMode.List).placement(LegendPlacement.Bottom);
+
+export function timeseries(title: string, unit: string, targets: readonly Target[], description?: string): TimeseriesBuilder {
+  const p = new TimeseriesBuilder().title(title).datasource(PROMETHEUS_DS).unit(unit).legend(legend());
+  if (description) p.description(description);
+  targets.forEach((t, i) => p.withTarget(targetBuilder(t, i)));
+  return p;
+}
+
+export function stat(title: string, unit: string, target: Target, description?: string): StatBuilder {
+  const p = new StatBuilder().title(title).datasource(PROMETHEUS_DS).unit(unit).withTarget(targetBuilder(target, 0));
+  if (description) p.description(description);
+  return p;
+}
+
+export function heatmap(title: string, target: Target, description?: string): HeatmapBuilder {
+  const p = new HeatmapBuilder().title(title).datasource(PROMETHEUS_DS).withTarget(targetBuilder({ ...target, format: 'heatmap' }, 0));
+  if (description) p.description(description);
+  return p;
+}
+
+/** Shown where an engine lacks a signal: says so, instead of an empty panel. */
+export function unavailable(title: string, reason: string): TextBuilder {
+  return new TextBuilder().title(title).content(`**Not available for this engine.** ${reason}`).transparent(true);
+}
+
+/**
+ * Lays panels out on Grafana's 24-column grid in order, `width` columns each,
+ * and gives every panel a unique id (Grafana's upstream dashboards have
+ * collided ids; ours cannot).
+ */
+export function layout(dash: DashboardBuilder, rows: ReadonlyArray<{ title?: string; panels: ReadonlyArray<{ panel: cog.Builder<any>; width?: number; height?: number }> }>): DashboardBuilder {
+  let y = 0;
+  let id = 1;
+  for (const row of rows) {
+    if (row.title) {
+      dash.withPanel(rowPanel(row.title, id++, y));
+      y += 1;
+    }
+    let x = 0;
+    let rowHeight = 0;
+    for (const { panel, width = 12, height = 8 } of row.panels) {
+      if (x + width > 24) { x = 0; y += rowHeight; rowHeight = 0; }
+      (panel as any).id(id++).gridPos({ x, y, w: width, h: height });
+      dash.withPanel(panel);
+      x += width;
+      rowHeight = Math.max(rowHeight, height);
+    }
+    y += rowHeight;
+  }
+  return dash;
+}
+
+/** A collapsed=false row header as a plain panel builder (the SDK's RowBuilder cannot take an id through withPanel). */
+function rowPanel(title: string, id: number, y: number): cog.Builder<any> {
+  return { build: () => ({ type: 'row', title, id, collapsed: false, panels: [], gridPos: { x: 0, y, w: 24, h: 1 } }) };
+}

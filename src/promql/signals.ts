@@ -1,0 +1,107 @@
+/**
+ * PromQL for signals: how a signal is read for an engine whose metric names
+ * depend on the version, and how data-parallel ranks and tensor-parallel
+ * workers combine. Dashboards, alerts and autoscaling use these, never an
+ * engine's metric name directly.
+ */
+import { EngineProfile, SignalMetric, SignalName, signalMetric } from '../engines/profile';
+import { Expr, LabelMatcher, agg, aggWithout, bin, histogramQuantile, num, orAll, rate, sel } from './ast';
+
+/** Which series a query covers and over which window rates are taken. */
+export interface QueryScope {
+  readonly matchers: readonly LabelMatcher[];
+  /** Rate window: `$__rate_interval` in dashboards, a fixed duration in rules. */
+  readonly window: string;
+}
+
+/** The metrics carrying `signal` across `versions`, newest first, without duplicates. */
+export function signalAlternatives(profile: EngineProfile, signal: SignalName, versions: readonly string[]): SignalMetric[] {
+  const seen = new Map<string, SignalMetric>();
+  const sorted = [...versions].sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
+  for (const v of sorted) {
+    const metric = signalMetric(profile, signal, v);
+    if (metric && !seen.has(metric.metric)) seen.set(metric.metric, metric);
+  }
+  return [...seen.values()];
+}
+
+const selector = (metric: string, scope: QueryScope, extra: readonly LabelMatcher[] = [], withRange = false) =>
+  sel(metric, [...scope.matchers, ...extra], withRange ? scope.window : undefined);
+
+/** Scales a value in the signal's unit to the dashboards' unit (seconds, ratio 0-1). */
+function toBaseUnit(e: Expr, metric: SignalMetric): Expr {
+  if (metric.unit === 'milliseconds') return bin('/', e, num(1000));
+  if (metric.unit === 'percent') return bin('/', e, num(100));
+  return e;
+}
+
+/** Per-second rate of a counter signal, summed over pods and ranks. */
+export function counterRate(alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[], extra: readonly LabelMatcher[] = []): Expr {
+  return orAll(alts.map((a) => agg('sum', rate(selector(a.metric, scope, extra, true)), by)));
+}
+
+/**
+ * A count gauge (requests running or waiting) summed over pods and
+ * data-parallel ranks. Workers that all report the same scheduler value
+ * (`rankAggregation: 'max'`, e.g. SGLang's tensor-parallel ranks) are first
+ * collapsed with `max`, so nothing is counted twice.
+ */
+export function gaugeTotal(profile: EngineProfile, alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[]): Expr {
+  return orAll(alts.map((a) => {
+    const s = selector(a.metric, scope);
+    const deduped = a.rankAggregation === 'max' && profile.duplicateLabels?.length ? aggWithout('max', s, profile.duplicateLabels) : s;
+    return agg('sum', deduped, by);
+  }));
+}
+
+/** A ratio gauge (KV-cache usage) as its worst value over pods and ranks. */
+export function gaugeMax(alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[]): Expr {
+  return orAll(alts.map((a) => toBaseUnit(agg('max', selector(a.metric, scope), by), a)));
+}
+
+/** A quantile of a histogram signal over all pods and ranks, in seconds. */
+export function quantile(alts: readonly SignalMetric[], q: number, scope: QueryScope, by: readonly string[]): Expr {
+  return orAll(alts.map((a) => toBaseUnit(histogramQuantile(q, agg('sum', rate(selector(`${a.metric}_bucket`, scope, [], true)), ['le', ...by])), a)));
+}
+
+/** Mean of a histogram signal (sum / count), in seconds. */
+export function histogramMean(alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[]): Expr {
+  return orAll(alts.map((a) => toBaseUnit(bin('/',
+    agg('sum', rate(selector(`${a.metric}_sum`, scope, [], true)), by),
+    agg('sum', rate(selector(`${a.metric}_count`, scope, [], true)), by)), a)));
+}
+
+/** Observations per second of a histogram signal (e.g. requests per second from the e2e latency histogram). */
+export function histogramRate(alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[]): Expr {
+  return orAll(alts.map((a) => agg('sum', rate(selector(`${a.metric}_count`, scope, [], true)), by)));
+}
+
+/** Buckets per second, for heatmaps (`format: heatmap`). */
+export function bucketRate(alts: readonly SignalMetric[], scope: QueryScope): Expr {
+  return orAll(alts.map((a) => agg('sum', rate(selector(`${a.metric}_bucket`, scope, [], true)), ['le'])));
+}
+
+/**
+ * Share of requests that failed, from what the engine has: a failure counter
+ * next to a success counter (TGI, SGLang), or failure finish reasons of the
+ * finished-requests counter (vLLM, LMDeploy). Undefined when it has neither.
+ */
+export function errorRatio(profile: EngineProfile, versions: readonly string[], scope: QueryScope, by: readonly string[]): Expr | undefined {
+  const finished = signalAlternatives(profile, 'requestsFinished', versions);
+  const failed = signalAlternatives(profile, 'requestsFailed', versions);
+  if (finished.length && failed.length) {
+    const f = counterRate(failed, scope, by);
+    return bin('/', f, bin('+', counterRate(finished, scope, by), f));
+  }
+  const withReasons = finished.filter((x) => x.reasonLabel && x.failureReasons?.length);
+  if (withReasons.length) {
+    return orAll(withReasons.map((x) => bin('/',
+      agg('sum', rate(selector(x.metric, scope, [{ label: x.reasonLabel!, op: '=~', value: x.failureReasons!.map(escapeRegex).join('|') }], true)), by),
+      agg('sum', rate(selector(x.metric, scope, [], true)), by))));
+  }
+  return undefined;
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
