@@ -47,7 +47,7 @@ runIf('a real Prometheus with the generated configuration', () => {
   let prom: RunningPrometheus;
   let plan: StackPlan;
   const servers: MetricsServer[] = [];
-  const LMD_POD = 'demo-qwen-lmdeploy-6f7c9d8b5-x2kqp';
+  const LMD_POD = 'lmdeploy-0';
 
   beforeAll(async () => {
     const legacyPort = await consecutiveFreePorts(2);
@@ -85,7 +85,7 @@ runIf('a real Prometheus with the generated configuration', () => {
         // The proxy serves no metrics: the generated relabeling must not make it a target.
         pod({ address: proxy.address, pod: LMD_POD, container: 'proxy', portName: 'proxy', podLabels: q.labels }),
       ],
-      [v.objectName]: [pod({ address: vllm.address, pod: 'demo-llama-vllm-5b8d7f9c4-p7wzn', portName: 'http', podLabels: v.labels })],
+      [v.objectName]: [pod({ address: vllm.address, pod: 'vllm-0', portName: 'http', podLabels: v.labels })],
       [s.objectName]: [pod({ address: sg.address, pod: 'demo-sg-7c9d8b5f6-abcde', portName: 'http', podLabels: s.labels })],
       'dcgm-exporter': [pod({ address: dcgm.address, pod: 'demo-dcgm-exporter-k8m2x', container: 'dcgm-exporter', portName: 'metrics', portNumber: 9400, podLabels: { 'app.kubernetes.io/instance': 'demo', 'app.kubernetes.io/component': 'gpu-metrics' } })],
     };
@@ -138,7 +138,7 @@ runIf('a real Prometheus with the generated configuration', () => {
 
   test('vLLM and SGLang series carry model and engine labels', async () => {
     const v = await eventually('vllm', async () => { const x = await prom.query('vllm:num_requests_running{model="llama-vllm", inference_engine="vllm"}'); return x.length ? x : undefined; });
-    expect(v[0].metric.pod).toBe('demo-llama-vllm-5b8d7f9c4-p7wzn');
+    expect(v[0].metric.pod).toBe('vllm-0');
     const s = await eventually('sglang', async () => { const x = await prom.query('sglang:num_running_reqs{model="sg", inference_engine="sglang"}'); return x.length ? x : undefined; });
     expect(s[0].metric.namespace).toBe('llm');
   });
@@ -146,7 +146,7 @@ runIf('a real Prometheus with the generated configuration', () => {
   test('GPU series keep the consuming pod as pod/namespace, and join inference series by pod', async () => {
     const gpu = await eventually('dcgm', async () => { const x = await prom.query('DCGM_FI_DEV_GPU_UTIL{job="dcgm-exporter"}'); return x.length === 4 ? x : undefined; });
     const pods = gpu.map((s: any) => s.metric.pod ?? '(idle)').sort();
-    expect(pods).toEqual(['(idle)', 'demo-llama-vllm-5b8d7f9c4-p7wzn', LMD_POD, LMD_POD]);
+    expect(pods).toEqual(['(idle)', LMD_POD, LMD_POD, 'vllm-0']);
     expect(gpu.every((s: any) => s.metric.exported_pod === undefined)).toBe(true);
     // The join the GPU dashboard uses: GPU utilization per model.
     const joined = await prom.query('avg by (model) (DCGM_FI_DEV_GPU_UTIL * on (namespace, pod) group_left (model) max by (namespace, pod, model) (lmdeploy:num_requests_running))');

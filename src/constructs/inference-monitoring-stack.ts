@@ -3,6 +3,8 @@ import { buildRuleFiles } from '../alerts/rules';
 import { objectName, stackLabels } from '../names';
 import { StackPlan } from '../plan/plan';
 import { DCGM_JOB, PROMETHEUS_PORT, buildPrometheusConfig, dcgmSelector } from '../prometheus/prometheus-config';
+import { stackDashboards } from '../dashboards';
+import { DashboardConfigMaps } from './dashboard-config-maps';
 import { DcgmExporter } from './dcgm-exporter';
 import { Grafana } from './grafana';
 import { InferenceModel, enginePorts } from './inference-model';
@@ -90,6 +92,13 @@ export class InferenceMonitoringStack extends Construct {
       });
     }
 
+    const dashboards = new DashboardConfigMaps(this, 'dashboards', {
+      namespace: plan.namespace,
+      instance: plan.name,
+      namePrefix: plan.names.grafana.replace(/-grafana$/, ''),
+      dashboards: stackDashboards(plan),
+    });
+
     if (spec.grafana.enabled) {
       const admin = spec.grafana.adminSecretRef;
       this.grafana = new Grafana(this, 'grafana', {
@@ -105,6 +114,7 @@ export class InferenceMonitoringStack extends Construct {
         adminSecret: { name: plan.names.grafanaAdminSecret, userKey: admin?.userKey ?? 'admin-user', passwordKey: admin?.passwordKey ?? 'admin-password' },
         benchmarkSecretName: spec.benchmarks.enabled ? spec.benchmarks.secretRef?.name : undefined,
         anonymousAccess: spec.grafana.anonymousAccess,
+        dashboards: dashboards.configMaps,
       });
     }
 

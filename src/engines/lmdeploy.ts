@@ -61,7 +61,10 @@ export const lmdeploy: EngineProfile = {
     requestsRunning: [{ versions: '*', metric: 'lmdeploy:num_requests_running', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
     kvCacheUsage: [{ versions: '*', metric: 'lmdeploy:gpu_cache_usage_perc', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
     ttft: [{ versions: '*', metric: 'lmdeploy:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
-    interTokenLatency: [{ versions: '*', metric: 'lmdeploy:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    // Time between consecutive tokens (the histogram has no `_seconds` suffix, but observes seconds).
+    interTokenLatency: [{ versions: '*', metric: 'lmdeploy:iter_token_latency', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    // Per-request mean time per output token.
+    timePerOutputToken: [{ versions: '*', metric: 'lmdeploy:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
     e2eLatency: [{ versions: '*', metric: 'lmdeploy:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
     queueTime: [{ versions: '*', metric: 'lmdeploy:request_queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
     promptTokens: [{ versions: '*', metric: 'lmdeploy:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],

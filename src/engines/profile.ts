@@ -18,6 +18,7 @@ export type SignalName =
   | 'decodePrefillRatio'
   | 'ttft'
   | 'interTokenLatency'
+  | 'timePerOutputToken'
   | 'e2eLatency'
   | 'queueTime'
   | 'promptTokens'

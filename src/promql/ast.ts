@@ -16,7 +16,7 @@ export type Expr =
   | { readonly kind: 'binary'; readonly op: BinaryOp; readonly lhs: Expr; readonly rhs: Expr; readonly bool?: boolean; readonly on?: readonly string[]; readonly ignoring?: readonly string[]; readonly groupLeft?: readonly string[] }
   | { readonly kind: 'subquery'; readonly expr: Expr; readonly range: string; readonly step?: string };
 
-export type AggregateOp = 'sum' | 'max' | 'min' | 'avg' | 'count' | 'topk' | 'bottomk' | 'quantile';
+export type AggregateOp = 'sum' | 'max' | 'min' | 'avg' | 'count' | 'group' | 'topk' | 'bottomk' | 'quantile';
 export type BinaryOp = '+' | '-' | '*' | '/' | '>' | '<' | '>=' | '<=' | '==' | '!=' | 'and' | 'or' | 'unless';
 
 const PRECEDENCE: Record<BinaryOp, number> = { or: 1, and: 2, unless: 2, '==': 3, '!=': 3, '<': 3, '>': 3, '<=': 3, '>=': 3, '+': 4, '-': 4, '*': 5, '/': 5 };

@@ -1,0 +1,136 @@
+/**
+ * The serving dashboard of one engine: the transformers continuous-batching
+ * dashboard's panels (KV cache, active and waiting requests, decode/prefill
+ * ratio and throughput, batch fill, TTFT, latency), plus request and error
+ * rates, finish reasons, queue time, preemptions and per-rank panels, each
+ * built from the engine profile's signals for the versions in use.
+ */
+import * as cog from '@grafana/grafana-foundation-sdk/cog';
+import { EngineProfile, SignalName } from '../engines/profile';
+import { Expr, agg, bin, increase, m, print, sel } from '../promql/ast';
+import { counterRate, errorRatio, gaugeMax, gaugeTotal, histogramMean, histogramRate, quantile, signalAlternatives, bucketRate } from '../promql/signals';
+import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
+import { DashboardJson, Target, baseDashboard, dashboardScope, heatmap, layout, stat, timeseries, unavailable } from './common';
+
+const MODEL = SERIES_MODEL_LABEL;
+const QUANTILES = [0.5, 0.95, 0.99] as const;
+
+export function servingDashboardUid(engine: string): string {
+  return `inference-serving-${engine}`;
+}
+
+export function servingDashboard(profile: EngineProfile, versions: readonly string[]): DashboardJson {
+  const scope = dashboardScope(profile.engine);
+  const alts = (s: SignalName) => signalAlternatives(profile, s, versions);
+  const has = (s: SignalName) => alts(s).length > 0;
+  const missing = (s: SignalName, fallback: string) => profile.missingSignals?.[s] ?? fallback;
+  type P = { panel: cog.Builder<any>; width?: number; height?: number };
+
+  const running = alts('requestsRunning');
+  const modelQuery = sel(running[0].metric, [m(SERIES_ENGINE_LABEL, '=', profile.engine)]);
+
+  const kvUsage = (): Expr | undefined => {
+    if (has('kvCacheUsage')) return gaugeMax(alts('kvCacheUsage'), scope, [MODEL]);
+    if (has('kvCacheMemory') && has('kvCacheFree')) {
+      const used = agg('sum', sel(alts('kvCacheMemory')[0].metric, scope.matchers), [MODEL]);
+      const free = agg('sum', sel(alts('kvCacheFree')[0].metric, scope.matchers), [MODEL]);
+      return bin('/', used, bin('+', used, free));
+    }
+    return undefined;
+  };
+  const decodePrefill = (): Expr | undefined => {
+    if (has('decodePrefillRatio')) return agg('avg', sel(alts('decodePrefillRatio')[0].metric, scope.matchers), [MODEL]);
+    if (has('generationTokens') && has('promptTokens')) return bin('/', counterRate(alts('generationTokens'), scope, [MODEL]), counterRate(alts('promptTokens'), scope, [MODEL]));
+    return undefined;
+  };
+  const quantiles = (s: SignalName): Target[] => QUANTILES.map((q) => ({ expr: quantile(alts(s), q, scope, [MODEL]), legend: `p${Math.round(q * 100)} {{${MODEL}}}` }));
+  const latencyPanel = (s: SignalName, title: string, fallback: string, description: string): P => (has(s)
+    ? { panel: timeseries(title, 's', [...quantiles(s), { expr: histogramMean(alts(s), scope, [MODEL]), legend: `mean {{${MODEL}}}` }], description) }
+    : { panel: unavailable(title, missing(s, fallback)) });
+
+  const overview: P[] = [
+    { panel: stat('Active (running) requests', 'short', { expr: gaugeTotal(profile, running, scope, []), legend: 'running' }, 'Requests in the running batch, summed over pods and data-parallel ranks.'), width: 6, height: 5 },
+    has('requestsWaiting')
+      ? { panel: stat('Waiting requests', 'short', { expr: gaugeTotal(profile, alts('requestsWaiting'), scope, []), legend: 'waiting' }, 'Requests queued for a batch slot.'), width: 6, height: 5 }
+      : { panel: unavailable('Waiting requests', missing('requestsWaiting', 'The engine exports no queue length.')), width: 6, height: 5 },
+  ];
+  const kv = kvUsage();
+  overview.push(kv
+    ? { panel: stat('KV-cache usage (worst pod/rank)', 'percentunit', { expr: agg('max', kv), legend: 'usage' }, 'Share of KV-cache blocks in use; near 1 the engine preempts or queues.'), width: 6, height: 5 }
+    : { panel: unavailable('KV-cache usage', missing('kvCacheUsage', 'The engine exports no KV-cache usage.')), width: 6, height: 5 });
+  const dp = decodePrefill();
+  overview.push(dp
+    ? { panel: stat('Decode/prefill ratio', 'short', { expr: agg('avg', dp), legend: 'ratio' }, 'Generated tokens per prompt token.'), width: 6, height: 5 }
+    : { panel: unavailable('Decode/prefill ratio', 'The engine exports no token counters.'), width: 6, height: 5 });
+
+  const throughput: P[] = [
+    has('generationTokens')
+      ? { panel: timeseries('Decode tokens/s', 'short', [{ expr: counterRate(alts('generationTokens'), scope, [MODEL]), legend: '{{model}}' }]) }
+      : { panel: unavailable('Decode tokens/s', missing('generationTokens', 'The engine exports no generation token counter.')) },
+    has('promptTokens')
+      ? { panel: timeseries('Prefill tokens/s', 'short', [{ expr: counterRate(alts('promptTokens'), scope, [MODEL]), legend: '{{model}}' }]) }
+      : { panel: unavailable('Prefill tokens/s', missing('promptTokens', 'The engine exports no prompt token counter.')) },
+  ];
+  const requestRate = has('requestsFinished')
+    ? counterRate(alts('requestsFinished'), scope, [MODEL])
+    : has('e2eLatency') ? histogramRate(alts('e2eLatency'), scope, [MODEL]) : undefined;
+  throughput.push(requestRate
+    ? { panel: timeseries('Requests/s', 'reqps', [{ expr: requestRate, legend: '{{model}}' }], 'Finished requests per second.') }
+    : { panel: unavailable('Requests/s', 'The engine exports no request counter.') });
+  const errors = errorRatio(profile, versions, scope, [MODEL]);
+  throughput.push(errors
+    ? { panel: timeseries('Error ratio', 'percentunit', [{ expr: errors, legend: '{{model}}' }], 'Share of requests that ended in an error or abort.') }
+    : { panel: unavailable('Error ratio', 'The engine exports no failure counter or failure finish reasons.') });
+  const finished = alts('requestsFinished').filter((x) => x.reasonLabel);
+  if (finished.length) {
+    const reason = finished[0].reasonLabel!;
+    throughput.push({ panel: timeseries('Finish reasons', 'short', [{ expr: agg('sum', increase(sel(finished[0].metric, scope.matchers, scope.window)), [reason]), legend: `{{${reason}}}` }], 'Finished requests per interval by reason.') });
+  }
+
+  const latency: P[] = [
+    latencyPanel('ttft', 'Time to first token', 'The engine exports no time-to-first-token histogram.', 'Quantiles over all pods and ranks of the model.'),
+    has('ttft')
+      ? { panel: heatmap('Time to first token distribution', { expr: bucketRate(alts('ttft'), scope), legend: '{{le}}' }) }
+      : { panel: unavailable('Time to first token distribution', missing('ttft', 'No histogram to draw.')) },
+    latencyPanel('interTokenLatency', 'Inter-token latency', 'The engine exports no per-token latency histogram.', 'Time between consecutive output tokens.'),
+    latencyPanel('e2eLatency', 'End-to-end request latency', 'The engine exports no request latency histogram.', 'From arrival to the last token.'),
+  ];
+  if (has('queueTime')) latency.push(latencyPanel('queueTime', 'Queue time', '', 'Time requests wait before their first schedule.'));
+
+  const batching: P[] = [
+    has('batchFill')
+      ? { panel: timeseries('Batch fill percentiles', 'percentunit', QUANTILES.map((q) => ({ expr: quantile(alts('batchFill'), q, scope, [MODEL]), legend: `p${Math.round(q * 100)} {{model}}` }))) }
+      : { panel: unavailable('Batch fill percentiles', 'Only transformers continuous batching reports how full each batch is; see running requests for the batch size.') },
+    kv
+      ? { panel: timeseries('KV-cache usage', 'percentunit', [{ expr: kv, legend: '{{model}}' }]) }
+      : { panel: unavailable('KV-cache usage over time', missing('kvCacheUsage', 'The engine exports no KV-cache usage.')) },
+  ];
+  if (has('kvCacheMemory')) {
+    const memTargets: Target[] = [{ expr: agg('sum', sel(alts('kvCacheMemory')[0].metric, scope.matchers), [MODEL]), legend: 'used {{model}}' }];
+    if (has('kvCacheFree')) memTargets.push({ expr: agg('sum', sel(alts('kvCacheFree')[0].metric, scope.matchers), [MODEL]), legend: 'free {{model}}' });
+    batching.push({ panel: timeseries('KV-cache memory', 'bytes', memTargets) });
+  }
+  batching.push(has('preemptions')
+    ? { panel: timeseries('Preemptions/s', 'short', [{ expr: counterRate(alts('preemptions'), scope, [MODEL]), legend: '{{model}}' }], 'Requests evicted from the batch for lack of KV-cache blocks.') }
+    : { panel: unavailable('Preemptions/s', missing('preemptions', 'The engine does not count preemptions.')) });
+
+  const rows: Array<{ title?: string; panels: P[] }> = [
+    { panels: overview },
+    { title: 'Throughput', panels: throughput },
+    { title: 'Latency', panels: latency },
+    { title: 'Batching and KV cache', panels: batching },
+  ];
+  if (profile.rankLabel) {
+    const rank = profile.rankLabel;
+    const byRank = [MODEL, 'pod', rank];
+    const perRank: P[] = [
+      { panel: timeseries('Running requests per data-parallel rank', 'short', [{ expr: gaugeTotal(profile, running, scope, byRank), legend: `{{pod}} rank {{${rank}}}` }], `Every rank's own series (label \`${rank}\`): a rank missing here is not scraped.`) },
+    ];
+    if (has('requestsWaiting')) perRank.push({ panel: timeseries('Waiting requests per data-parallel rank', 'short', [{ expr: gaugeTotal(profile, alts('requestsWaiting'), scope, byRank), legend: `{{pod}} rank {{${rank}}}` }]) });
+    if (has('kvCacheUsage')) perRank.push({ panel: timeseries('KV-cache usage per data-parallel rank', 'percentunit', [{ expr: gaugeMax(alts('kvCacheUsage'), scope, byRank), legend: `{{pod}} rank {{${rank}}}` }]) });
+    rows.push({ title: 'Data-parallel ranks', panels: perRank });
+  }
+
+  const dash = baseDashboard(servingDashboardUid(profile.engine), `Inference serving: ${profile.displayName}`, [profile.engine], print(modelQuery));
+  return layout(dash, rows).build() as unknown as DashboardJson;
+}
