@@ -1,48 +1,249 @@
 /**
- * Alerting and recording rules of a stack, from the plan. The same groups
- * become a rule file (managed mode) or a PrometheusRule (operator mode).
+ * Alerting and recording rules, from the engines' signals and the spec's
+ * thresholds and SLOs. The same groups become a rule file (managed mode) or a
+ * PrometheusRule (operator mode). Every alert keeps its signal (the
+ * expression without the threshold) so `check-dashboards` can prove the
+ * signal has data.
  */
+import { ENGINE_NAMES } from '../engines/names';
+import { DCGM } from '../engines/dcgm';
+import { EngineName, EngineProfile, SignalName } from '../engines/profile';
+import { PROFILES } from '../engines/registry';
+import { InferenceMonitoringSpec } from '../spec/schema';
 import { StackPlan } from '../plan/plan';
-import { AlertingRule, RuleFile, RuleGroup } from '../prometheus/config-types';
+import { AlertingRule, RecordingRule, RuleFile, RuleGroup } from '../prometheus/config-types';
 import { DCGM_JOB } from '../prometheus/prometheus-config';
+import { BinaryOp, Expr, agg, bin, m, num, orAll, print, rate, sel } from '../promql/ast';
+import { QueryScope, counterRate, errorRatio, gaugeMax, gaugeTotal, quantile, signalAlternatives } from '../promql/signals';
+import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 
-/** Jobs of the stack's inference scrape targets. */
-export function inferenceJobs(plan: StackPlan): string[] {
+const BY = ['namespace', SERIES_MODEL_LABEL];
+
+/** An alert defined as a signal compared with a threshold. */
+export interface AlertDefinition {
+  readonly alert: string;
+  readonly signal: Expr;
+  readonly op: BinaryOp;
+  readonly threshold: number;
+  readonly for: string;
+  readonly severity: 'critical' | 'warning';
+  readonly summary: string;
+  readonly description: string;
+}
+
+export interface RuleGroupWithSignals {
+  readonly engine?: EngineName;
+  readonly group: RuleGroup;
+  /** Rule name → the expression whose data `check-dashboards` verifies. */
+  readonly signals: ReadonlyMap<string, string>;
+}
+
+function toRule(a: AlertDefinition): AlertingRule {
+  return {
+    alert: a.alert,
+    expr: print(bin(a.op, a.signal, num(a.threshold))),
+    for: a.for,
+    labels: { severity: a.severity },
+    annotations: { summary: a.summary, description: a.description },
+  };
+}
+
+function engineScope(engine: EngineName, window = '5m'): QueryScope {
+  return { matchers: [m(SERIES_ENGINE_LABEL, '=', engine)], window };
+}
+
+/** Threshold alerts of one engine: TTFT, queue, KV cache, preemptions, errors. */
+export function engineAlerts(profile: EngineProfile, versions: readonly string[], thresholds: InferenceMonitoringSpec['alerts']): AlertDefinition[] {
+  const scope = engineScope(profile.engine);
+  const alts = (s: SignalName) => signalAlternatives(profile, s, versions);
+  const name = profile.displayName;
+  const out: AlertDefinition[] = [];
+  if (alts('ttft').length) {
+    out.push({ alert: 'InferenceTimeToFirstTokenHigh', signal: quantile(alts('ttft'), 0.95, scope, BY), op: '>', threshold: thresholds.ttftP95Seconds, for: '10m', severity: 'warning',
+      summary: `p95 time to first token above ${thresholds.ttftP95Seconds}s`, description: `${name} model {{ $labels.model }} in {{ $labels.namespace }}: p95 TTFT is {{ $value | humanizeDuration }}.` });
+  }
+  if (alts('requestsWaiting').length) {
+    out.push({ alert: 'InferenceQueueBuildUp', signal: gaugeTotal(profile, alts('requestsWaiting'), scope, BY), op: '>', threshold: thresholds.queueLength, for: '5m', severity: 'warning',
+      summary: 'Requests are queueing', description: `${name} model {{ $labels.model }} in {{ $labels.namespace }} has {{ $value }} waiting requests (all pods and ranks): add replicas or capacity.` });
+  }
+  if (alts('kvCacheUsage').length) {
+    out.push({ alert: 'InferenceKVCacheSaturated', signal: gaugeMax(alts('kvCacheUsage'), scope, BY), op: '>', threshold: thresholds.kvCacheUsage, for: '10m', severity: 'warning',
+      summary: 'KV cache nearly full', description: `${name} model {{ $labels.model }} in {{ $labels.namespace }}: KV-cache usage {{ $value | humanizePercentage }} on its busiest rank; expect preemptions and queueing.` });
+  }
+  if (alts('preemptions').length) {
+    out.push({ alert: 'InferencePreemptions', signal: counterRate(alts('preemptions'), scope, BY), op: '>', threshold: 0, for: '10m', severity: 'warning',
+      summary: 'Requests are being preempted', description: `${name} model {{ $labels.model }} in {{ $labels.namespace }} preempts {{ $value }} requests/s for lack of KV-cache blocks.` });
+  }
+  const errors = errorRatio(profile, versions, scope, BY);
+  if (errors) {
+    out.push({ alert: 'InferenceErrorRateHigh', signal: errors, op: '>', threshold: thresholds.errorRatio, for: '5m', severity: 'critical',
+      summary: `More than ${thresholds.errorRatio * 100}% of requests fail`, description: `${name} model {{ $labels.model }} in {{ $labels.namespace }}: {{ $value | humanizePercentage }} of requests end in an error.` });
+  }
+  return out;
+}
+
+/** Recording rules for the quantiles dashboards and SLO reports use most. */
+export function engineRecordingRules(profile: EngineProfile, versions: readonly string[]): RecordingRule[] {
+  const scope = engineScope(profile.engine);
+  const out: RecordingRule[] = [];
+  const recorded: Array<[SignalName, string]> = [['ttft', 'ttft_seconds'], ['interTokenLatency', 'inter_token_latency_seconds'], ['e2eLatency', 'e2e_latency_seconds']];
+  for (const [signal, name] of recorded) {
+    const alts = signalAlternatives(profile, signal, versions);
+    if (!alts.length) continue;
+    for (const q of [0.5, 0.95, 0.99]) {
+      out.push({ record: `namespace_model:inference_${name}:p${Math.round(q * 100)}_rate5m`, expr: print(quantile(alts, q, scope, BY)), labels: { [SERIES_ENGINE_LABEL]: profile.engine } });
+    }
+  }
+  return out;
+}
+
+/**
+ * SLO burn-rate alerts (SRE workbook, multi-window multi-burn-rate): page
+ * when the 1h and 5m bad-request ratios both burn budget 14.4× faster than
+ * allowed, or the 6h and 30m ratios 6× faster. A latency SLO counts a
+ * request good when faster than `thresholdSeconds`, which must be a bucket
+ * boundary of the engine's histogram.
+ */
+export function sloRules(profile: EngineProfile, versions: readonly string[], slo: NonNullable<InferenceMonitoringSpec['slo']>): Array<AlertingRule | RecordingRule> {
+  const out: Array<AlertingRule | RecordingRule> = [];
+  const windows = ['5m', '30m', '1h', '6h'];
+  const latency = (signal: SignalName, key: 'ttft' | 'interTokenLatency', title: string) => {
+    const objective = slo[key];
+    const alts = signalAlternatives(profile, signal, versions);
+    if (!objective || objective.thresholdSeconds === undefined || !alts.length) return;
+    for (const w of windows) {
+      const scope = engineScope(profile.engine, w);
+      const bad = orAll(alts.map((a) => {
+        const threshold = a.unit === 'milliseconds' ? objective.thresholdSeconds! * 1000 : objective.thresholdSeconds!;
+        const good = agg('sum', rate(sel(`${a.metric}_bucket`, [...scope.matchers, m('le', '=~', leRegex(threshold))], w)), BY);
+        const total = agg('sum', rate(sel(`${a.metric}_count`, scope.matchers, w)), BY);
+        return bin('-', num(1), bin('/', good, total));
+      }));
+      out.push({ record: `namespace_model:slo_${key}_bad_ratio:rate${w}`, expr: print(bad), labels: { [SERIES_ENGINE_LABEL]: profile.engine } });
+    }
+    out.push(...burnAlerts(`${key}`, title, objective.objective, profile.engine));
+  };
+  latency('ttft', 'ttft', 'time to first token');
+  latency('interTokenLatency', 'interTokenLatency', 'inter-token latency');
+  if (slo.availability) {
+    let any = false;
+    for (const w of windows) {
+      const ratio = errorRatio(profile, versions, engineScope(profile.engine, w), BY);
+      if (!ratio) break;
+      any = true;
+      out.push({ record: `namespace_model:slo_availability_bad_ratio:rate${w}`, expr: print(ratio), labels: { [SERIES_ENGINE_LABEL]: profile.engine } });
+    }
+    if (any) out.push(...burnAlerts('availability', 'availability', slo.availability.objective, profile.engine));
+  }
+  return out;
+}
+
+/** `le` label values as Go (`1`) and Python (`1.0`) clients print them. */
+function leRegex(v: number): string {
+  const s = String(v);
+  const variants = new Set([s, Number.isInteger(v) ? `${s}.0` : s]);
+  return [...variants].map((x) => x.replace(/\./g, '\\.')).join('|');
+}
+
+function burnAlerts(key: string, title: string, objective: number, engine: string): AlertingRule[] {
+  const budget = 1 - objective;
+  const rec = (w: string) => sel(`namespace_model:slo_${key}_bad_ratio:rate${w}`, [m(SERIES_ENGINE_LABEL, '=', engine)]);
+  const pair = (long: string, short: string, factor: number) => bin('and', bin('>', rec(long), num(factor * budget)), bin('>', rec(short), num(factor * budget)));
+  const name = `InferenceSLO${key.charAt(0).toUpperCase()}${key.slice(1)}BudgetBurn`;
   return [
-    ...plan.models.filter((m) => m.metricsEndpoints.length > 0).map((m) => m.objectName),
-    ...plan.targets.map((t) => t.objectName),
+    { alert: name, expr: print(pair('1h', '5m', 14.4)), for: '2m', labels: { severity: 'critical', window: '1h' },
+      annotations: { summary: `Fast ${title} error-budget burn`, description: `{{ $labels.model }} in {{ $labels.namespace }} burns its ${title} error budget (objective ${objective}) 14.4× too fast over 1h and 5m: 2% of a 30-day budget per hour.` } },
+    { alert: name, expr: print(pair('6h', '30m', 6)), for: '15m', labels: { severity: 'critical', window: '6h' },
+      annotations: { summary: `Sustained ${title} error-budget burn`, description: `{{ $labels.model }} in {{ $labels.namespace }} burns its ${title} error budget (objective ${objective}) 6× too fast over 6h and 30m: 5% of a 30-day budget in 6 hours.` } },
   ];
 }
 
-function targetGroup(plan: StackPlan): RuleGroup {
-  const jobs = inferenceJobs(plan);
+/** Alerts on GPU health from DCGM: XID errors and temperature. */
+export function gpuAlerts(): AlertDefinition[] {
+  return [
+    { alert: 'GpuXidError', signal: agg('max', sel(DCGM.xid, []), ['Hostname', 'gpu', 'namespace', 'pod']), op: '>', threshold: 0, for: '1m', severity: 'critical',
+      summary: 'GPU reported an XID error', description: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} (pod {{ $labels.pod }}) reported XID {{ $value }}; XIDs 48, 63, 64, 74, 79, 92, 94 and 95 usually need a node drain or reset.' },
+    { alert: 'GpuTemperatureHigh', signal: agg('max', sel(DCGM.temperature, []), ['Hostname', 'gpu']), op: '>', threshold: 85, for: '10m', severity: 'warning',
+      summary: 'GPU running hot', description: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is at {{ $value }}°C.' },
+  ];
+}
+
+function targetAlerts(plan: StackPlan): AlertingRule[] {
+  const jobs = [
+    ...plan.models.filter((x) => x.metricsEndpoints.length > 0).map((x) => x.objectName),
+    ...plan.targets.map((t) => t.objectName),
+  ];
   const rules: AlertingRule[] = [];
   if (jobs.length) {
     rules.push({
       alert: 'InferenceTargetDown',
-      expr: `up{job=~"${jobs.join('|')}"} == 0`,
+      expr: print(bin('==', sel('up', [m('job', '=~', jobs.join('|'))]), num(0))),
       for: '5m',
       labels: { severity: 'critical' },
-      annotations: {
-        summary: 'An inference metrics endpoint cannot be scraped',
-        description: '{{ $labels.job }} at {{ $labels.instance }} (pod {{ $labels.pod }}) has been down for 5 minutes; its data-parallel rank is missing from every dashboard.',
-      },
+      annotations: { summary: 'An inference metrics endpoint cannot be scraped', description: '{{ $labels.job }} at {{ $labels.instance }} (pod {{ $labels.pod }}) has been down for 5 minutes; its data-parallel rank is missing from every dashboard.' },
     });
   }
   if (plan.spec.gpuMetrics.enabled) {
-    rules.push({
-      alert: 'GpuExporterDown',
-      expr: `up{job="${DCGM_JOB}"} == 0`,
-      for: '10m',
-      labels: { severity: 'warning' },
-      annotations: { summary: 'DCGM exporter cannot be scraped', description: 'GPU metrics from {{ $labels.node }} are missing.' },
-    });
+    rules.push({ alert: 'GpuExporterDown', expr: print(bin('==', sel('up', [m('job', '=', DCGM_JOB)]), num(0))), for: '10m', labels: { severity: 'warning' },
+      annotations: { summary: 'DCGM exporter cannot be scraped', description: 'GPU metrics from {{ $labels.node }} are missing.' } });
   }
-  return { name: 'inference-monitoring.targets', rules };
+  return rules;
 }
 
-/** Rule files by name. */
+function engineGroups(engine: EngineName, versions: readonly string[], spec: Pick<InferenceMonitoringSpec, 'alerts' | 'slo'>): RuleGroupWithSignals[] {
+  const profile = PROFILES[engine];
+  const alerts = engineAlerts(profile, versions, spec.alerts);
+  const signals = new Map(alerts.map((a) => [`alert ${a.alert}`, print(a.signal)]));
+  const groups: RuleGroupWithSignals[] = [];
+  const recording = engineRecordingRules(profile, versions);
+  for (const r of recording) signals.set(`record ${r.record}`, r.expr);
+  groups.push({ engine, group: { name: `inference-monitoring.${engine}`, rules: [...recording, ...alerts.map(toRule)] }, signals });
+  if (spec.slo) {
+    const slo = sloRules(profile, versions, spec.slo);
+    // Burn-rate alerts read the recorded ratios; the ratios' own expressions are what has to have data.
+    const sloSignals = new Map(slo.filter((r): r is RecordingRule => 'record' in r).map((r) => [`record ${r.record}`, r.expr]));
+    if (slo.length) groups.push({ engine, group: { name: `inference-monitoring.${engine}.slo`, rules: slo }, signals: sloSignals });
+  }
+  return groups;
+}
+
+/** Rule files by name for a stack. */
 export function buildRuleFiles(plan: StackPlan): Record<string, RuleFile> {
-  const groups = [targetGroup(plan)].filter((g) => g.rules.length > 0);
+  const groups: RuleGroup[] = [];
+  const stackRules: AlertingRule[] = [...targetAlerts(plan), ...(plan.spec.gpuMetrics.enabled ? gpuAlerts().map(toRule) : [])];
+  if (stackRules.length) groups.push({ name: 'inference-monitoring.stack', rules: stackRules });
+  const versions = new Map<EngineName, Set<string>>();
+  for (const x of [...plan.models, ...plan.targets]) {
+    versions.set(x.profile.engine, (versions.get(x.profile.engine) ?? new Set()).add(x.version));
+  }
+  for (const engine of ENGINE_NAMES.filter((e) => versions.has(e))) {
+    groups.push(...engineGroups(engine, [...versions.get(engine)!].sort(), plan.spec).map((g) => g.group));
+  }
   return { 'inference-monitoring.yaml': { groups } };
+}
+
+/** Every engine's rule groups at its default version, and the GPU alerts (for check-dashboards). */
+export function catalogRuleGroups(versions: Partial<Record<EngineName, string>> = {}): Array<{ engine?: EngineName; group: RuleGroup; signals: ReadonlyMap<string, string> }> {
+  const out: Array<{ engine?: EngineName; group: RuleGroup; signals: ReadonlyMap<string, string> }> = [];
+  for (const engine of ENGINE_NAMES) {
+    const version = versions[engine] ?? PROFILES[engine].defaultVersion;
+    out.push(...engineGroups(engine, [version], catalogSpec(PROFILES[engine], version)));
+  }
+  const gpu = gpuAlerts();
+  out.push({ group: { name: 'inference-monitoring.gpu', rules: gpu.map(toRule) }, signals: new Map(gpu.map((a) => [`alert ${a.alert}`, print(a.signal)])) });
+  return out;
+}
+
+/** Thresholds and SLOs `check-dashboards` evaluates with: SLO thresholds on a bucket bound of each engine's histograms. */
+function catalogSpec(profile: EngineProfile, version: string): Pick<InferenceMonitoringSpec, 'alerts' | 'slo'> {
+  const bound = (signal: SignalName, target: number) => {
+    const b = signalAlternatives(profile, signal, [version])[0]?.buckets;
+    const scale = signalAlternatives(profile, signal, [version])[0]?.unit === 'milliseconds' ? 1000 : 1;
+    if (!b) return target;
+    return b.map((x) => x / scale).reduce((best, x) => (Math.abs(Math.log(x / target)) < Math.abs(Math.log(best / target)) ? x : best));
+  };
+  return {
+    alerts: { enabled: true, ttftP95Seconds: 2, queueLength: 20, kvCacheUsage: 0.95, errorRatio: 0.05 },
+    slo: { ttft: { objective: 0.99, thresholdSeconds: bound('ttft', 1) }, interTokenLatency: { objective: 0.99, thresholdSeconds: bound('interTokenLatency', 0.1) }, availability: { objective: 0.999 } },
+  };
 }

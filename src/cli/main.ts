@@ -8,6 +8,8 @@ import { parseAllDocuments } from 'yaml';
 import { Yaml } from 'cdk8s';
 import { renderManifests, stackInputFromResource } from '../render';
 import { SpecValidationError } from '../spec/validate';
+import { checkDashboards, coverageTable } from '../check/check-dashboards';
+import { ENGINE_NAMES } from '../engines/names';
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const program = new Command('inference-monitoring')
@@ -29,6 +31,32 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         manifests.push(...renderManifests(input.value));
       }
       out.write(Yaml.stringify(...manifests));
+    });
+  program.command('check-dashboards')
+    .description('serve /metrics samples to a local Prometheus and check that every dashboard panel query and alert/recording-rule signal returns data')
+    .requiredOption('--fixtures <dir>', 'directory of samples: <engine>.prom, <engine>-rank<N>.prom (one per separately scraped rank), dcgm.prom')
+    .option('--prometheus <path>', 'prometheus binary (default: $PROMETHEUS_BIN, the tools/ build cache, then PATH)')
+    .option('--engine-version <engine=version...>', 'engine versions the dashboards are generated for (default: each profile\'s default), e.g. vllm=0.9.1')
+    .option('--verbose', 'list every query, not only those without data')
+    .action(async (opts: { fixtures: string; prometheus?: string; verbose?: boolean; engineVersion?: string[] }) => {
+      const versions: Record<string, string> = {};
+      for (const pair of opts.engineVersion ?? []) {
+        const [engine, version] = pair.split('=');
+        if (!engine || !version || !(ENGINE_NAMES as readonly string[]).includes(engine)) throw new Error(`--engine-version ${pair}: expected <engine>=<version> with engine one of ${ENGINE_NAMES.join(', ')}`);
+        versions[engine] = version;
+      }
+      const report = await checkDashboards({ fixturesDir: opts.fixtures, prometheus: opts.prometheus, versions });
+      const { rows, complete } = coverageTable(report);
+      out.write('engine        dashboard / rules                                   with data\n');
+      for (const r of rows) {
+        out.write(`${r.engine.padEnd(13)} ${r.dashboard.padEnd(51)} ${r.withData}/${r.total} (${Math.round((100 * r.withData) / r.total)}%)\n`);
+      }
+      const missing = report.results.filter((r) => r.series === 0 || opts.verbose);
+      for (const r of missing) out.write(`${r.series > 0 ? 'ok     ' : 'NO DATA'} [${r.engine}] ${r.dashboard} / ${r.panel}: ${r.expr}${r.error ? ` (${r.error})` : ''}\n`);
+      if (report.unavailable.length) {
+        out.write(`panels that state a signal is not available (not counted): ${report.unavailable.map((u) => `[${u.engine}] ${u.panel}`).join(', ')}\n`);
+      }
+      if (!complete) code = 1;
     });
   try {
     await program.parseAsync(argv, { from: 'user' });

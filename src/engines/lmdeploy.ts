@@ -16,6 +16,10 @@ const FAILURES = [
  * labelled `engine="<rank>"`; a proxy routes requests to them.
  * Metrics: `--enable-metrics` in 0.9.2–0.10.x, on by default from 0.11 (`--disable-metrics` turns them off).
  */
+/** Bucket bounds of the latency histograms (loggers.py). */
+const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0];
+const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+
 export const lmdeploy: EngineProfile = {
   engine: 'lmdeploy',
   displayName: 'LMDeploy',
@@ -60,9 +64,9 @@ export const lmdeploy: EngineProfile = {
     requestsWaiting: [{ versions: '*', metric: 'lmdeploy:num_requests_waiting', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsRunning: [{ versions: '*', metric: 'lmdeploy:num_requests_running', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
     kvCacheUsage: [{ versions: '*', metric: 'lmdeploy:gpu_cache_usage_perc', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
-    ttft: [{ versions: '*', metric: 'lmdeploy:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    ttft: [{ versions: '*', metric: 'lmdeploy:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: TTFT_BUCKETS }],
     // Time between consecutive tokens (the histogram has no `_seconds` suffix, but observes seconds).
-    interTokenLatency: [{ versions: '*', metric: 'lmdeploy:iter_token_latency', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    interTokenLatency: [{ versions: '*', metric: 'lmdeploy:iter_token_latency', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS }],
     // Per-request mean time per output token.
     timePerOutputToken: [{ versions: '*', metric: 'lmdeploy:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
     e2eLatency: [{ versions: '*', metric: 'lmdeploy:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],

@@ -50,6 +50,11 @@ export interface SignalMetric {
   readonly failureReasons?: readonly string[];
   /** Where the name comes from in the engine's source. */
   readonly source: string;
+  /**
+   * Histogram bucket upper bounds (in `unit`), where known from the source: an
+   * SLO threshold must be one of them, or the good-request count has no bucket.
+   */
+  readonly buckets?: readonly number[];
 }
 
 /** A signal's metric for a range of engine versions (semver range, e.g. `>=0.10.2`). */

@@ -10,6 +10,10 @@ const SRC = 'sgl-project/sglang python/sglang/srt/metrics/collector.py';
  * tensor-parallel worker (`tp_rank` label) and must be combined with `max`,
  * never summed.
  */
+/** Bucket bounds of the latency histograms (collector.py). */
+const TTFT_BUCKETS = [0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400];
+const ITL_BUCKETS = [0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 2];
+
 export const sglang: EngineProfile = {
   engine: 'sglang',
   displayName: 'SGLang',
@@ -43,10 +47,10 @@ export const sglang: EngineProfile = {
     requestsWaiting: [{ versions: '*', metric: 'sglang:num_queue_reqs', type: 'gauge', unit: 'count', rankAggregation: 'max', source: SRC }],
     requestsRunning: [{ versions: '*', metric: 'sglang:num_running_reqs', type: 'gauge', unit: 'count', rankAggregation: 'max', source: SRC }],
     kvCacheUsage: [{ versions: '*', metric: 'sglang:token_usage', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
-    ttft: [{ versions: '*', metric: 'sglang:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    ttft: [{ versions: '*', metric: 'sglang:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: TTFT_BUCKETS }],
     interTokenLatency: [
       { versions: '<0.4.7', metric: 'sglang:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC },
-      { versions: '>=0.4.7', metric: 'sglang:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC },
+      { versions: '>=0.4.7', metric: 'sglang:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS },
     ],
     e2eLatency: [{ versions: '*', metric: 'sglang:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
     promptTokens: [{ versions: '*', metric: 'sglang:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],

@@ -7,6 +7,9 @@ const SRC = 'huggingface/text-generation-inference router/src/server.rs, router/
  * `_total`); no time-to-first-token histogram. The router also binds 0.0.0.0:9000 for its
  * Prometheus recorder (TGI issue #3062), so 9000 must stay free in the pod.
  */
+/** Duration histograms: 35 buckets doubling from 0.00015 s (router/src/server.rs, Matcher::Suffix("duration")). */
+const DURATION_BUCKETS = Array.from({ length: 35 }, (_, i) => Number((0.00015 * 2 ** i).toPrecision(6)));
+
 export const tgi: EngineProfile = {
   engine: 'tgi',
   displayName: 'TGI',
@@ -33,7 +36,7 @@ export const tgi: EngineProfile = {
   signals: {
     requestsWaiting: [{ versions: '*', metric: 'tgi_queue_size', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsRunning: [{ versions: '*', metric: 'tgi_batch_current_size', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    interTokenLatency: [{ versions: '*', metric: 'tgi_request_mean_time_per_token_duration', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    interTokenLatency: [{ versions: '*', metric: 'tgi_request_mean_time_per_token_duration', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: DURATION_BUCKETS }],
     e2eLatency: [{ versions: '*', metric: 'tgi_request_duration', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
     queueTime: [{ versions: '*', metric: 'tgi_request_queue_duration', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
     promptTokens: [{ versions: '*', metric: 'tgi_request_input_length_sum', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],

@@ -42,7 +42,7 @@ export const transformers: EngineProfile = {
     kvCacheFree: [{ versions: '*', metric: 'kv_cache_free_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
     decodePrefillRatio: [{ versions: '*', metric: 'decode_prefill_ratio', type: 'gauge', unit: 'ratio', rankAggregation: 'sum', source: SRC }],
     kvCacheMemory: [{ versions: '*', metric: 'kv_cache_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
-    ttft: [{ versions: '*', metric: 'ttft_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC }],
+    ttft: [{ versions: '*', metric: 'ttft_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC, buckets: [10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000] }],
     e2eLatency: [{ versions: '*', metric: 'request_latency_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC }],
     promptTokens: [{ versions: '*', metric: 'prefill_tokens_processed_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     generationTokens: [{ versions: '*', metric: 'decode_tokens_processed_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],

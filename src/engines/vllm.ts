@@ -9,6 +9,10 @@ const SRC = 'vllm-project/vllm vllm/v1/metrics/loggers.py';
  * vLLM (V1 engine). All data-parallel engines of one server share one `/metrics`
  * and are told apart by the `engine` label.
  */
+/** Bucket bounds of the latency histograms (loggers.py). */
+const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0];
+const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+
 export const vllm: EngineProfile = {
   engine: 'vllm',
   displayName: 'vLLM',
@@ -48,10 +52,10 @@ export const vllm: EngineProfile = {
       { versions: '<0.9.2', metric: 'vllm:gpu_cache_usage_perc', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC },
       { versions: '>=0.9.2', metric: 'vllm:kv_cache_usage_perc', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC },
     ],
-    ttft: [{ versions: '*', metric: 'vllm:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    ttft: [{ versions: '*', metric: 'vllm:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: TTFT_BUCKETS }],
     interTokenLatency: [
-      { versions: '<0.11.0', metric: 'vllm:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC },
-      { versions: '>=0.11.0', metric: 'vllm:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC },
+      { versions: '<0.11.0', metric: 'vllm:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS },
+      { versions: '>=0.11.0', metric: 'vllm:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS },
     ],
     e2eLatency: [{ versions: '*', metric: 'vllm:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
     queueTime: [{ versions: '*', metric: 'vllm:request_queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],

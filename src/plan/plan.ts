@@ -120,8 +120,35 @@ export function planStack(input: StackInput): ValidationResult<StackPlan> {
 
   const models = (spec.models ?? []).map((m, i) => planModel(input, base, spec, m, i, endpoints, errors));
   const targets = (spec.targets ?? []).map((t, i) => planTarget(input, base, t, i, errors));
+  checkSloThresholds(spec, [...models, ...targets], errors);
   if (errors.length) return { ok: false, errors };
   return { ok: true, value: { name: input.name, namespace: input.namespace, spec, models, targets, names, endpoints } };
+}
+
+/**
+ * A latency SLO counts requests faster than its threshold from the histogram
+ * bucket with exactly that bound; a threshold between buckets would silently
+ * count nothing, so it is rejected with the bounds that exist.
+ */
+function checkSloThresholds(spec: InferenceMonitoringSpec, workloads: ReadonlyArray<{ profile: EngineProfile; version: string }>, errors: FieldError[]): void {
+  const slos: Array<['ttft' | 'interTokenLatency', SignalName]> = [['ttft', 'ttft'], ['interTokenLatency', 'interTokenLatency']];
+  for (const [key, signal] of slos) {
+    const threshold = spec.slo?.[key]?.thresholdSeconds;
+    if (threshold === undefined) continue;
+    for (const w of workloads) {
+      const metric = w.profile.signals[signal]?.find((x) => versionSatisfies(w.version, x.versions));
+      if (!metric?.buckets) continue;
+      const inUnit = metric.unit === 'milliseconds' ? threshold * 1000 : threshold;
+      if (metric.buckets.some((b) => Math.abs(b - inUnit) < 1e-9)) continue;
+      const scale = metric.unit === 'milliseconds' ? 1000 : 1;
+      const near = metric.buckets.map((b) => b / scale).filter((b) => b >= threshold / 4 && b <= threshold * 4);
+      errors.push({
+        path: `spec.slo.${key}.thresholdSeconds`,
+        message: `Invalid value: ${threshold}: not a bucket bound of ${w.profile.displayName}'s ${metric.metric} histogram, so no request could be counted against it; use one of ${(near.length ? near : metric.buckets.map((b) => b / scale)).join(', ')}`,
+      });
+      break;
+    }
+  }
 }
 
 function resolveVersion(profile: EngineProfile, given: string | undefined, path: string, errors: FieldError[]): string {

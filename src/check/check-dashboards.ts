@@ -1,0 +1,226 @@
+/**
+ * `check-dashboards`: proves that dashboards and rules show data on real
+ * `/metrics` samples. It serves each sample on a loopback port, scrapes them
+ * with a local Prometheus (labelled as the stack's scrape configuration labels
+ * pods), evaluates every panel query (Grafana variables substituted as Grafana
+ * would) and the signal under every alert and recording rule, and reports the
+ * share of queries that return at least one series.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { Yaml } from 'cdk8s';
+import { catalogDashboards, DashboardJson } from '../dashboards';
+import { ENGINE_NAMES } from '../engines/names';
+import { EngineName } from '../engines/profile';
+import { catalogRuleGroups } from '../alerts/rules';
+import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
+import { ScrapeConfig } from '../prometheus/config-types';
+import { DCGM_JOB } from '../prometheus/prometheus-config';
+
+/** Namespace and pod names the samples are labelled with (`<engine>-0`, as DCGM samples name GPU pods). */
+export const CHECK_NAMESPACE = 'llm';
+
+export interface QueryResult {
+  readonly engine: string;
+  readonly dashboard: string;
+  readonly panel: string;
+  readonly expr: string;
+  readonly series: number;
+  readonly error?: string;
+}
+
+export interface CheckReport {
+  readonly results: readonly QueryResult[];
+  /** Panels that show a "not available" text instead of a query, with their reason. */
+  readonly unavailable: ReadonlyArray<{ engine: string; dashboard: string; panel: string }>;
+}
+
+export interface Fixture { readonly engine: EngineName | 'dcgm'; readonly rank?: number; readonly file: string }
+
+/** `<engine>.prom`, `<engine>-rank<N>.prom` and `dcgm.prom` in a directory. */
+export function findFixtures(dir: string): Fixture[] {
+  const out: Fixture[] = [];
+  for (const name of fs.readdirSync(dir).sort()) {
+    const match = /^([a-z]+)(?:-rank(\d+))?\.prom$/.exec(name);
+    if (!match) continue;
+    const engine = match[1];
+    if (engine !== 'dcgm' && !(ENGINE_NAMES as readonly string[]).includes(engine)) continue;
+    out.push({ engine: engine as Fixture['engine'], rank: match[2] !== undefined ? Number(match[2]) : undefined, file: path.join(dir, name) });
+  }
+  return out;
+}
+
+/** Grafana's substitution for one selected value; regex contexts get the value escaped. */
+export function substituteVariables(expr: string, vars: Record<string, string>): string {
+  return expr
+    .replace(/\$__rate_interval|\$__interval|\$__range/g, vars.__rate_interval ?? '1m')
+    .replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, (whole, a, b) => {
+      const name = a ?? b;
+      return name in vars ? vars[name] : whole;
+    });
+}
+
+/** Every PromQL target of a dashboard with its panel title; text panels are listed apart. */
+export function dashboardQueries(d: DashboardJson): { queries: Array<{ panel: string; expr: string }>; text: string[] } {
+  const queries: Array<{ panel: string; expr: string }> = [];
+  const text: string[] = [];
+  const walk = (panels: any[]) => {
+    for (const p of panels ?? []) {
+      if (p.type === 'row') { walk(p.panels); continue; }
+      if (p.type === 'text') { text.push(p.title); continue; }
+      for (const t of p.targets ?? []) if (typeof t.expr === 'string') queries.push({ panel: p.title, expr: t.expr });
+    }
+  };
+  walk((d as any).panels);
+  return { queries, text };
+}
+
+/** Where the prometheus binary is: flag, env, the tools/ build cache, then PATH. */
+export function findPrometheus(explicit?: string): string {
+  const candidates = [
+    explicit,
+    process.env.PROMETHEUS_BIN,
+    process.env.CIM_PROMETHEUS_BIN && path.join(process.env.CIM_PROMETHEUS_BIN, 'prometheus'),
+  ].filter((x): x is string => !!x);
+  const cache = path.join(process.env.CIM_CACHE ?? path.join(os.homedir(), '.cache', 'cdk8s-inference-monitoring'), 'prometheus');
+  if (fs.existsSync(cache)) for (const v of fs.readdirSync(cache).sort().reverse()) candidates.push(path.join(cache, v, 'prometheus'));
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) candidates.push(path.join(dir, 'prometheus'));
+  const found = candidates.find((c) => fs.existsSync(c));
+  if (!found) throw new Error('no prometheus binary: pass --prometheus <path>, set PROMETHEUS_BIN, or run tools/build-prometheus.sh');
+  return found;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+  });
+}
+
+function serve(text: string): Promise<{ server: http.Server; port: number }> {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer((_req, res) => { res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }); res.end(text); });
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port }));
+  });
+}
+
+/** Scrape jobs for the samples, with the target labels the stack's relabeling gives real pods. */
+export function fixtureScrapeConfigs(fixtures: ReadonlyArray<Fixture & { port: number }>): ScrapeConfig[] {
+  const jobs: ScrapeConfig[] = [];
+  for (const f of fixtures) {
+    if (f.engine === 'dcgm') {
+      // Like the stack's DCGM job: no pod/namespace target labels, the exporter's own are kept.
+      jobs.push({ job_name: `${DCGM_JOB}`, honor_labels: true, static_configs: [{ targets: [`127.0.0.1:${f.port}`], labels: { node: 'gpu-node-0' } }] });
+      continue;
+    }
+    jobs.push({
+      job_name: `${f.engine}${f.rank !== undefined ? `-rank${f.rank}` : ''}`,
+      static_configs: [{
+        targets: [`127.0.0.1:${f.port}`],
+        labels: { job: f.engine, namespace: CHECK_NAMESPACE, pod: `${f.engine}-0`, container: 'engine', [SERIES_MODEL_LABEL]: f.engine, [SERIES_ENGINE_LABEL]: f.engine },
+      }],
+    });
+  }
+  return jobs;
+}
+
+export interface CheckOptions {
+  readonly fixturesDir: string;
+  readonly prometheus?: string;
+  /** Engine versions the dashboards are generated for. @default each profile's default version */
+  readonly versions?: Partial<Record<EngineName, string>>;
+  /** Most seconds to wait for every sample to be scraped three times. @default 60 */
+  readonly warmupSeconds?: number;
+}
+
+export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> {
+  const fixtures = findFixtures(opts.fixturesDir);
+  if (fixtures.length === 0) throw new Error(`no <engine>.prom, <engine>-rank<N>.prom or dcgm.prom files in ${opts.fixturesDir}`);
+  const servers: http.Server[] = [];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-check-'));
+  let child: ChildProcess | undefined;
+  try {
+    const served = [];
+    for (const f of fixtures) {
+      const { server, port } = await serve(fs.readFileSync(f.file, 'utf8'));
+      servers.push(server);
+      served.push({ ...f, port });
+    }
+    const config = { global: { scrape_interval: '1s', evaluation_interval: '1s' }, scrape_configs: fixtureScrapeConfigs(served) };
+    fs.writeFileSync(path.join(dir, 'prometheus.yml'), Yaml.stringify(config));
+    const port = await freePort();
+    child = spawn(findPrometheus(opts.prometheus), [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], { stdio: 'ignore' });
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try { if ((await fetch(`${url}/-/ready`)).ok) break; } catch { /* starting */ }
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error('prometheus did not start');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // rate() needs two samples in its window: wait until every target has been scraped three times.
+    const targets = served.length;
+    const warm = Date.now() + (opts.warmupSeconds ?? 60) * 1000;
+    for (;;) {
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent('count_over_time(up[5m]) >= 3')}`);
+      const body: any = await res.json();
+      if (body.status === 'success' && body.data.result.length >= targets) break;
+      if (Date.now() > warm) throw new Error('the samples were not scraped three times in time');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+
+    const query = async (expr: string): Promise<{ series: number; error?: string }> => {
+      const res = await fetch(`${url}/api/v1/query`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ query: expr }).toString() });
+      const body: any = await res.json();
+      if (body.status !== 'success') return { series: 0, error: body.error };
+      return { series: Array.isArray(body.data.result) ? body.data.result.length : 1 };
+    };
+    const enginesPresent = new Set(fixtures.map((f) => f.engine));
+    const results: QueryResult[] = [];
+    const unavailable: CheckReport['unavailable'][number][] = [];
+    for (const { engine, dashboard } of catalogDashboards(opts.versions)) {
+      const owner = engine ?? 'dcgm';
+      if (!enginesPresent.has(owner)) continue;
+      const vars = { namespace: CHECK_NAMESPACE, model: engine ?? Array.from(enginesPresent).filter((e) => e !== 'dcgm').join('|'), rank: '.*', node: '.*', datasource: 'prometheus', __rate_interval: '1m' };
+      const { queries, text } = dashboardQueries(dashboard);
+      for (const t of text) unavailable.push({ engine: owner, dashboard: dashboard.title, panel: t });
+      for (const q of queries) {
+        const expr = substituteVariables(q.expr, vars);
+        results.push({ engine: owner, dashboard: dashboard.title, panel: q.panel, expr, ...(await query(expr)) });
+      }
+    }
+    for (const { engine, group, signals } of catalogRuleGroups(opts.versions)) {
+      const owner = engine ?? 'dcgm';
+      if (!enginesPresent.has(owner)) continue;
+      for (const [name, expr] of signals) {
+        results.push({ engine: owner, dashboard: `rules: ${group.name}`, panel: name, expr, ...(await query(expr)) });
+      }
+    }
+    return { results, unavailable };
+  } finally {
+    if (child && child.exitCode === null) {
+      await new Promise<void>((resolve) => { child!.once('exit', () => resolve()); child!.kill('SIGTERM'); });
+    }
+    for (const s of servers) s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Share of queries with data per engine and dashboard, as a printable table. */
+export function coverageTable(report: CheckReport): { rows: Array<{ engine: string; dashboard: string; withData: number; total: number }>; complete: boolean } {
+  const groups = new Map<string, { engine: string; dashboard: string; withData: number; total: number }>();
+  for (const r of report.results) {
+    const k = `${r.engine}\u0000${r.dashboard}`;
+    const g = groups.get(k) ?? { engine: r.engine, dashboard: r.dashboard, withData: 0, total: 0 };
+    g.total++;
+    if (r.series > 0) g.withData++;
+    groups.set(k, g);
+  }
+  const rows = [...groups.values()];
+  return { rows, complete: rows.every((r) => r.withData === r.total) };
+}

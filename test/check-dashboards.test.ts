@@ -1,0 +1,69 @@
+/**
+ * `inference-monitoring check-dashboards` against a real Prometheus: on the
+ * repository's samples of every engine (two data-parallel ranks for LMDeploy
+ * and vLLM, DCGM), every panel query and every alert/recording-rule signal
+ * returns data; on samples whose metric names do not match the engine version,
+ * it fails and names the panels.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { PassThrough } from 'stream';
+import { main } from '../src/cli/main';
+import { checkDashboards, coverageTable, substituteVariables } from '../src/check/check-dashboards';
+import { havePrometheus } from './harness/binaries';
+
+const FIXTURES = path.join(__dirname, 'fixtures', 'metrics');
+
+async function run(args: string[]): Promise<{ code: number; out: string }> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c) => chunks.push(c));
+  const code = await main(args, out, out);
+  return { code, out: Buffer.concat(chunks).toString('utf8') };
+}
+
+test('variables are substituted as Grafana does', () => {
+  expect(substituteVariables('rate(x{namespace=~"$namespace", model=~"${model}"}[$__rate_interval])', { namespace: 'llm', model: 'a|b', __rate_interval: '2m' }))
+    .toBe('rate(x{namespace=~"llm", model=~"a|b"}[2m])');
+});
+
+const runIf = havePrometheus() ? describe : describe.skip;
+
+runIf('check-dashboards with a real Prometheus', () => {
+  test('every panel and rule signal of every engine has data on the repository samples (the CLI exits 0)', async () => {
+    const { code, out } = await run(['check-dashboards', '--fixtures', FIXTURES]);
+    console.log(out);
+    expect(out).not.toContain('NO DATA');
+    expect(code).toBe(0);
+    for (const engine of ['vllm', 'lmdeploy', 'sglang', 'tgi', 'transformers', 'dcgm']) expect(out).toMatch(new RegExp(`^${engine}\\s.*\\(100%\\)$`, 'm'));
+  }, 120_000);
+
+  test('each LMDeploy rank and each vLLM engine shows up in the per-rank panels', async () => {
+    const report = await checkDashboards({ fixturesDir: FIXTURES });
+    const perRank = report.results.filter((r) => r.panel.includes('per data-parallel rank') || r.panel.includes('per DP rank'));
+    expect(perRank.length).toBeGreaterThan(0);
+    for (const r of perRank.filter((x) => x.engine === 'lmdeploy' || x.engine === 'vllm')) expect(r.series).toBeGreaterThanOrEqual(2);
+    expect(coverageTable(report).complete).toBe(true);
+  }, 120_000);
+
+  test('a renamed metric is caught: vLLM 0.9.1 names fail the 0.11 dashboards and pass when the version says 0.9.1', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-old-'));
+    try {
+      // The same sample as a vLLM before 0.9.2 exports it (the names vLLM renamed in 0.9.2 and 0.11).
+      const old = fs.readFileSync(path.join(FIXTURES, 'vllm.prom'), 'utf8')
+        .replace(/vllm:kv_cache_usage_perc/g, 'vllm:gpu_cache_usage_perc')
+        .replace(/vllm:inter_token_latency_seconds/g, 'vllm:time_per_output_token_seconds');
+      fs.writeFileSync(path.join(dir, 'vllm.prom'), old);
+      const current = await run(['check-dashboards', '--fixtures', dir]);
+      expect(current.code).toBe(1);
+      expect(current.out).toMatch(/NO DATA \[vllm\] Inference serving: vLLM \/ KV-cache usage/);
+      expect(current.out).toMatch(/NO DATA \[vllm\] Inference serving: vLLM \/ Inter-token latency/);
+      const pinned = await run(['check-dashboards', '--fixtures', dir, '--engine-version', 'vllm=0.9.1']);
+      expect(pinned.out).not.toContain('NO DATA');
+      expect(pinned.code).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
