@@ -7,7 +7,7 @@
 import { Yaml } from 'cdk8s';
 import { renderManifests, Manifest } from '../src/render';
 import { EXAMPLE_NAME, EXAMPLE_NAMESPACE, EXAMPLE_SPEC } from '../charts/example';
-import { SPEC_VARIANTS } from './promtool.test';
+import { SPEC_VARIANTS } from './harness/spec-variants';
 
 const stacks: Array<[string, Manifest[]]> = [
   ['example (managed)', renderManifests({ name: EXAMPLE_NAME, namespace: EXAMPLE_NAMESPACE, spec: EXAMPLE_SPEC })],

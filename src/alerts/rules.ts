@@ -29,6 +29,8 @@ export interface AlertDefinition {
   readonly severity: 'critical' | 'warning';
   readonly summary: string;
   readonly description: string;
+  /** Extra labels; engine alerts carry `inference_engine` so each engine's rule is distinct. */
+  readonly labels?: Record<string, string>;
 }
 
 export interface RuleGroupWithSignals {
@@ -43,7 +45,7 @@ function toRule(a: AlertDefinition): AlertingRule {
     alert: a.alert,
     expr: print(bin(a.op, a.signal, num(a.threshold))),
     for: a.for,
-    labels: { severity: a.severity },
+    labels: { severity: a.severity, ...a.labels },
     annotations: { summary: a.summary, description: a.description },
   };
 }
@@ -151,9 +153,9 @@ function burnAlerts(key: string, title: string, objective: number, engine: strin
   const pair = (long: string, short: string, factor: number) => bin('and', bin('>', rec(long), num(factor * budget)), bin('>', rec(short), num(factor * budget)));
   const name = `InferenceSLO${key.charAt(0).toUpperCase()}${key.slice(1)}BudgetBurn`;
   return [
-    { alert: name, expr: print(pair('1h', '5m', 14.4)), for: '2m', labels: { severity: 'critical', window: '1h' },
+    { alert: name, expr: print(pair('1h', '5m', 14.4)), for: '2m', labels: { severity: 'critical', window: '1h', [SERIES_ENGINE_LABEL]: engine },
       annotations: { summary: `Fast ${title} error-budget burn`, description: `{{ $labels.model }} in {{ $labels.namespace }} burns its ${title} error budget (objective ${objective}) 14.4× too fast over 1h and 5m: 2% of a 30-day budget per hour.` } },
-    { alert: name, expr: print(pair('6h', '30m', 6)), for: '15m', labels: { severity: 'critical', window: '6h' },
+    { alert: name, expr: print(pair('6h', '30m', 6)), for: '15m', labels: { severity: 'critical', window: '6h', [SERIES_ENGINE_LABEL]: engine },
       annotations: { summary: `Sustained ${title} error-budget burn`, description: `{{ $labels.model }} in {{ $labels.namespace }} burns its ${title} error budget (objective ${objective}) 6× too fast over 6h and 30m: 5% of a 30-day budget in 6 hours.` } },
   ];
 }
@@ -192,7 +194,7 @@ function targetAlerts(plan: StackPlan): AlertingRule[] {
 
 function engineGroups(engine: EngineName, versions: readonly string[], spec: Pick<InferenceMonitoringSpec, 'alerts' | 'slo'>): RuleGroupWithSignals[] {
   const profile = PROFILES[engine];
-  const alerts = engineAlerts(profile, versions, spec.alerts);
+  const alerts = engineAlerts(profile, versions, spec.alerts).map((a) => ({ ...a, labels: { [SERIES_ENGINE_LABEL]: engine } }));
   const signals = new Map(alerts.map((a) => [`alert ${a.alert}`, print(a.signal)]));
   const groups: RuleGroupWithSignals[] = [];
   const recording = engineRecordingRules(profile, versions);

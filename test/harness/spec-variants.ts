@@ -1,0 +1,20 @@
+/** Specs covering both modes, every engine, targets, remote write and disabled components. */
+export const SPEC_VARIANTS: Record<string, Record<string, unknown>> = {
+  'every engine': {
+    models: [
+      { name: 'v', model: 'x/y', engine: 'vllm', gpu: { count: 2 }, parallelism: { data: 2 } },
+      { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 4 }, parallelism: { tensor: 2, data: 2 } },
+      { name: 's', model: 'x/y', engine: 'sglang' },
+      { name: 't', model: 'x/y', engine: 'tgi' },
+      { name: 'h', model: 'x/y', engine: 'transformers', gpu: { count: 0 } },
+    ],
+  },
+  'targets, remote write, persistent storage': {
+    targets: [{ name: 'old', engine: 'lmdeploy', selector: { app: 'old' }, port: 23333, ranks: 4, namespace: 'serving' }],
+    monitoring: { retention: '30d', storage: { size: '100Gi' }, remoteWrite: [{ url: 'https://mimir.example.com/api/v1/push', name: 'mimir' }] },
+    gpuMetrics: { deployExporter: false, exporterNamespace: 'gpu-operator' },
+  },
+  'no alerts, no gpu metrics, no tempo': {
+    models: [{ name: 'v', model: 'x/y', engine: 'vllm' }], alerts: { enabled: false }, gpuMetrics: { enabled: false }, tempo: { enabled: false }, tracing: { enabled: false },
+  },
+};
