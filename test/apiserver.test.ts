@@ -50,6 +50,8 @@ export const INVALID_SPECS: Array<{ name: string; spec: unknown; path: string }>
   { name: 'bad engine version', spec: { models: [model({ engineVersion: 'latest' })] }, path: 'spec.models[0].engineVersion' },
   { name: 'bad toleration effect', spec: { models: [model({ gpu: { tolerations: [{ key: 'gpu', effect: 'Never' }] } })] }, path: 'spec.models[0].gpu.tolerations[0].effect' },
   { name: 'bad shared memory quantity', spec: { models: [model({ resources: { sharedMemory: 'lots' } })] }, path: 'spec.models[0].resources.sharedMemory' },
+  { name: 'autoscaling min above max', spec: { models: [model({ autoscaling: { minReplicas: 5, maxReplicas: 2, target: 10 } })] }, path: 'spec.models[0].autoscaling.minReplicas' },
+  { name: 'autoscaling KV target above 1', spec: { models: [model({ autoscaling: { metric: 'kvCacheUsage', target: 80 } })] }, path: 'spec.models[0].autoscaling.target' },
   { name: 'alert KV threshold above 1', spec: { models: [model()], alerts: { kvCacheUsage: 1.5 } }, path: 'spec.alerts.kvCacheUsage' },
 ];
 

@@ -122,7 +122,8 @@ describe('every synthesized object passes its schema', () => {
       { name: 's', model: 'x/y', engine: 'sglang', hfTokenSecretRef: { name: 'hf', key: 'token' }, env: [{ name: 'A', value: '1' }, { name: 'B', secretKeyRef: { name: 's', key: 'k' } }] },
       { name: 't', model: 'x/y', engine: 'tgi', modelCache: { size: '50Gi' } },
       { name: 'h', model: 'x/y', engine: 'transformers', gpu: { count: 0 } },
-    ], {}],
+      { name: 'a', model: 'x/y', engine: 'vllm', autoscaling: { metric: 'kvCacheUsage', target: 0.8, maxReplicas: 8 } },
+    ], { slo: { ttft: { thresholdSeconds: 1 } } }],
     ['operator mode with targets', [{ name: 'v', model: 'x/y', engine: 'vllm' }, { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2 } }],
       { monitoring: { mode: 'operator' }, targets: [{ name: 'old', engine: 'lmdeploy', selector: { app: 'old' }, port: 23333, ranks: 2, namespace: 'other' }] }],
   ];

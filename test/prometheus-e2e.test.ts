@@ -11,6 +11,8 @@ import * as path from 'path';
 import { execFile } from 'child_process';
 import { planStack, StackPlan } from '../src/plan/plan';
 import { buildPrometheusConfig } from '../src/prometheus/prometheus-config';
+import { autoscalingQuery } from '../src/constructs/model-autoscaler';
+import { print } from '../src/promql/ast';
 import { havePrometheus, SHARED } from './harness/binaries';
 import { MetricsServer, serveMetrics } from './harness/metrics-server';
 import { eventually, RunningPrometheus, startPrometheus } from './harness/prometheus';
@@ -54,9 +56,10 @@ runIf('a real Prometheus with the generated configuration', () => {
     const result = planStack({
       name: 'demo', namespace: 'llm', spec: {
         models: [
-          { name: 'qwen-lmdeploy', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'lmdeploy', gpu: { count: 4 }, parallelism: { tensor: 2, data: 2 } },
+          { name: 'qwen-lmdeploy', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'lmdeploy', gpu: { count: 4 }, parallelism: { tensor: 2, data: 2 }, autoscaling: { metric: 'kvCacheUsage', target: 0.8 } },
           { name: 'llama-vllm', model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' },
-          { name: 'sg', model: 'x/y', engine: 'sglang' },
+          { name: 'sg', model: 'x/y', engine: 'sglang', autoscaling: { target: 10 } },
+          { name: 'idle', model: 'x/y', engine: 'vllm', autoscaling: { target: 10 } },
           { name: 'tf', model: 'x/y', engine: 'transformers', gpu: { count: 0 } },
         ],
         targets: [{ name: 'legacy', engine: 'lmdeploy', selector: { app: 'legacy-lmdeploy' }, port: legacyPort, ranks: 2, namespace: 'serving' }],
@@ -153,6 +156,14 @@ runIf('a real Prometheus with the generated configuration', () => {
     expect(joined.map((s: any) => [s.metric.model, Number(s.value[1])])).toEqual([['qwen-lmdeploy', 89]]);
   });
 
+  test('autoscaling queries return exactly one series, with data and without', async () => {
+    for (const [model, expected] of [['qwen-lmdeploy', 0.042], ['sg', 2826], ['idle', 0]] as const) {
+      const plan1 = plan.models.find((x) => x.spec.name === model)!;
+      const r = await prom.query(print(autoscalingQuery(plan1, 'llm')));
+      expect({ model, series: r.length, value: Number(r[0].value[1]) }).toEqual({ model, series: 1, value: expected });
+    }
+  });
+
   test('OTLP metrics pushed under the transformers instrument names arrive with the names the dashboards query', async () => {
     await pushOtlp(`${prom.url}/api/v1/otlp/v1/metrics`, {
       meter: 'transformers.generation.continuous_batch_processor',
@@ -182,7 +193,7 @@ runIf('a real Prometheus with the generated configuration', () => {
       expect(r.length).toBeGreaterThan(0);
     }
     // The profile names the same metrics the dashboards will query.
-    const signals = plan.models[3].signals;
+    const signals = plan.models.find((x) => x.spec.name === 'tf')!.signals;
     for (const s of ['ttft', 'e2eLatency', 'batchFill', 'generationTokens', 'promptTokens', 'requestsRunning', 'requestsWaiting', 'kvCacheMemory', 'kvCacheFree'] as const) {
       const m = signals.get(s)!;
       const name = m.type === 'histogram' ? `${m.metric}_bucket` : m.metric;

@@ -136,6 +136,17 @@ describe('plan-time checks that need the engine profile', () => {
     expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].engineVersion', message: 'Unsupported value: "0.8.0": LMDeploy exports the metrics we monitor from 0.9.2 on' }] });
   });
 
+  test('autoscaling on a signal the engine lacks is rejected', () => {
+    const r = plan({ models: [model({ engine: 'tgi', autoscaling: { metric: 'kvCacheUsage', target: 0.8 } })] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].autoscaling.metric', message: 'Unsupported value: "kvCacheUsage": TGI 3.3.6 exports no KV-cache usage' }] });
+  });
+
+  test('a latency SLO threshold between histogram buckets is rejected with the bounds that exist', () => {
+    const r = plan({ models: [model()], slo: { ttft: { thresholdSeconds: 1.2 } } });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.slo.ttft.thresholdSeconds', message: "Invalid value: 1.2: not a bucket bound of vLLM's vllm:time_to_first_token_seconds histogram, so no request could be counted against it; use one of 0.5, 0.75, 1, 2.5" }] });
+    expect(plan({ models: [model()], slo: { ttft: { thresholdSeconds: 1 } } }).ok).toBe(true);
+  });
+
   test('a bad resource name is rejected', () => {
     expect(plan({ models: [model()] }).ok).toBe(true);
     expect(planStack({ name: 'Demo_1', namespace: 'llm', spec: { models: [model()] } })).toEqual({

@@ -8,3 +8,4 @@ for f in servicemonitors podmonitors prometheusrules prometheuses; do
   cat "$D/monitoring.coreos.com_$f.yaml"; printf '\n---\n'
 done > "$T/prometheus-operator.yaml"
 npx cdk8s import "$T/prometheus-operator.yaml" -o src/imports -l typescript
+npx cdk8s import ../shared/crds/keda/keda.sh_scaledobjects.yaml -o src/imports -l typescript

@@ -1,3 +1,4 @@
+import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { buildRuleFiles } from '../alerts/rules';
 import { objectName, stackLabels } from '../names';
@@ -9,6 +10,7 @@ import { DcgmExporter } from './dcgm-exporter';
 import { Grafana } from './grafana';
 import { InferenceModel, enginePorts } from './inference-model';
 import { ManagedPrometheus } from './managed-prometheus';
+import { ModelAutoscaler, leaveReplicasToAutoscaler } from './model-autoscaler';
 import { ModelPodMonitor } from './model-pod-monitor';
 import { OperatorPrometheus } from './operator-prometheus';
 import { StackNetworkPolicies } from './stack-network-policies';
@@ -51,11 +53,16 @@ export class InferenceMonitoringStack extends Construct {
       : [];
 
     for (const model of plan.models) {
-      this.models.push(new InferenceModel(this, `model-${model.spec.name}`, {
+      const workload = new InferenceModel(this, `model-${model.spec.name}`, {
         plan: model,
         namespace: plan.namespace,
         extraEnv: model.pushesOtlpMetrics ? otlpEnv(model.spec.name) : [],
-      }));
+      });
+      this.models.push(workload);
+      if (model.spec.autoscaling) {
+        new ModelAutoscaler(this, `autoscaler-${model.spec.name}`, { model, namespace: plan.namespace, prometheusUrl: plan.endpoints.prometheus, labels: stackLabels(plan.name, 'scaledobject', 'autoscaling') });
+        leaveReplicasToAutoscaler(ApiObject.of(workload.deployment));
+      }
     }
 
     const ruleFiles = spec.alerts.enabled ? buildRuleFiles(plan) : {};

@@ -201,6 +201,12 @@ function planModel(
     env: [...(engine.env ?? []), ...(tracing?.env ?? [])],
   };
 
+  if (m.autoscaling) {
+    const signal = m.autoscaling.metric === 'queueLength' ? 'requestsWaiting' : 'kvCacheUsage';
+    if (!availableSignals(profile, version).has(signal)) {
+      errors.push({ path: `${at}.autoscaling.metric`, message: `Unsupported value: "${m.autoscaling.metric}": ${profile.displayName} ${version} exports no ${signal === 'requestsWaiting' ? 'queue length' : 'KV-cache usage'}` });
+    }
+  }
   const objName = objectName([base, m.name]);
   const selectorLabels = { [LABEL_INSTANCE]: labelValue(input.name), [LABEL_MODEL]: m.name };
   const image = m.image ?? profile.image(m.engineVersion ?? profile.defaultVersion);

@@ -74,7 +74,7 @@ export function print(e: Expr): string {
     case 'call':
       return `${e.fn}(${e.args.map(print).join(', ')})`;
     case 'aggregate': {
-      const clause = e.by ? ` by ${labelList(e.by)}` : e.without ? ` without ${labelList(e.without)}` : '';
+      const clause = e.by?.length ? ` by ${labelList(e.by)}` : e.without?.length ? ` without ${labelList(e.without)}` : '';
       const args = e.param ? `${print(e.param)}, ${print(e.expr)}` : print(e.expr);
       return `${e.op}${clause} (${args})`;
     }

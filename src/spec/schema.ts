@@ -98,6 +98,19 @@ export const ModelSchema = Obj({
   resources: Resources,
   modelCache: ModelCache,
   hfTokenSecretRef: Type.Optional(SecretKeyRef),
+  autoscaling: Type.Optional(Obj({
+    minReplicas: Type.Integer({ description: 'Fewest replicas.', minimum: 0, maximum: 128, default: 1 }),
+    maxReplicas: Type.Integer({ description: 'Most replicas.', minimum: 1, maximum: 128, default: 4 }),
+    metric: StringEnum(['queueLength', 'kvCacheUsage'] as const, { description: '`queueLength`: waiting requests per replica; `kvCacheUsage`: KV-cache usage (0 to 1) of the busiest rank.', default: 'queueLength' }),
+    target: Type.Number({ description: 'Target value: waiting requests per replica, or KV-cache usage (0 to 1).', exclusiveMinimum: 0 }),
+    pollingIntervalSeconds: Type.Integer({ description: 'How often KEDA queries Prometheus.', minimum: 5, maximum: 3600, default: 30 }),
+  }, {
+    description: 'Scale replicas with KEDA on a Prometheus signal (needs KEDA in the cluster). The Deployment then leaves replicas to the autoscaler.',
+    'x-kubernetes-validations': [
+      { rule: 'self.minReplicas <= self.maxReplicas', message: 'minReplicas must not exceed maxReplicas', fieldPath: '.minReplicas' },
+      { rule: "self.metric != 'kvCacheUsage' || self.target <= 1", message: 'a kvCacheUsage target is a share between 0 and 1', fieldPath: '.target' },
+    ],
+  })),
 }, {
   description: 'A model served by an inference engine, deployed and monitored.',
   'x-kubernetes-validations': [
