@@ -8,10 +8,10 @@ import { generatedFiles } from '../scripts/generated-files';
 
 const REPO = path.resolve(__dirname, '..');
 
-test('committed crds/ and dist/ are exactly what `npm run synth` generates', () => {
+test('committed crds/, dist/ and sql/ are exactly what `npm run synth` generates', () => {
   const expected = new Map(generatedFiles());
   const committed = new Map<string, string>();
-  for (const dir of ['crds', 'dist']) {
+  for (const dir of ['crds', 'dist', 'sql']) {
     for (const name of fs.readdirSync(path.join(REPO, dir)).sort()) {
       committed.set(`${dir}/${name}`, fs.readFileSync(path.join(REPO, dir, name), 'utf8'));
     }

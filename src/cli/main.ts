@@ -10,6 +10,8 @@ import { renderManifests, stackInputFromResource } from '../render';
 import { SpecValidationError } from '../spec/validate';
 import { checkDashboards, coverageTable } from '../check/check-dashboards';
 import { ENGINE_NAMES } from '../engines/names';
+import { Client } from 'pg';
+import { ensureSchema, parseBenchmarkRun, recordBenchmark } from '../benchmarks/loader';
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const program = new Command('inference-monitoring')
@@ -57,6 +59,21 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         out.write(`panels that state a signal is not available (not counted): ${report.unavailable.map((u) => `[${u.engine}] ${u.panel}`).join(', ')}\n`);
       }
       if (!complete) code = 1;
+    });
+  program.command('record-benchmark')
+    .description('record a benchmark run (JSON) into the PostgreSQL benchmark schema, creating the schema if needed')
+    .requiredOption('-f, --file <file>', 'JSON file with repository, branch, commitId, metadata.gpu_name, modelMeasurements[], deviceMeasurements[]')
+    .option('--database-url <url>', 'postgres:// URL (default: $DATABASE_URL; credentials may also come from PGUSER/PGPASSWORD)')
+    .action(async (opts: { file: string; databaseUrl?: string }) => {
+      const run = parseBenchmarkRun(JSON.parse(fs.readFileSync(opts.file, 'utf8')));
+      const db = new Client({ connectionString: opts.databaseUrl ?? process.env.DATABASE_URL });
+      await db.connect();
+      try {
+        await ensureSchema(db);
+        out.write(`recorded benchmark ${await recordBenchmark(db, run)}\n`);
+      } finally {
+        await db.end();
+      }
     });
   try {
     await program.parseAsync(argv, { from: 'user' });
