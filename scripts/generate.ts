@@ -8,7 +8,7 @@ import { buildApp } from '../charts/main';
 import { generatedFiles } from './generated-files';
 
 export function writeGenerated(root: string): void {
-  for (const dir of ['crds', 'dist', 'sql']) fs.rmSync(path.join(root, dir), { recursive: true, force: true });
+  for (const dir of ['crds', 'dist', 'sql', 'docs']) fs.rmSync(path.join(root, dir), { recursive: true, force: true });
   for (const [rel, content] of generatedFiles()) {
     const file = path.join(root, rel);
     fs.mkdirSync(path.dirname(file), { recursive: true });
