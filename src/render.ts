@@ -10,7 +10,7 @@ import { StackChart } from './stack-chart';
 import { API_GROUP, API_VERSION, KIND } from './spec/schema';
 import { FieldError, SpecValidationError } from './spec/validate';
 
-export type Manifest = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
+export type Manifest = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: unknown[] } };
 
 /** Plans a stack or throws `SpecValidationError` listing every problem with its field path. */
 export function planOrThrow(input: StackInput): StackPlan {

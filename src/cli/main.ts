@@ -10,6 +10,8 @@ import { renderManifests, stackInputFromResource } from '../render';
 import { SpecValidationError } from '../spec/validate';
 import { checkDashboards, coverageTable } from '../check/check-dashboards';
 import { ENGINE_NAMES } from '../engines/names';
+import { Controller } from '../controller/manager';
+import { KubeApi } from '../controller/kube';
 import { Client } from 'pg';
 import { ensureSchema, parseBenchmarkRun, recordBenchmark } from '../benchmarks/loader';
 
@@ -74,6 +76,30 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       } finally {
         await db.end();
       }
+    });
+  program.command('controller')
+    .description('run the controller that reconciles InferenceMonitoring resources (SIGTERM stops it gracefully)')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster config or $KUBECONFIG)')
+    .option('--namespace <ns>', 'watch one namespace (default: all)')
+    .option('--metrics-port <port>', '/metrics, /healthz and /readyz port', '8080')
+    .option('--workers <n>', 'concurrent reconciles', '2')
+    .option('--resync-seconds <s>', 'periodic re-reconcile of every resource', '300')
+    .option('--leader-election-namespace <ns>', 'enable leader election with a Lease in this namespace')
+    .action(async (opts: { kubeconfig?: string; namespace?: string; metricsPort: string; workers: string; resyncSeconds: string; leaderElectionNamespace?: string }) => {
+      const controller = new Controller({
+        api: KubeApi.fromKubeconfig(opts.kubeconfig),
+        namespace: opts.namespace,
+        metricsPort: Number(opts.metricsPort),
+        workers: Number(opts.workers),
+        resyncMs: Number(opts.resyncSeconds) * 1000,
+        leaderElection: opts.leaderElectionNamespace ? { namespace: opts.leaderElectionNamespace } : undefined,
+      });
+      await controller.start();
+      await new Promise<void>((resolve) => {
+        const stop = () => { void controller.stop().then(resolve); };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
     });
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,0 +1,155 @@
+/**
+ * List-then-watch cache of one kind. On `410 Gone` (the watch's
+ * resourceVersion expired) or any broken connection it lists again and
+ * reports what changed meanwhile, so no event is lost; errors back off
+ * exponentially. Handlers receive every add, update and delete.
+ */
+import { KubeApi, KubeObject } from './kube';
+import { ResourceKind, resourcePath } from './resources';
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+
+export interface InformerOptions {
+  readonly namespace?: string;
+  readonly labelSelector?: string;
+  /** Called for every change. */
+  readonly onEvent: (type: InformerEvent, obj: KubeObject) => void;
+  /** Called after each (re)list succeeds. */
+  readonly onSynced?: () => void;
+  readonly log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+export class Informer {
+  public readonly cache = new Map<string, KubeObject>();
+  private resourceVersion = '';
+  private stopped = false;
+  private abort?: AbortController;
+  private synced = false;
+  /** Relists so far; 410 recoveries show up here. */
+  public relists = 0;
+
+  constructor(private readonly api: KubeApi, private readonly kind: ResourceKind, private readonly opts: InformerOptions) {}
+
+  get hasSynced(): boolean { return this.synced; }
+
+  start(): void {
+    void this.loop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+  }
+
+  /** Records an object a write just returned, unless the cache already holds a newer version. */
+  observe(obj: KubeObject): void {
+    const k = key(obj);
+    const cached = this.cache.get(k);
+    if (cached && Number(cached.metadata.resourceVersion) > Number(obj.metadata.resourceVersion)) return;
+    this.cache.set(k, obj);
+  }
+
+  list(): KubeObject[] {
+    return [...this.cache.values()];
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = 250;
+    while (!this.stopped) {
+      try {
+        if (!this.resourceVersion) await this.relist();
+        await this.watch();
+        backoff = 250;
+      } catch (e) {
+        if (this.stopped) return;
+        const status = (e as any).status;
+        if (status === 410) {
+          this.opts.log?.('watch expired, relisting', { kind: this.kind.kind });
+          this.resourceVersion = '';
+          continue;
+        }
+        this.opts.log?.('watch failed, retrying', { kind: this.kind.kind, error: (e as Error).message, backoffMs: backoff });
+        this.resourceVersion = '';
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const { items, resourceVersion } = await this.api.list(this.kind, this.opts.namespace, this.opts.labelSelector);
+    this.relists++;
+    const seen = new Set<string>();
+    for (const item of items) {
+      const k = key(item);
+      seen.add(k);
+      const old = this.cache.get(k);
+      this.cache.set(k, item);
+      if (!old) this.opts.onEvent('add', item);
+      else if (old.metadata.resourceVersion !== item.metadata.resourceVersion) this.opts.onEvent('update', item);
+    }
+    for (const [k, old] of [...this.cache.entries()]) {
+      if (!seen.has(k)) {
+        this.cache.delete(k);
+        this.opts.onEvent('delete', old);
+      }
+    }
+    this.resourceVersion = resourceVersion;
+    this.synced = true;
+    this.opts.onSynced?.();
+  }
+
+  private async watch(): Promise<void> {
+    this.abort = new AbortController();
+    const q = new URLSearchParams({ watch: '1', resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(240 + Math.floor(Math.random() * 60)) });
+    if (this.opts.labelSelector) q.set('labelSelector', this.opts.labelSelector);
+    const res = await this.api.raw('GET', `${resourcePath(this.kind, this.opts.namespace)}?${q}`, undefined, undefined, this.abort.signal);
+    if ((res.statusCode ?? 0) >= 300) {
+      res.resume();
+      throw Object.assign(new Error(`watch ${this.kind.plural}: HTTP ${res.statusCode}`), { status: res.statusCode });
+    }
+    await new Promise<void>((resolve, reject) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (!line) continue;
+          try {
+            this.handle(JSON.parse(line));
+          } catch (e) {
+            res.destroy();
+            reject(e);
+            return;
+          }
+        }
+      });
+      res.on('end', () => resolve());
+      res.on('error', (e) => (this.stopped ? resolve() : reject(e)));
+      res.on('aborted', () => resolve());
+    });
+  }
+
+  private handle(ev: { type: string; object: any }): void {
+    if (ev.type === 'ERROR') {
+      throw Object.assign(new Error(ev.object?.message ?? 'watch error'), { status: ev.object?.code });
+    }
+    const obj: KubeObject = { ...ev.object, apiVersion: this.kind.apiVersion, kind: this.kind.kind };
+    if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
+    if (ev.type === 'BOOKMARK') return;
+    const k = key(obj);
+    if (ev.type === 'DELETED') {
+      this.cache.delete(k);
+      this.opts.onEvent('delete', obj);
+    } else {
+      const existed = this.cache.has(k);
+      this.cache.set(k, obj);
+      this.opts.onEvent(existed ? 'update' : 'add', obj);
+    }
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * A small Kubernetes REST client on top of client-node's KubeConfig (auth and
+ * TLS): server-side apply with one field manager, list, get, delete, status
+ * patches and watches. It counts the requests it sends by verb, so tests and
+ * metrics can prove that a converged controller writes nothing.
+ */
+import * as https from 'https';
+import * as http from 'http';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ResourceKind, kindOf, resourcePath } from './resources';
+
+export const FIELD_MANAGER = 'inference-monitoring-controller';
+
+export class KubeApiError extends Error {
+  constructor(public readonly status: number, public readonly reason: string, message: string) {
+    super(message);
+    this.name = 'KubeApiError';
+  }
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string; generation?: number; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: any[]; finalizers?: string[]; deletionTimestamp?: string; managedFields?: any[]; [k: string]: unknown };
+  [key: string]: any;
+}
+
+export interface RequestCounts { reads: number; writes: number; byVerb: Record<string, number> }
+
+export class KubeApi {
+  public readonly counts: RequestCounts = { reads: 0, writes: 0, byVerb: {} };
+  private readonly server: string;
+
+  constructor(private readonly kc: KubeConfig) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    this.server = cluster.server.replace(/\/$/, '');
+  }
+
+  static fromKubeconfig(file?: string): KubeApi {
+    const kc = new KubeConfig();
+    if (file) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+    return new KubeApi(kc);
+  }
+
+  /** One HTTP request; JSON in and out. Throws KubeApiError on a non-2xx status. */
+  async request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<any> {
+    const res = await this.raw(method, path, body, contentType);
+    const text = await readAll(res);
+    const parsed = text ? safeJson(text) : undefined;
+    if ((res.statusCode ?? 0) >= 300) {
+      throw new KubeApiError(res.statusCode ?? 0, parsed?.reason ?? 'Unknown', parsed?.message ?? `${method} ${path}: HTTP ${res.statusCode}`);
+    }
+    return parsed;
+  }
+
+  /** Opens a request and returns the response stream (for watches). */
+  async raw(method: string, path: string, body?: unknown, contentType = 'application/json', signal?: AbortSignal): Promise<http.IncomingMessage> {
+    const verb = method === 'GET' ? (path.includes('watch=') ? 'WATCH' : 'GET') : method;
+    this.counts.byVerb[verb] = (this.counts.byVerb[verb] ?? 0) + 1;
+    if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) && !path.includes('dryRun=')) this.counts.writes++;
+    else this.counts.reads++;
+    const url = new URL(this.server + path);
+    const opts: https.RequestOptions = { method, hostname: url.hostname, port: url.port, path: url.pathname + url.search, headers: { Accept: 'application/json' }, signal };
+    await this.kc.applyToHTTPSOptions(opts);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload) opts.headers = { ...opts.headers, 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) };
+    const lib = url.protocol === 'http:' ? http : https;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(opts, resolve);
+      req.on('error', reject);
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** Server-side apply of a whole object with the controller's field manager (force: it owns these fields). */
+  apply(obj: KubeObject): Promise<KubeObject> {
+    const k = kindOf(obj.apiVersion, obj.kind);
+    return this.request('PATCH', `${resourcePath(k, obj.metadata.namespace, obj.metadata.name)}?fieldManager=${FIELD_MANAGER}&force=true`, obj, 'application/apply-patch+yaml');
+  }
+
+  /** Server-side apply of the status subresource. */
+  applyStatus(k: ResourceKind, namespace: string, name: string, status: unknown): Promise<KubeObject> {
+    return this.request('PATCH', `${resourcePath(k, namespace, name)}/status?fieldManager=${FIELD_MANAGER}&force=true`,
+      { apiVersion: k.apiVersion, kind: k.kind, metadata: { name, namespace }, status }, 'application/apply-patch+yaml');
+  }
+
+  async list(k: ResourceKind, namespace?: string, labelSelector?: string): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+    const q = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
+    const res = await this.request('GET', `${resourcePath(k, namespace)}${q}`);
+    return { items: (res.items ?? []).map((i: KubeObject) => ({ ...i, apiVersion: k.apiVersion, kind: k.kind })), resourceVersion: res.metadata?.resourceVersion ?? '' };
+  }
+
+  async get(k: ResourceKind, namespace: string, name: string): Promise<KubeObject | undefined> {
+    try {
+      return await this.request('GET', resourcePath(k, namespace, name));
+    } catch (e) {
+      if (e instanceof KubeApiError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async delete(obj: KubeObject): Promise<void> {
+    const k = kindOf(obj.apiVersion, obj.kind);
+    try {
+      await this.request('DELETE', resourcePath(k, obj.metadata.namespace, obj.metadata.name), { propagationPolicy: 'Background' });
+    } catch (e) {
+      if (!(e instanceof KubeApiError && e.status === 404)) throw e;
+    }
+  }
+
+  /** JSON merge patch of metadata (finalizers), guarded by the resourceVersion read. */
+  mergePatch(k: ResourceKind, namespace: string, name: string, patch: unknown): Promise<KubeObject> {
+    return this.request('PATCH', `${resourcePath(k, namespace, name)}?fieldManager=${FIELD_MANAGER}`, patch, 'application/merge-patch+json');
+  }
+
+  /** Records a Kubernetes Event on an object. */
+  async event(regarding: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const ns = regarding.metadata.namespace ?? 'default';
+    const now = new Date().toISOString();
+    await this.request('POST', `/api/v1/namespaces/${ns}/events`, {
+      apiVersion: 'v1', kind: 'Event',
+      metadata: { generateName: `${regarding.metadata.name}.`, namespace: ns },
+      involvedObject: { apiVersion: regarding.apiVersion, kind: regarding.kind, name: regarding.metadata.name, namespace: ns, uid: regarding.metadata.uid },
+      reason, message: message.slice(0, 1024), type,
+      firstTimestamp: now, lastTimestamp: now, count: 1,
+      source: { component: FIELD_MANAGER },
+    });
+  }
+}
+
+function readAll(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+  });
+}
+
+function safeJson(text: string): any {
+  try { return JSON.parse(text); } catch { return { message: text }; }
+}

@@ -1,0 +1,198 @@
+/**
+ * Runs the controller: informers for InferenceMonitoring and for every owned
+ * kind (an owned object's change enqueues its owner, so hand edits and
+ * deletions are repaired), a rate-limited work queue, workers that run the
+ * reconciler only while this replica holds the Lease, a periodic resync,
+ * /metrics, /healthz, /readyz, JSON logs and graceful shutdown.
+ */
+import * as http from 'http';
+import * as os from 'os';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Informer } from './informer';
+import { KubeApi, KubeApiError, KubeObject } from './kube';
+import { LeaderElector } from './leader-election';
+import { OWNER_LABEL, RESYNC_MS, Reconciler } from './reconciler';
+import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind, resourcePath } from './resources';
+import { WorkQueue } from './workqueue';
+
+export interface ControllerOptions {
+  readonly api: KubeApi;
+  /** Watch one namespace; default all. */
+  readonly namespace?: string;
+  /** Port of /metrics, /healthz, /readyz; 0 picks a free one; undefined: no server. */
+  readonly metricsPort?: number;
+  /** @default 2 */ readonly workers?: number;
+  /** Periodic re-enqueue of every resource. @default 5 minutes */
+  readonly resyncMs?: number;
+  /** Lease for leader election; without it this replica always leads. */
+  readonly leaderElection?: { readonly namespace: string; readonly name?: string; readonly identity?: string };
+  readonly log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export function jsonLogger(stream: NodeJS.WritableStream = process.stderr): (msg: string, fields?: Record<string, unknown>) => void {
+  return (msg, fields = {}) => stream.write(`${JSON.stringify({ ts: new Date().toISOString(), msg, ...fields })}\n`);
+}
+
+export class Controller {
+  public readonly queue = new WorkQueue();
+  public readonly registry = new Registry();
+  public readonly crInformer: Informer;
+  public readonly ownedInformers = new Map<string, Informer>();
+  public server?: http.Server;
+  public port?: number;
+  private readonly reconciler: Reconciler;
+  private readonly elector?: LeaderElector;
+  private available: ResourceKind[] = [];
+  private leading = false;
+  private running = false;
+  private resyncTimer?: NodeJS.Timeout;
+  private readonly log: (msg: string, fields?: Record<string, unknown>) => void;
+  private readonly uidToKey = new Map<string, string>();
+  private readonly metrics;
+  private workersDone: Promise<void>[] = [];
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.log = opts.log ?? jsonLogger();
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    collectDefaultMetrics({ register: this.registry });
+    this.metrics = {
+      reconciles: new Counter({ name: 'inference_monitoring_reconcile_total', help: 'Reconciles by result.', labelNames: ['result'], registers: [this.registry] }),
+      errors: new Counter({ name: 'inference_monitoring_reconcile_errors_total', help: 'Reconciles that failed and were retried.', registers: [this.registry] }),
+      duration: new Histogram({ name: 'inference_monitoring_reconcile_duration_seconds', help: 'Reconcile duration.', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] }),
+      // Gauges read their value when scraped (prom-client calls collect()).
+      depth: new Gauge({ name: 'inference_monitoring_workqueue_depth', help: 'Keys waiting in the work queue.', registers: [this.registry], collect: () => { self.metrics.depth.set(self.queue.depth); } }),
+      requests: new Gauge({ name: 'inference_monitoring_kube_requests', help: 'Requests sent to the apiserver so far, reads and writes.', labelNames: ['kind'], registers: [this.registry],
+        collect: () => { self.metrics.requests.set({ kind: 'read' }, opts.api.counts.reads); self.metrics.requests.set({ kind: 'write' }, opts.api.counts.writes); } }),
+      leader: new Gauge({ name: 'inference_monitoring_leader', help: '1 while this replica holds the Lease.', registers: [this.registry], collect: () => { self.metrics.leader.set(self.leading ? 1 : 0); } }),
+    };
+
+    this.crInformer = new Informer(opts.api, INFERENCE_MONITORING, {
+      namespace: opts.namespace,
+      log: this.log,
+      onEvent: (type, obj) => {
+        const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+        if (obj.metadata.uid) {
+          if (type === 'delete') this.uidToKey.delete(obj.metadata.uid); else this.uidToKey.set(obj.metadata.uid, key);
+        }
+        this.queue.add(key);
+      },
+    });
+    this.reconciler = new Reconciler({
+      api: opts.api,
+      getResource: (key) => this.crInformer.cache.get(key),
+      availableKinds: () => this.available,
+      log: this.log,
+      observed: (obj) => this.crInformer.observe(obj),
+    });
+    if (opts.leaderElection) {
+      this.elector = new LeaderElector(opts.api, {
+        namespace: opts.leaderElection.namespace,
+        name: opts.leaderElection.name ?? 'inference-monitoring-controller',
+        identity: opts.leaderElection.identity ?? `${os.hostname()}-${process.pid}`,
+        log: this.log,
+        onStartedLeading: () => { this.leading = true; for (const k of this.crInformer.cache.keys()) this.queue.add(k); },
+        onStoppedLeading: () => { this.leading = false; },
+      });
+    }
+  }
+
+  get isLeader(): boolean { return this.leading; }
+  get ready(): boolean { return this.crInformer.hasSynced && [...this.ownedInformers.values()].every((i) => i.hasSynced); }
+
+  async start(): Promise<void> {
+    this.running = true;
+    this.available = await this.discoverKinds();
+    for (const k of this.available) {
+      const inf = new Informer(this.opts.api, k, {
+        namespace: this.opts.namespace,
+        labelSelector: OWNER_LABEL,
+        log: this.log,
+        onEvent: (_type, obj) => {
+          const owner = obj.metadata.labels?.[OWNER_LABEL];
+          const key = owner ? this.uidToKey.get(owner) : undefined;
+          if (key) this.queue.add(key);
+        },
+      });
+      this.ownedInformers.set(`${k.apiVersion}/${k.kind}`, inf);
+      inf.start();
+    }
+    this.crInformer.start();
+    if (this.opts.metricsPort !== undefined) await this.serve(this.opts.metricsPort);
+    if (this.elector) this.elector.start(); else this.leading = true;
+    const every = this.opts.resyncMs ?? RESYNC_MS;
+    this.resyncTimer = setInterval(() => { for (const k of this.crInformer.cache.keys()) this.queue.add(k); }, every);
+    this.resyncTimer.unref();
+    for (let i = 0; i < (this.opts.workers ?? 2); i++) this.workersDone.push(this.worker());
+    this.log('controller started', { namespace: this.opts.namespace ?? '(all)', kinds: this.available.map((k) => k.kind) });
+  }
+
+  /** Graceful: stop taking keys, finish the reconciles in flight, release the Lease. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.queue.shutDown();
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await Promise.all(this.workersDone);
+    this.crInformer.stop();
+    for (const i of this.ownedInformers.values()) i.stop();
+    await this.elector?.stop();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.log('controller stopped');
+  }
+
+  private async discoverKinds(): Promise<ResourceKind[]> {
+    const out: ResourceKind[] = [];
+    for (const k of OWNED_KINDS) {
+      try {
+        await this.opts.api.request('GET', `${resourcePath(k, this.opts.namespace)}?limit=1`);
+        out.push(k);
+      } catch (e) {
+        if (e instanceof KubeApiError && e.status === 404) { this.log('API not installed; objects of this kind are reported, not applied', { kind: k.kind }); continue; }
+        throw e;
+      }
+    }
+    return out;
+  }
+
+  private async worker(): Promise<void> {
+    while (this.running) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        if (!this.leading) continue; // a standby keeps its caches warm but does not write
+        if (!this.ready) { this.queue.addAfter(key, 200); continue; }
+        const end = this.metrics.duration.startTimer();
+        const action = await this.reconciler.reconcile(key);
+        end();
+        this.metrics.reconciles.inc({ result: 'success' });
+        this.queue.forget(key);
+        if (action.requeueAfterMs !== undefined) this.queue.addAfter(key, action.requeueAfterMs);
+      } catch (e) {
+        this.metrics.reconciles.inc({ result: 'error' });
+        this.metrics.errors.inc();
+        const delay = this.queue.addRateLimited(key);
+        this.log('reconcile failed', { key, error: (e as Error).message, retryInMs: delay });
+        const cr = this.crInformer.cache.get(key);
+        if (cr && this.queue.retries(key) === 1) await this.opts.api.event(cr as KubeObject, 'Warning', 'ReconcileFailed', (e as Error).message).catch(() => undefined);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private serve(port: number): Promise<void> {
+    this.server = http.createServer(async (req, res) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'Content-Type': this.registry.contentType });
+        res.end(await this.registry.metrics());
+      } else if (req.url === '/healthz') {
+        res.writeHead(200); res.end('ok');
+      } else if (req.url === '/readyz') {
+        res.writeHead(this.ready ? 200 : 503); res.end(this.ready ? 'ok' : 'informers not synced');
+      } else {
+        res.writeHead(404); res.end();
+      }
+    });
+    return new Promise((resolve) => this.server!.listen(port, () => { this.port = (this.server!.address() as any).port; resolve(); }));
+  }
+}

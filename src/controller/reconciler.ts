@@ -1,0 +1,222 @@
+/**
+ * Level-triggered reconcile of one InferenceMonitoring: read it, build the
+ * desired objects with the same function as `cdk8s synth` (renderManifests),
+ * apply only what differs from what is live (server-side apply, one field
+ * manager), prune what it owned before and no longer wants, and write status
+ * through the status subresource only when it changed. No manifest logic here.
+ */
+import { Manifest, renderManifests, stackInputFromResource } from '../render';
+import { planStack } from '../plan/plan';
+import { Condition, setCondition } from './conditions';
+import { FIELD_MANAGER, KubeApi, KubeApiError, KubeObject } from './kube';
+import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind } from './resources';
+
+/** Label on every child: the UID of the owning InferenceMonitoring (for pruning and cross-namespace cleanup). */
+export const OWNER_LABEL = 'monitoring.inference.dev/owner-uid';
+export const FINALIZER = 'monitoring.inference.dev/cleanup';
+export const RESYNC_MS = 5 * 60_000;
+
+export interface Action { readonly requeueAfterMs?: number }
+export const Action = {
+  requeue: (ms: number): Action => ({ requeueAfterMs: ms }),
+  awaitChange: (): Action => ({}),
+};
+
+export interface ReconcilerDeps {
+  readonly api: KubeApi;
+  /** The current InferenceMonitoring for a key (from the informer cache). */
+  readonly getResource: (key: string) => KubeObject | undefined;
+  /** Kinds whose API exists in the cluster (CRDs may be missing). */
+  readonly availableKinds: () => readonly ResourceKind[];
+  readonly log: (msg: string, fields?: Record<string, unknown>) => void;
+  readonly now?: () => string;
+  /** Called with the object the apiserver returned after a status write, so the next reconcile does not see stale status. */
+  readonly observed?: (obj: KubeObject) => void;
+}
+
+export interface ReconcileOutcome {
+  readonly applied: number;
+  readonly pruned: number;
+  readonly statusWritten: boolean;
+}
+
+/** The first path where `live` lacks what `desired` says, for logs; undefined when it contains it all. */
+export function firstDifference(desired: unknown, live: unknown, at = ''): string | undefined {
+  if (isSubset(desired, live)) return undefined;
+  if (Array.isArray(desired) && Array.isArray(live) && desired.length === live.length) {
+    for (let i = 0; i < desired.length; i++) { const d = firstDifference(desired[i], live[i], `${at}[${i}]`); if (d) return d; }
+  }
+  if (desired && typeof desired === 'object' && !Array.isArray(desired) && live && typeof live === 'object') {
+    for (const [k, v] of Object.entries(desired as Record<string, unknown>)) { const d = firstDifference(v, (live as any)[k], `${at}.${k}`); if (d) return d; }
+  }
+  return `${at}: want ${JSON.stringify(desired)?.slice(0, 80)}, have ${JSON.stringify(live)?.slice(0, 80)}`;
+}
+
+/** Does `live` contain everything `desired` says? (Extra fields are defaults or other managers'.) */
+export function isSubset(desired: unknown, live: unknown): boolean {
+  if (desired === live) return true;
+  if (Array.isArray(desired)) {
+    return Array.isArray(live) && desired.length === live.length && desired.every((d, i) => isSubset(d, live[i]));
+  }
+  if (desired && typeof desired === 'object') {
+    if (!live || typeof live !== 'object' || Array.isArray(live)) return false;
+    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => isSubset(v, (live as Record<string, unknown>)[k]));
+  }
+  // Quantities and int-or-strings may come back as the other JSON type.
+  return live !== undefined && live !== null && String(desired) === String(live);
+}
+
+/** JSON with object keys sorted, for order-insensitive comparison. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
+}
+
+const objKey = (o: { apiVersion: string; kind: string; metadata: { namespace?: string; name: string } }) => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+export class Reconciler {
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<Action & { outcome?: ReconcileOutcome }> {
+    const cr = this.deps.getResource(key);
+    if (!cr) return Action.awaitChange();
+    if (cr.metadata.deletionTimestamp) {
+      await this.finalize(cr);
+      return Action.awaitChange();
+    }
+
+    const generation = cr.metadata.generation ?? 0;
+    const input = stackInputFromResource(cr, cr.metadata.namespace);
+    const planned = input.ok ? planStack(input.value) : input;
+    if (!planned.ok) {
+      const message = planned.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+      const written = await this.writeStatus(cr, (conds) => [
+        setCondition(conds, { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message, observedGeneration: generation }, this.deps.now),
+        setCondition(conds, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: 'the spec is invalid; nothing was applied', observedGeneration: generation }, this.deps.now),
+        setCondition(conds, { type: 'Progressing', status: 'False', reason: 'InvalidSpec', message: 'waiting for a valid spec', observedGeneration: generation }, this.deps.now),
+      ], {});
+      if (written) await this.deps.api.event(cr, 'Warning', 'InvalidSpec', message).catch(() => undefined);
+      return Action.awaitChange();
+    }
+    const plan = planned.value;
+
+    const desired = renderManifests({ name: plan.name, namespace: plan.namespace, spec: cr.spec }).map((m) => this.stamp(m, cr));
+    const crossNamespace = desired.some((d) => d.metadata.namespace && d.metadata.namespace !== cr.metadata.namespace);
+    if (crossNamespace && !(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
+      // Owner references cannot cross namespaces: a finalizer cleans those children up on deletion.
+      await this.deps.api.mergePatch(INFERENCE_MONITORING, cr.metadata.namespace!, cr.metadata.name, { metadata: { finalizers: [...(cr.metadata.finalizers ?? []), FINALIZER], resourceVersion: cr.metadata.resourceVersion } });
+      return Action.requeue(0);
+    }
+
+    const available = new Set(this.deps.availableKinds().map((k) => `${k.apiVersion}/${k.kind}`));
+    const live = await this.liveChildren(cr, desired);
+    let applied = 0;
+    const failures: string[] = [];
+    for (const d of desired) {
+      if (!available.has(`${d.apiVersion}/${d.kind}`)) {
+        failures.push(`${d.kind} ${d.metadata.name}: the ${d.apiVersion} API is not installed in the cluster`);
+        continue;
+      }
+      const current = live.get(objKey(d));
+      if (current && isSubset(d, current)) continue;
+      if (current) this.deps.log('drifted, applying', { object: objKey(d), at: firstDifference(d, current) });
+      try {
+        await this.deps.api.apply(d as KubeObject);
+        applied++;
+      } catch (e) {
+        failures.push(`${d.kind} ${d.metadata.namespace}/${d.metadata.name}: ${(e as Error).message}`);
+      }
+    }
+    const wanted = new Set(desired.map(objKey));
+    let pruned = 0;
+    for (const [k, obj] of live) {
+      if (!wanted.has(k)) {
+        await this.deps.api.delete(obj);
+        pruned++;
+      }
+    }
+
+    const models = plan.models.map((m) => {
+      const dep = live.get(`apps/v1/Deployment/${plan.namespace}/${m.objectName}`);
+      const replicas = dep?.status?.replicas ?? 0;
+      const ready = dep?.status?.readyReplicas ?? 0;
+      const wantReplicas = dep?.spec?.replicas ?? m.spec.replicas;
+      return { name: m.spec.name, replicas, readyReplicas: ready, ready: !!dep && ready >= wantReplicas && (dep.status?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) };
+    });
+    const readyCount = models.filter((x) => x.ready).length;
+    const allReady = readyCount === models.length && applied === 0 && failures.length === 0;
+    const urls: Record<string, string> = { prometheus: plan.endpoints.prometheus };
+    if (plan.spec.grafana.enabled) urls.grafana = `http://${plan.names.grafana}.${plan.namespace}.svc:3000`;
+    if (plan.spec.tempo.enabled) urls.tempo = `http://${plan.names.tempo}.${plan.namespace}.svc:3200`;
+
+    const statusWritten = await this.writeStatus(cr, (conds) => [
+      failures.length
+        ? setCondition(conds, { type: 'Degraded', status: 'True', reason: 'ApplyFailed', message: failures.join('; '), observedGeneration: generation }, this.deps.now)
+        : setCondition(conds, { type: 'Degraded', status: 'False', reason: 'Reconciled', message: 'all objects applied', observedGeneration: generation }, this.deps.now),
+      setCondition(conds, allReady
+        ? { type: 'Ready', status: 'True', reason: 'AllModelsReady', message: `${readyCount}/${models.length} models ready`, observedGeneration: generation }
+        : { type: 'Ready', status: 'False', reason: failures.length ? 'ApplyFailed' : 'ModelsNotReady', message: `${readyCount}/${models.length} models ready`, observedGeneration: generation }, this.deps.now),
+      setCondition(conds, applied > 0 || pruned > 0 || !allReady
+        ? { type: 'Progressing', status: 'True', reason: applied || pruned ? 'Applying' : 'RollingOut', message: `applied ${applied}, pruned ${pruned}`, observedGeneration: generation }
+        : { type: 'Progressing', status: 'False', reason: 'Converged', message: 'every object matches the spec', observedGeneration: generation }, this.deps.now),
+    ], { models, modelsReady: `${readyCount}/${models.length}`, urls });
+    if (statusWritten && failures.length) await this.deps.api.event(cr, 'Warning', 'ApplyFailed', failures.join('; ')).catch(() => undefined);
+
+    this.deps.log('reconciled', { key, applied, pruned, failures: failures.length, ready: `${readyCount}/${models.length}` });
+    const requeue = failures.length ? 30_000 : !allReady ? 15_000 : RESYNC_MS;
+    return { requeueAfterMs: requeue, outcome: { applied, pruned, statusWritten } };
+  }
+
+  /** Labels and owner references that tie a child to its InferenceMonitoring. */
+  private stamp(m: Manifest, cr: KubeObject): Manifest {
+    const out: Manifest = JSON.parse(JSON.stringify(m));
+    out.metadata.labels = { ...(out.metadata.labels ?? {}), [OWNER_LABEL]: cr.metadata.uid! };
+    if (!out.metadata.namespace || out.metadata.namespace === cr.metadata.namespace) {
+      out.metadata.ownerReferences = [{ apiVersion: cr.apiVersion, kind: cr.kind, name: cr.metadata.name, uid: cr.metadata.uid, controller: true, blockOwnerDeletion: true }];
+    }
+    return out;
+  }
+
+  /** Children that exist now, by owner label, in every namespace the desired set or the last spec touched. */
+  private async liveChildren(cr: KubeObject, desired: readonly Manifest[]): Promise<Map<string, KubeObject>> {
+    const namespaces = [...new Set([cr.metadata.namespace!, ...desired.map((d) => d.metadata.namespace!).filter(Boolean)])];
+    const out = new Map<string, KubeObject>();
+    for (const k of this.deps.availableKinds()) {
+      for (const ns of namespaces) {
+        const { items } = await this.deps.api.list(k, ns, `${OWNER_LABEL}=${cr.metadata.uid}`);
+        for (const item of items) out.set(objKey(item), item);
+      }
+    }
+    return out;
+  }
+
+  /** Deletion: remove children in other namespaces (no owner references there), then the finalizer. */
+  private async finalize(cr: KubeObject): Promise<void> {
+    if (!(cr.metadata.finalizers ?? []).includes(FINALIZER)) return;
+    for (const k of this.deps.availableKinds()) {
+      const { items } = await this.deps.api.list(k, undefined, `${OWNER_LABEL}=${cr.metadata.uid}`);
+      for (const item of items.filter((i) => i.metadata.namespace !== cr.metadata.namespace)) await this.deps.api.delete(item);
+    }
+    try {
+      await this.deps.api.mergePatch(INFERENCE_MONITORING, cr.metadata.namespace!, cr.metadata.name, { metadata: { finalizers: (cr.metadata.finalizers ?? []).filter((f) => f !== FINALIZER), resourceVersion: cr.metadata.resourceVersion } });
+    } catch (e) {
+      if (!(e instanceof KubeApiError && (e.status === 404 || e.status === 409))) throw e;
+    }
+  }
+
+  /** Writes status only when a condition or field changed. */
+  private async writeStatus(cr: KubeObject, update: (conds: Condition[]) => boolean[], fields: Record<string, unknown>): Promise<boolean> {
+    const current = cr.status ?? {};
+    const conds: Condition[] = JSON.parse(JSON.stringify(current.conditions ?? []));
+    const changed = update(conds).some(Boolean);
+    const generation = cr.metadata.generation ?? 0;
+    const next = { ...fields, observedGeneration: generation, conditions: conds };
+    // Key order differs between what we send and what the apiserver returns: compare canonically.
+    const fieldsChanged = Object.entries(next).some(([k, v]) => k !== 'conditions' && canonical(current[k]) !== canonical(v));
+    if (!changed && !fieldsChanged) return false;
+    const updated = await this.deps.api.applyStatus(INFERENCE_MONITORING, cr.metadata.namespace!, cr.metadata.name, next);
+    this.deps.observed?.({ ...updated, apiVersion: INFERENCE_MONITORING.apiVersion, kind: INFERENCE_MONITORING.kind });
+    return true;
+  }
+}
+
+export { FIELD_MANAGER, OWNED_KINDS };

@@ -1,0 +1,205 @@
+/**
+ * The controller against a real kube-apiserver + etcd (no mocks): create,
+ * status, spec edits, pruning, repair of hand edits and deletions, invalid
+ * specs, cross-namespace cleanup, no writes once converged, and leader
+ * election between two controllers.
+ */
+import * as path from 'path';
+import * as fs from 'fs';
+import { parseAllDocuments } from 'yaml';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Controller } from '../src/controller/manager';
+import { KubeApi, KubeObject } from '../src/controller/kube';
+import { OWNER_LABEL } from '../src/controller/reconciler';
+import { INFERENCE_MONITORING, kindOf, resourcePath } from '../src/controller/resources';
+import { renderManifests } from '../src/render';
+import { inferenceMonitoringCrd } from '../src/spec/crd';
+import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, startControlPlane } from './harness/control-plane';
+import { SHARED } from './harness/binaries';
+
+const NS = 'llm';
+const SPEC = {
+  models: [
+    { name: 'qwen', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2 } },
+    { name: 'llama', model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' },
+  ],
+  monitoring: { mode: 'operator' },
+};
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (e) { last = e; }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const quiet = (msg: string, fields?: Record<string, unknown>) => { if (process.env.CIM_DEBUG) console.log(msg, JSON.stringify(fields)); };
+const runIf = haveK8sBinaries() ? describe : describe.skip;
+
+runIf('controller against a real kube-apiserver', () => {
+  let cp: ControlPlane;
+  let api: KubeApi;
+  let controller: Controller;
+  const cr = (name: string) => api.get(INFERENCE_MONITORING, NS, name);
+  const children = async (uid: string) => {
+    const out: KubeObject[] = [];
+    for (const k of controller.ownedInformers.keys()) {
+      const [g, v, kind] = k.split('/').length === 3 ? k.split('/') : ['', ...k.split('/')];
+      const rk = kindOf(g ? `${g}/${v}` : v, kind);
+      out.push(...(await api.list(rk, undefined, `${OWNER_LABEL}=${uid}`)).items);
+    }
+    return out;
+  };
+  const names = (objs: Array<{ kind: string; metadata: { name: string; namespace?: string } }>) => objs.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort();
+
+  beforeAll(async () => {
+    cp = await startControlPlane();
+    for (const n of [NS, 'serving']) await ensureNamespace(cp, n);
+    await installCrd(cp, inferenceMonitoringCrd());
+    const dir = path.join(SHARED, 'crds', 'prometheus-operator-v0.93.0');
+    for (const f of fs.readdirSync(dir).sort()) for (const d of parseAllDocuments(fs.readFileSync(path.join(dir, f), 'utf8'))) if (d.toJSON()) await installCrd(cp, d.toJSON());
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfig);
+    api = new KubeApi(kc);
+    controller = new Controller({ api: new KubeApi(kc), resyncMs: 2000, metricsPort: 0, log: quiet });
+    await controller.start();
+  }, 180_000);
+  afterAll(async () => { await controller?.stop(); await cp?.stop(); });
+
+  test('create: every object `cdk8s synth` would produce exists, owned and labelled, and status is reported', async () => {
+    const created = await api.request('POST', resourcePath(INFERENCE_MONITORING, NS), { apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name: 'demo', namespace: NS }, spec: SPEC });
+    const expected = names(renderManifests({ name: 'demo', namespace: NS, spec: SPEC }));
+    const live = await waitFor('children', async () => { const c = await children(created.metadata.uid); return names(c).length === expected.length ? c : undefined; });
+    expect(names(live)).toEqual(expected);
+    for (const o of live) {
+      expect(o.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'InferenceMonitoring', name: 'demo', uid: created.metadata.uid, controller: true })]);
+      expect(o.metadata.managedFields!.some((m: any) => m.manager === 'inference-monitoring-controller' && m.operation === 'Apply')).toBe(true);
+    }
+    const status = await waitFor('status', async () => { const s = (await cr('demo'))?.status; return s?.observedGeneration === created.metadata.generation ? s : undefined; });
+    expect(status.modelsReady).toBe('0/2');
+    expect(status.urls).toEqual({ prometheus: 'http://kube-prometheus-stack-prometheus.monitoring.svc:9090', grafana: 'http://demo-grafana.llm.svc:3000', tempo: 'http://demo-tempo.llm.svc:3200' });
+    const ready = status.conditions.find((c: any) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'ModelsNotReady', observedGeneration: created.metadata.generation });
+  });
+
+  test('models become Ready when their Deployments report ready replicas', async () => {
+    for (const dep of ['demo-qwen', 'demo-llama']) {
+      const d = await api.get(kindOf('apps/v1', 'Deployment'), NS, dep);
+      await api.request('PATCH', `${resourcePath(kindOf('apps/v1', 'Deployment'), NS, dep)}/status`, { status: { observedGeneration: d!.metadata.generation, replicas: 1, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1 } }, 'application/merge-patch+json');
+    }
+    const status = await waitFor('Ready', async () => { const s = (await cr('demo'))?.status; return s?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' ? s : undefined; });
+    expect(status.modelsReady).toBe('2/2');
+    expect(status.models).toEqual([{ name: 'qwen', replicas: 1, readyReplicas: 1, ready: true }, { name: 'llama', replicas: 1, readyReplicas: 1, ready: true }]);
+    expect(status.conditions.find((c: any) => c.type === 'Progressing')).toMatchObject({ status: 'False', reason: 'Converged' });
+  });
+
+  test('converged: three resync periods pass without a single write', async () => {
+    const before = controller['opts'].api.counts.writes;
+    const reconciles = () => controller.registry.getSingleMetric('inference_monitoring_reconcile_total')!.get();
+    const r0 = (await reconciles()).values.reduce((a, v) => a + v.value, 0);
+    await new Promise((r) => setTimeout(r, 6500));
+    const r1 = (await reconciles()).values.reduce((a, v) => a + v.value, 0);
+    expect(r1 - r0).toBeGreaterThanOrEqual(3); // it did reconcile...
+    expect(controller['opts'].api.counts.writes - before).toBe(0); // ...and wrote nothing
+  });
+
+  test('a child deleted by hand is recreated; a field edited by another manager is restored', async () => {
+    const cm = kindOf('v1', 'ConfigMap');
+    await api.request('DELETE', resourcePath(cm, NS, 'demo-grafana-datasources'));
+    await waitFor('ConfigMap recreated', () => api.get(cm, NS, 'demo-grafana-datasources'));
+    const dep = kindOf('apps/v1', 'Deployment');
+    await api.request('PATCH', `${resourcePath(dep, NS, 'demo-llama')}?fieldManager=kubectl-edit`, { spec: { template: { spec: { containers: [{ name: 'engine', image: 'vllm/vllm-openai:hacked' }] } } } }, 'application/strategic-merge-patch+json');
+    const repaired = await waitFor('image restored', async () => { const d = await api.get(dep, NS, 'demo-llama'); return d?.spec.template.spec.containers[0].image === 'vllm/vllm-openai:v0.11.0' ? d : undefined; });
+    expect(repaired.spec.template.spec.containers[0].image).toBe('vllm/vllm-openai:v0.11.0');
+  });
+
+  test('a spec edit changes the children and observedGeneration follows', async () => {
+    const current = await cr('demo');
+    const spec = JSON.parse(JSON.stringify(current!.spec));
+    spec.models[1].replicas = 3;
+    const updated = await api.request('PUT', resourcePath(INFERENCE_MONITORING, NS, 'demo'), { ...current, spec });
+    await waitFor('replicas 3', async () => (await api.get(kindOf('apps/v1', 'Deployment'), NS, 'demo-llama'))?.spec.replicas === 3);
+    await waitFor('observedGeneration', async () => (await cr('demo'))?.status?.observedGeneration === updated.metadata.generation);
+  });
+
+  test('a model removed from the spec has its objects pruned', async () => {
+    const current = await cr('demo');
+    const spec = JSON.parse(JSON.stringify(current!.spec));
+    spec.models = spec.models.filter((m: any) => m.name !== 'qwen');
+    await api.request('PUT', resourcePath(INFERENCE_MONITORING, NS, 'demo'), { ...current, spec });
+    const left = await waitFor('pruned', async () => { const c = await children(current!.metadata.uid!); return c.some((o) => o.metadata.name === 'demo-qwen') ? undefined : c; });
+    expect(names(left)).toEqual(names(renderManifests({ name: 'demo', namespace: NS, spec })));
+    expect(names(left).some((n) => n.includes('lmdeploy'))).toBe(false); // its LMDeploy dashboard went with it
+  });
+
+  test('an invalid spec the CRD lets through is reported as Degraded with the reason and an Event, and nothing is applied', async () => {
+    const capi = controller['opts'].api;
+    const orig = capi.raw.bind(capi);
+    const writes: string[] = [];
+    capi.raw = ((m: string, p: string, ...rest: any[]) => { if (m !== 'GET') writes.push(`${m} ${p.split('?')[0]}`); return (orig as any)(m, p, ...rest); }) as any;
+    try {
+      // LMDeploy 0.8.0 passes the CRD schema but predates the metrics the profile needs.
+      const created = await api.request('POST', resourcePath(INFERENCE_MONITORING, NS), { apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name: 'broken', namespace: NS },
+        spec: { models: [{ name: 'old', model: 'x/y', engine: 'lmdeploy', engineVersion: '0.8.0' }] } });
+      const degraded = await waitFor('Degraded', async () => (await cr('broken'))?.status?.conditions?.find((c: any) => c.type === 'Degraded' && c.status === 'True'));
+      expect(degraded).toMatchObject({ reason: 'InvalidSpec', observedGeneration: created.metadata.generation, message: 'spec.models[0].engineVersion: Unsupported value: "0.8.0": LMDeploy exports the metrics we monitor from 0.9.2 on' });
+      await new Promise((r) => setTimeout(r, 2500)); // a resync passes
+      expect(await children(created.metadata.uid)).toEqual([]);
+      // Writes for this resource: its status and one Event (the other resource may still be converging).
+      expect(writes.filter((w) => !w.includes('/inferencemonitorings/demo'))).toEqual([`PATCH ${resourcePath(INFERENCE_MONITORING, NS, 'broken')}/status`, `POST /api/v1/namespaces/${NS}/events`]);
+      const events = await api.request('GET', `/api/v1/namespaces/${NS}/events`);
+      expect(events.items.find((e: any) => e.involvedObject.name === 'broken')).toMatchObject({ type: 'Warning', reason: 'InvalidSpec', message: degraded.message });
+      await api.request('DELETE', resourcePath(INFERENCE_MONITORING, NS, 'broken'));
+    } finally {
+      capi.raw = orig;
+    }
+  });
+
+  test('children in another namespace (a monitored target) are cleaned up through the finalizer', async () => {
+    const created = await api.request('POST', resourcePath(INFERENCE_MONITORING, NS), { apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name: 'watcher', namespace: NS },
+      spec: { targets: [{ name: 'legacy', engine: 'vllm', selector: { app: 'legacy' }, port: 8000, namespace: 'serving' }] } });
+    const role = kindOf('rbac.authorization.k8s.io/v1', 'Role');
+    await waitFor('role in serving', () => api.get(role, 'serving', 'watcher-prometheus'));
+    expect((await cr('watcher'))!.metadata.finalizers).toEqual(['monitoring.inference.dev/cleanup']);
+    await api.request('DELETE', resourcePath(INFERENCE_MONITORING, NS, 'watcher'));
+    await waitFor('cross-namespace role deleted', async () => (await api.get(role, 'serving', 'watcher-prometheus')) === undefined);
+    await waitFor('resource gone', async () => (await cr('watcher')) === undefined);
+    expect(created.metadata.uid).toBeDefined();
+  });
+
+  test('serves /metrics with reconcile counts, durations and queue depth, and /healthz and /readyz', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${controller.port}/metrics`)).text();
+    expect(text).toMatch(/inference_monitoring_reconcile_total\{result="success"\} \d+/);
+    expect(text).toContain('inference_monitoring_reconcile_duration_seconds_bucket');
+    expect(text).toContain('inference_monitoring_workqueue_depth');
+    expect((await fetch(`http://127.0.0.1:${controller.port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${controller.port}/readyz`)).status).toBe(200);
+  });
+
+  test('two controllers with leader election: exactly one leads, and the standby writes nothing', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfig);
+    const apiA = new KubeApi(kc);
+    const apiB = new KubeApi(kc);
+    const a = new Controller({ api: apiA, resyncMs: 1000, log: quiet, leaderElection: { namespace: 'default', name: 'test-election', identity: 'a' } });
+    const b = new Controller({ api: apiB, resyncMs: 1000, log: quiet, leaderElection: { namespace: 'default', name: 'test-election', identity: 'b' } });
+    await a.start();
+    await waitFor('a leads', async () => a.isLeader);
+    await b.start();
+    await new Promise((r) => setTimeout(r, 4000));
+    expect([a.isLeader, b.isLeader]).toEqual([true, false]);
+    const lease = await api.request('GET', '/apis/coordination.k8s.io/v1/namespaces/default/leases/test-election');
+    expect(lease.spec.holderIdentity).toBe('a');
+    // b only tried to take the Lease (GETs); it never wrote.
+    expect(apiB.counts.writes).toBe(0);
+    await a.stop();
+    await waitFor('b takes over', async () => b.isLeader, 20_000);
+    await b.stop();
+  }, 60_000);
+});
