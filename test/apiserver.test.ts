@@ -62,6 +62,8 @@ runIf('against a real kube-apiserver', () => {
   beforeAll(async () => {
     cp = await startControlPlane();
     await ensureNamespace(cp, NS);
+    // dist/0-cluster.k8s.yaml creates these; a dry run of it does not.
+    await ensureNamespace(cp, 'inference-monitoring-system');
     await installCrd(cp, inferenceMonitoringCrd());
   }, 180_000);
   afterAll(async () => { await cp?.stop(); });

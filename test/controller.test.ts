@@ -13,6 +13,7 @@ import { KubeApi, KubeObject } from '../src/controller/kube';
 import { OWNER_LABEL } from '../src/controller/reconciler';
 import { INFERENCE_MONITORING, kindOf, resourcePath } from '../src/controller/resources';
 import { renderManifests } from '../src/render';
+import { renderInstall } from './harness/install';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, startControlPlane } from './harness/control-plane';
 import { SHARED } from './harness/binaries';
@@ -181,6 +182,41 @@ runIf('controller against a real kube-apiserver', () => {
     expect((await fetch(`http://127.0.0.1:${controller.port}/healthz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${controller.port}/readyz`)).status).toBe(200);
   });
+
+  test('with only its install RBAC (no wildcards), the controller reconciles a new resource', async () => {
+    await controller.stop();
+    const install = renderInstall();
+    const rbac = install.filter((o) => ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ServiceAccount'].includes(o.kind));
+    for (const r of rbac.filter((o) => o.kind.endsWith('Role'))) {
+      for (const rule of r.rules) {
+        expect(rule.verbs).not.toContain('*');
+        expect(rule.resources).not.toContain('*');
+        expect(rule.apiGroups).not.toContain('*');
+      }
+    }
+    await ensureNamespace(cp, 'inference-monitoring-system');
+    for (const o of rbac) await cp.request('PATCH', `${o.kind === 'ServiceAccount' ? `/api/v1/namespaces/${o.metadata.namespace}/serviceaccounts` : `/apis/rbac.authorization.k8s.io/v1${o.metadata.namespace ? `/namespaces/${o.metadata.namespace}` : ''}/${o.kind.toLowerCase()}s`}/${o.metadata.name}?fieldManager=test`, o, 'application/apply-patch+yaml');
+    const token = await cp.request('POST', '/api/v1/namespaces/inference-monitoring-system/serviceaccounts/inference-monitoring-controller/token', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } });
+    expect(token.status).toBe(201);
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'test', server: cp.server, caFile: `${cp.dir}/pki/apiserver.crt` }],
+      users: [{ name: 'controller', token: token.body.status.token }],
+      contexts: [{ name: 'test', cluster: 'test', user: 'controller' }],
+      currentContext: 'test',
+    });
+    const limited = new Controller({ api: new KubeApi(kc), resyncMs: 2000, log: quiet, leaderElection: { namespace: 'inference-monitoring-system' } });
+    await limited.start();
+    try {
+      const created = await api.request('POST', resourcePath(INFERENCE_MONITORING, NS), { apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name: 'least', namespace: NS }, spec: SPEC });
+      const expected = names(renderManifests({ name: 'least', namespace: NS, spec: SPEC }));
+      await waitFor('children under least privilege', async () => names(await children(created.metadata.uid)).length === expected.length);
+      const status = await waitFor('status', async () => (await cr('least'))?.status?.conditions?.find((c: any) => c.type === 'Degraded'));
+      expect(status).toMatchObject({ status: 'False', reason: 'Reconciled' });
+    } finally {
+      await limited.stop();
+    }
+  }, 60_000);
 
   test('two controllers with leader election: exactly one leads, and the standby writes nothing', async () => {
     const kc = new KubeConfig();

@@ -1,0 +1,81 @@
+import { ApiObject, Duration } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { KubeClusterRole, KubeClusterRoleBinding, KubeRole, KubeRoleBinding } from 'cdk8s-plus-28/lib/imports/k8s';
+import { Construct } from 'constructs';
+import { CONTROLLER_CLUSTER_RULES, CONTROLLER_LEASE_RULES } from '../controller/rbac';
+import { ServiceMonitor } from '../imports/monitoring.coreos.com';
+import { PART_OF } from '../names';
+import { restrictedContainer, setResources } from './k8s-helpers';
+
+export const DEFAULT_CONTROLLER_IMAGE = 'inference-monitoring-controller:0.1.0';
+const METRICS_PORT = 8080;
+
+export interface ControllerInstallProps {
+  /** Namespace the controller runs in. */
+  readonly namespace: string;
+  /** @default DEFAULT_CONTROLLER_IMAGE (built from the repository's Dockerfile) */
+  readonly image?: string;
+  /** @default 2 (one leads, one stands by) */
+  readonly replicas?: number;
+  /** `release` label of the ServiceMonitor, for kube-prometheus-stack. @default 'kube-prometheus-stack' */
+  readonly release?: string;
+}
+
+/**
+ * What installs the controller: ServiceAccount, a ClusterRole with exactly
+ * the verbs and resources it uses (no wildcards), a Role for its Lease,
+ * the Deployment (two replicas with leader election), and a Service and
+ * ServiceMonitor for its /metrics.
+ */
+export class ControllerInstall extends Construct {
+  constructor(scope: Construct, id: string, props: ControllerInstallProps) {
+    super(scope, id);
+    const name = 'inference-monitoring-controller';
+    const labels = { 'app.kubernetes.io/name': name, 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/component': 'controller' };
+    const ns = props.namespace;
+    const sa = new kplus.ServiceAccount(this, 'sa', { metadata: { name, namespace: ns, labels }, automountToken: true });
+    new KubeClusterRole(this, 'cluster-role', { metadata: { name, labels }, rules: CONTROLLER_CLUSTER_RULES.map((r) => ({ ...r })) });
+    new KubeClusterRoleBinding(this, 'cluster-role-binding', {
+      metadata: { name, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: ns }],
+    });
+    new KubeRole(this, 'lease-role', { metadata: { name, namespace: ns, labels }, rules: CONTROLLER_LEASE_RULES.map((r) => ({ ...r })) });
+    new KubeRoleBinding(this, 'lease-role-binding', {
+      metadata: { name, namespace: ns, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: ns }],
+    });
+
+    const deployment = new kplus.Deployment(this, 'deployment', {
+      metadata: { name, namespace: ns, labels },
+      replicas: props.replicas ?? 2,
+      select: false,
+      podMetadata: { labels },
+      serviceAccount: sa,
+      securityContext: { ensureNonRoot: true, user: 65532, group: 65532 },
+      terminationGracePeriod: Duration.seconds(30),
+    });
+    deployment.select(kplus.LabelSelector.of({ labels: { 'app.kubernetes.io/name': name } }));
+    const container = deployment.addContainer({
+      name: 'controller',
+      image: props.image ?? DEFAULT_CONTROLLER_IMAGE,
+      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      args: ['controller', `--leader-election-namespace=${ns}`, `--metrics-port=${METRICS_PORT}`],
+      ports: [{ name: 'metrics', number: METRICS_PORT }],
+      securityContext: restrictedContainer(65532),
+      resources: {},
+      readiness: kplus.Probe.fromHttpGet('/readyz', { port: METRICS_PORT }),
+      liveness: kplus.Probe.fromHttpGet('/healthz', { port: METRICS_PORT }),
+    });
+    container.env.addVariable('NODE_OPTIONS', kplus.EnvValue.fromValue('--max-old-space-size=192'));
+    setResources(ApiObject.of(deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: '128Mi' }, { memory: '256Mi' });
+
+    const service = new kplus.Service(this, 'service', { metadata: { name, namespace: ns, labels }, ports: [{ name: 'metrics', port: METRICS_PORT, targetPort: METRICS_PORT }] });
+    service.selectLabel('app.kubernetes.io/name', name);
+    new ServiceMonitor(this, 'service-monitor', {
+      metadata: { name, namespace: ns, labels: { ...labels, release: props.release ?? 'kube-prometheus-stack' } },
+      spec: { selector: { matchLabels: labels }, endpoints: [{ port: 'metrics', path: '/metrics', interval: '30s' }] },
+    });
+  }
+}
