@@ -13,7 +13,10 @@ export function normalizeManifest<T>(obj: T): T {
   const kind = (obj as any)?.kind;
   // Schemas of CRDs are data, not defaults: leave them as written.
   if (kind === 'CustomResourceDefinition') return obj;
-  return clean(obj) as T;
+  const out = clean(obj) as any;
+  // The core group is spelled "" by cdk8s-plus; the apiserver omits it, so it would always differ.
+  for (const s of out?.subjects ?? []) if (s.apiGroup === '') delete s.apiGroup;
+  return out as T;
 }
 
 function clean(value: unknown): unknown {

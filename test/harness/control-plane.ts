@@ -86,8 +86,16 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Starts etcd and kube-apiserver; resolves when `/readyz` answers 200. */
-export async function startControlPlane(): Promise<ControlPlane> {
+export interface ControlPlaneOptions {
+  /**
+   * Also run kube-controller-manager (garbage collection, Deployment → ReplicaSet → Pod),
+   * kube-scheduler and kwok, with these fake nodes advertising `nvidia.com/gpu`.
+   */
+  readonly nodes?: ReadonlyArray<{ readonly name: string; readonly gpus: number }>;
+}
+
+/** Starts etcd and kube-apiserver (and optionally the rest, see options); resolves when ready. */
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const bin = k8sBinDir();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-cp-'));
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
@@ -139,6 +147,39 @@ export async function startControlPlane(): Promise<ControlPlane> {
     });
     if (input !== undefined) child.stdin!.end(input);
   });
+
+  if (options.nodes) {
+    const [kcmPort, schedPort] = [await freePort(), await freePort()];
+    procs.push(startProcess('kube-controller-manager', path.join(bin, 'kube-controller-manager'), [
+      `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
+      '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, `--cert-dir=${dir}/kcm`,
+      '--leader-elect=false', '--use-service-account-credentials=false', `--service-account-private-key-file=${dir}/sa.key`,
+      '--controllers=*', '--kube-api-qps=1000', '--kube-api-burst=2000', '--node-monitor-grace-period=40s', '--concurrent-gc-syncs=5',
+    ], dir));
+    procs.push(startProcess('kube-scheduler', path.join(bin, 'kube-scheduler'), [
+      `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
+      '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${schedPort}`, `--cert-dir=${dir}/sched`,
+    ], dir));
+    procs.push(startProcess('kwok', path.join(bin, 'kwok'), [
+      `--kubeconfig=${kubeconfig}`, `--config=${path.join(bin, 'kwok-stages.yaml')}`,
+      '--manage-all-nodes=false', '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      '--node-lease-duration-seconds=40', '--cidr=10.244.0.1/16',
+    ], dir));
+    for (const n of options.nodes) {
+      const capacity = { cpu: '64', memory: '512Gi', pods: '110', 'nvidia.com/gpu': String(n.gpus) };
+      const res = await request('POST', '/api/v1/nodes', {
+        apiVersion: 'v1', kind: 'Node',
+        metadata: { name: n.name, annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+          labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok', 'nvidia.com/gpu.present': 'true' } },
+        status: { capacity, allocatable: capacity },
+      });
+      if (res.status >= 300) throw new Error(`node ${n.name}: ${res.text}`);
+    }
+    await waitFor('kwok nodes Ready', async () => {
+      const r = await request('GET', '/api/v1/nodes');
+      return r.body.items.length === options.nodes!.length && r.body.items.every((n: any) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') && !(n.spec.taints ?? []).some((t: any) => t.key === 'node.kubernetes.io/not-ready'));
+    }, 90_000, `${dir}/kwok.log`);
+  }
 
   return {
     server, kubeconfig, dir, request, kubectl,
