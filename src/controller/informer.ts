@@ -17,6 +17,8 @@ export interface InformerOptions {
   /** Called after each (re)list succeeds. */
   readonly onSynced?: () => void;
   readonly log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Start watching from this resourceVersion instead of listing first (as after a restart with a saved position). */
+  readonly resourceVersion?: string;
 }
 
 const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -29,8 +31,12 @@ export class Informer {
   private synced = false;
   /** Relists so far; 410 recoveries show up here. */
   public relists = 0;
+  /** Watches that ended with 410 Gone (resource version expired). */
+  public expired = 0;
 
-  constructor(private readonly api: KubeApi, private readonly kind: ResourceKind, private readonly opts: InformerOptions) {}
+  constructor(private readonly api: KubeApi, private readonly kind: ResourceKind, private readonly opts: InformerOptions) {
+    this.resourceVersion = opts.resourceVersion ?? '';
+  }
 
   get hasSynced(): boolean { return this.synced; }
 
@@ -57,21 +63,26 @@ export class Informer {
 
   private async loop(): Promise<void> {
     let backoff = 250;
+    let failures = 0;
     while (!this.stopped) {
       try {
         if (!this.resourceVersion) await this.relist();
         await this.watch();
         backoff = 250;
+        failures = 0;
       } catch (e) {
         if (this.stopped) return;
         const status = (e as any).status;
         if (status === 410) {
+          this.expired++;
           this.opts.log?.('watch expired, relisting', { kind: this.kind.kind });
           this.resourceVersion = '';
           continue;
         }
         this.opts.log?.('watch failed, retrying', { kind: this.kind.kind, error: (e as Error).message, backoffMs: backoff });
-        this.resourceVersion = '';
+        // Resume from the last resourceVersion (the apiserver answers 410 if it expired meanwhile);
+        // after repeated failures, start over with a list.
+        if (++failures >= 5) { this.resourceVersion = ''; failures = 0; }
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 30_000);
       }

@@ -48,6 +48,8 @@ export async function freePort(): Promise<number> {
 export interface HttpResult { status: number; body: any; text: string }
 
 export interface ControlPlane {
+  /** Stops kube-apiserver for `downMs`, then starts it again with the same flags and etcd data. */
+  restartApiserver(downMs: number): Promise<void>;
   readonly server: string;
   readonly kubeconfig: string;
   readonly dir: string;
@@ -113,7 +115,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   fs.writeFileSync(`${dir}/sa.key`, privateKey.export({ type: 'pkcs8', format: 'pem' }));
   fs.writeFileSync(`${dir}/tokens.csv`, `${TOKEN},admin,admin-uid,"system:masters"\n`);
   fs.mkdirSync(`${dir}/pki`);
-  procs.push(startProcess('kube-apiserver', path.join(bin, 'kube-apiserver'), [
+  const apiserverArgs = [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`, `--cert-dir=${dir}/pki`,
     '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
     '--service-cluster-ip-range=10.0.0.0/24',
@@ -123,7 +125,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // No kube-controller-manager here: nothing would create the default ServiceAccount or untaint nodes.
     '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
     '--endpoint-reconciler-type=none', '--enable-priority-and-fairness=false', '--profiling=false', '--v=1',
-  ], dir));
+    // Compact etcd often so watches resumed from old resource versions get 410 Gone, as in long-lived clusters.
+    '--etcd-compaction-interval=10s',
+  ];
+  let apiserver = startProcess('kube-apiserver', path.join(bin, 'kube-apiserver'), apiserverArgs, dir);
+  procs.push(apiserver);
 
   const server = `https://127.0.0.1:${apiPort}`;
   let ca: Buffer | undefined;
@@ -181,7 +187,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     }, 90_000, `${dir}/kwok.log`);
   }
 
+  const restartApiserver = async (downMs: number) => {
+    await stopProcess(apiserver);
+    await new Promise((r) => setTimeout(r, downMs));
+    apiserver = startProcess('kube-apiserver', path.join(bin, 'kube-apiserver'), apiserverArgs, dir);
+    procs.splice(1, 1, apiserver);
+    await waitFor('kube-apiserver after restart', async () => (await request('GET', '/readyz')).status === 200, 90_000, `${dir}/kube-apiserver.log`);
+  };
+
   return {
+    restartApiserver,
     server, kubeconfig, dir, request, kubectl,
     async stop() {
       for (const p of procs.reverse()) await stopProcess(p);
