@@ -39,3 +39,8 @@ export function stackLabels(instance: string, name: string, component: string): 
 export function labelValue(value: string): string {
   return objectName([value]);
 }
+
+/** Pod selector of one stack component (Prometheus, Tempo, Grafana, DCGM exporter). */
+export function componentSelector(instance: string, component: string): Record<string, string> {
+  return { [LABEL_INSTANCE]: labelValue(instance), [LABEL_COMPONENT]: component };
+}

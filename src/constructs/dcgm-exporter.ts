@@ -1,7 +1,7 @@
 import { ApiObject, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { stackLabels } from '../names';
+import { componentSelector, stackLabels } from '../names';
 import { setResources } from './k8s-helpers';
 
 export const DEFAULT_DCGM_IMAGE = 'nvcr.io/nvidia/k8s/dcgm-exporter:4.6.1-4.8.4-distroless';
@@ -36,7 +36,7 @@ export class DcgmExporter extends Construct {
     super(scope, id);
     const labels = stackLabels(props.instance, 'dcgm-exporter', 'gpu-metrics');
     this.labels = labels;
-    const selector = { 'app.kubernetes.io/instance': labels['app.kubernetes.io/instance'], 'app.kubernetes.io/component': 'gpu-metrics' };
+    const selector = componentSelector(props.instance, 'gpu-metrics');
     this.daemonSet = new kplus.DaemonSet(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels },
       select: false,

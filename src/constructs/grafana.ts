@@ -2,7 +2,7 @@ import { ApiObject, Duration, Yaml } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { BENCHMARK_DB_ENV, DASHBOARDS_DIR, DatasourceOptions, buildDashboardProviders, buildDatasources } from '../grafana/provisioning';
-import { objectName, stackLabels } from '../names';
+import { objectName, componentSelector, stackLabels } from '../names';
 import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
 
 export const DEFAULT_GRAFANA_IMAGE = 'docker.io/grafana/grafana:12.3.0';
@@ -54,7 +54,7 @@ export class Grafana extends Construct {
     super(scope, id);
     const labels = stackLabels(props.instance, 'grafana', 'grafana');
     this.labels = labels;
-    const selector = { 'app.kubernetes.io/instance': labels['app.kubernetes.io/instance'], 'app.kubernetes.io/component': 'grafana' };
+    const selector = componentSelector(props.instance, 'grafana');
     const datasourcesText = Yaml.stringify(buildDatasources(props.datasources));
     const providersText = Yaml.stringify(buildDashboardProviders());
     const datasources = new kplus.ConfigMap(this, 'datasources', { metadata: { name: objectName([props.name, 'datasources']), namespace: props.namespace, labels }, data: { 'datasources.yaml': datasourcesText } });

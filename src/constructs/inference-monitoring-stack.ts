@@ -1,7 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { buildRuleFiles } from '../alerts/rules';
-import { objectName, stackLabels } from '../names';
+import { componentSelector, objectName, stackLabels } from '../names';
 import { StackPlan } from '../plan/plan';
 import { DCGM_JOB, PROMETHEUS_PORT, buildPrometheusConfig, dcgmSelector } from '../prometheus/prometheus-config';
 import { stackDashboards } from '../dashboards';
@@ -195,8 +195,7 @@ export class InferenceMonitoringStack extends Construct {
   }
 
   private addNetworkPolicies(plan: StackPlan): void {
-    const inst = this.prometheus!.labels['app.kubernetes.io/instance'];
-    const group = (component: string) => ({ selector: { 'app.kubernetes.io/instance': inst, 'app.kubernetes.io/component': component } });
+    const group = (component: string) => ({ selector: componentSelector(plan.name, component) });
     new StackNetworkPolicies(this, 'network-policies', {
       namespace: plan.namespace,
       instance: plan.name,

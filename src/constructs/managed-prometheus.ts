@@ -1,7 +1,7 @@
 import { ApiObject, Duration, JsonPatch, Yaml } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { objectName, stackLabels } from '../names';
+import { objectName, componentSelector, stackLabels } from '../names';
 import { PrometheusConfig, RuleFile } from '../prometheus/config-types';
 import { PROMETHEUS_PORT, RULES_DIR } from '../prometheus/prometheus-config';
 import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
@@ -62,7 +62,7 @@ export class ManagedPrometheus extends Construct {
     super(scope, id);
     const labels = stackLabels(props.instance, 'prometheus', 'prometheus');
     this.labels = labels;
-    const selector = { 'app.kubernetes.io/instance': labels['app.kubernetes.io/instance'], 'app.kubernetes.io/component': 'prometheus' };
+    const selector = componentSelector(props.instance, 'prometheus');
     const configText = Yaml.stringify(props.config);
     const ruleTexts = Object.fromEntries(Object.entries(props.ruleFiles).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, Yaml.stringify(v)]));
 

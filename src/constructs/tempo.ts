@@ -1,7 +1,7 @@
 import { ApiObject, Duration, JsonPatch, Yaml } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { objectName, stackLabels } from '../names';
+import { objectName, componentSelector, stackLabels } from '../names';
 import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
 
 export const DEFAULT_TEMPO_IMAGE = 'docker.io/grafana/tempo:2.8.2';
@@ -85,7 +85,7 @@ export class Tempo extends Construct {
     super(scope, id);
     const labels = stackLabels(props.instance, 'tempo', 'tempo');
     this.labels = labels;
-    const selector = { 'app.kubernetes.io/instance': labels['app.kubernetes.io/instance'], 'app.kubernetes.io/component': 'tempo' };
+    const selector = componentSelector(props.instance, 'tempo');
     const configText = Yaml.stringify(buildTempoConfig(props));
     const config = new kplus.ConfigMap(this, 'config', { metadata: { name: props.name, namespace: props.namespace, labels }, data: { 'tempo.yaml': configText } });
 

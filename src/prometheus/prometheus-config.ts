@@ -4,7 +4,7 @@
  * rank) and for the DCGM exporter, the OTLP receiver's label promotion, rule
  * files and remote write. Each `add*` function owns one block.
  */
-import { LABEL_COMPONENT, LABEL_INSTANCE, labelValue } from '../names';
+import { componentSelector } from '../names';
 import { POD_LABEL_TARGETS, SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL, podLabelMeta } from '../monitoring-labels';
 import { ModelPlan, StackPlan, TargetPlan } from '../plan/plan';
 import { PrometheusConfig, RelabelConfig, ScrapeConfig } from './config-types';
@@ -109,7 +109,7 @@ export function dcgmSelector(plan: StackPlan): Record<string, string> {
   const gm = plan.spec.gpuMetrics;
   if (gm.exporterSelector) return gm.exporterSelector;
   return gm.deployExporter
-    ? { [LABEL_INSTANCE]: labelValue(plan.name), [LABEL_COMPONENT]: 'gpu-metrics' }
+    ? componentSelector(plan.name, 'gpu-metrics')
     : { app: 'nvidia-dcgm-exporter' };
 }
 
