@@ -6,8 +6,10 @@ import { Command, CommanderError } from 'commander';
 import * as fs from 'fs';
 import { parseAllDocuments } from 'yaml';
 import { Yaml } from 'cdk8s';
-import { renderManifests, stackInputFromResource } from '../render';
-import { SpecValidationError } from '../spec/validate';
+import { Manifest, renderManifests, stackInputFromResource } from '../render';
+import { planStack } from '../plan/plan';
+import * as path from 'path';
+import { FieldError, SpecValidationError } from '../spec/validate';
 import { checkDashboards, coverageTable } from '../check/check-dashboards';
 import { ENGINE_NAMES } from '../engines/names';
 import { Controller } from '../controller/manager';
@@ -22,20 +24,38 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) });
   let code = 0;
   program.command('render')
-    .description('validate InferenceMonitoring documents and print the manifests the controller would apply')
+    .description('validate InferenceMonitoring documents and print the manifests the controller would apply (like helm template)')
     .requiredOption('-f, --file <file>', 'YAML file with one or more InferenceMonitoring documents, or - for stdin')
-    .action((opts: { file: string }) => {
+    .option('-o, --output-dir <dir>', 'write one file per object (<index>-<kind>-<namespace>-<name>.yaml) instead of printing')
+    .action((opts: { file: string; outputDir?: string }) => {
       const text = fs.readFileSync(opts.file === '-' ? 0 : opts.file, 'utf8');
-      const manifests: unknown[] = [];
-      const docs = parseAllDocuments(text);
+      const manifests: Manifest[] = [];
+      const errors: FieldError[] = [];
+      const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
+      // Every document is validated before anything is written: a bad file writes nothing.
       for (const [i, doc] of docs.entries()) {
-        if (doc.errors.length) throw new SpecValidationError([{ path: `document ${i}`, message: doc.errors[0].message }], opts.file);
+        const where = docs.length > 1 ? `document ${i}: ` : '';
+        if (doc.errors.length) { errors.push({ path: `${where}(yaml)`, message: doc.errors[0].message }); continue; }
         const input = stackInputFromResource(doc.toJSON());
-        if (!input.ok) throw new SpecValidationError(input.errors, `document ${i} of ${opts.file}`);
+        if (!input.ok) { errors.push(...input.errors.map((e) => ({ ...e, path: `${where}${e.path}` }))); continue; }
+        const planned = planStack(input.value);
+        if (!planned.ok) { errors.push(...planned.errors.map((e) => ({ ...e, path: `${where}${e.path}` }))); continue; }
         manifests.push(...renderManifests(input.value));
       }
-      out.write(Yaml.stringify(...manifests));
+      if (errors.length) throw new SpecValidationError(errors, opts.file === '-' ? 'input' : opts.file);
+      if (!opts.outputDir) {
+        out.write(Yaml.stringify(...manifests));
+        return;
+      }
+      fs.mkdirSync(opts.outputDir, { recursive: true });
+      const width = String(manifests.length).length;
+      manifests.forEach((m, i) => {
+        const name = [String(i).padStart(width, '0'), m.kind.toLowerCase(), m.metadata.namespace ?? 'cluster', m.metadata.name].join('-');
+        fs.writeFileSync(path.join(opts.outputDir!, `${name}.yaml`), Yaml.stringify(m));
+      });
+      out.write(`wrote ${manifests.length} files to ${opts.outputDir}\n`);
     });
+
   program.command('check-dashboards')
     .description('serve /metrics samples to a local Prometheus and check that every dashboard panel query and alert/recording-rule signal returns data')
     .requiredOption('--fixtures <dir>', 'directory of samples: <engine>.prom, <engine>-rank<N>.prom (one per separately scraped rank), dcgm.prom')

@@ -1,0 +1,84 @@
+/**
+ * `inference-monitoring render` as users and Argo CD run it: the README
+ * example renders to the same manifests the controller applies, byte-identical
+ * across runs and Node processes, with no timestamps, random names or absolute
+ * paths; a bad file fails with field paths and writes nothing.
+ */
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parseAllDocuments } from 'yaml';
+import { Yaml } from 'cdk8s';
+import { renderManifests } from '../src/render';
+
+const REPO = path.resolve(__dirname, '..');
+const BIN = path.join(REPO, 'bin', 'inference-monitoring.js');
+const EXAMPLE = path.join(REPO, 'examples', 'inference-monitoring.yaml');
+const render = (...args: string[]) => spawnSync(process.execPath, [BIN, 'render', ...args], { encoding: 'utf8' });
+
+describe('render', () => {
+  const first = render('-f', EXAMPLE);
+
+  test('prints the manifests the controller would apply for the README example', () => {
+    expect(first.status).toBe(0);
+    const docs = parseAllDocuments(first.stdout).map((d) => d.toJSON());
+    const resource = parseAllDocuments(fs.readFileSync(EXAMPLE, 'utf8'))[0].toJSON();
+    expect(docs).toEqual(renderManifests({ name: resource.metadata.name, namespace: resource.metadata.namespace, spec: resource.spec }));
+  });
+
+  test('is byte-identical across two Node processes and from stdin', () => {
+    expect(render('-f', EXAMPLE).stdout).toBe(first.stdout);
+    const fromStdin = spawnSync(process.execPath, [BIN, 'render', '-f', '-'], { input: fs.readFileSync(EXAMPLE), encoding: 'utf8' });
+    expect(fromStdin.stdout).toBe(first.stdout);
+  });
+
+  test('contains no timestamps, absolute paths or random names', () => {
+    expect(first.stdout).not.toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/);
+    // (`/tmp` itself is a legitimate mount path in the pods; the build's own directories are not.)
+    for (const p of [REPO, path.join(os.tmpdir(), 'cim-'), os.homedir()]) expect(first.stdout).not.toContain(p);
+    expect(first.stdout).not.toMatch(/generateName|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/);
+  });
+
+  test('dashboard ConfigMaps stay far below the 1 MiB object limit (and the 256 KiB client-side apply annotation)', () => {
+    const sizes = parseAllDocuments(first.stdout).map((d) => d.toJSON()).filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, Buffer.byteLength(Yaml.stringify(o))] as const);
+    console.log(`ConfigMap sizes (bytes): ${sizes.map(([n, b]) => `${n}=${b}`).join(', ')}`);
+    for (const [, bytes] of sizes) expect(bytes).toBeLessThan(256 * 1024);
+  });
+
+  test('--output-dir writes one file per object in apply order, identically every time', () => {
+    const a = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-render-'));
+    const b = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-render-'));
+    try {
+      expect(render('-f', EXAMPLE, '--output-dir', a).status).toBe(0);
+      expect(render('-f', EXAMPLE, '-o', b).status).toBe(0);
+      const files = fs.readdirSync(a).sort();
+      expect(files.length).toBe(parseAllDocuments(first.stdout).length);
+      expect(files[0]).toMatch(/^00-persistentvolumeclaim-llm-demo-qwen-cache\.yaml$|^00-/);
+      for (const f of files) expect(fs.readFileSync(path.join(b, f), 'utf8')).toBe(fs.readFileSync(path.join(a, f), 'utf8'));
+      expect(files.map((f) => fs.readFileSync(path.join(a, f), 'utf8')).join('---\n')).toBe(first.stdout);
+    } finally {
+      fs.rmSync(a, { recursive: true, force: true });
+      fs.rmSync(b, { recursive: true, force: true });
+    }
+  });
+
+  test('a bad file: exit code 1, every field path with its reason, nothing written', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-render-'));
+    fs.rmSync(out, { recursive: true });
+    const r = render('-f', path.join(REPO, 'examples', 'invalid.yaml'), '-o', out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`error: invalid ${path.join(REPO, 'examples', 'invalid.yaml')}:\n  - spec.models[0].engine: Unsupported value: "llamacpp": supported values: "vllm", "lmdeploy", "sglang", "tgi", "transformers"\n`);
+    expect(fs.existsSync(out)).toBe(false);
+    const cross = spawnSync(process.execPath, [BIN, 'render', '-f', '-'], { input: 'apiVersion: monitoring.inference.dev/v1alpha1\nkind: InferenceMonitoring\nmetadata: {name: x}\nspec: {models: [{name: b, model: m, engine: vllm, gpu: {count: 2}, parallelism: {tensor: 2, data: 2}}]}\n---\nkind: Deployment\n', encoding: 'utf8' });
+    expect(cross.status).toBe(1);
+    expect(cross.stderr).toContain('document 0: spec.models[0].parallelism: Invalid value: parallelism.tensor × parallelism.data must not exceed gpu.count');
+    expect(cross.stderr).toContain('document 1: apiVersion: Unsupported value: undefined');
+    expect(cross.stdout).toBe('');
+  });
+
+  test('--help documents every flag', () => {
+    const help = execFileSync(process.execPath, [BIN, 'render', '--help'], { encoding: 'utf8' });
+    for (const flag of ['--file', '--output-dir', '--help']) expect(help).toContain(flag);
+  });
+});
