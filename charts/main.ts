@@ -17,9 +17,12 @@ export const CONTROLLER_NAMESPACE = 'inference-monitoring-system';
 export class ClusterChart extends Chart {
   constructor(scope: Construct, id: string) {
     super(scope, id, { disableResourceNameHashes: true });
-    new ApiObject(this, 'crd', inferenceMonitoringCrd() as any);
+    // Argo CD syncs these first (wave -1): everything else needs the CRD and the namespaces.
+    const wave = { 'argocd.argoproj.io/sync-wave': '-1' };
+    const crd = inferenceMonitoringCrd();
+    new ApiObject(this, 'crd', { ...crd, metadata: { ...crd.metadata, annotations: wave } } as any);
     for (const ns of [CONTROLLER_NAMESPACE, EXAMPLE_NAMESPACE]) {
-      new ApiObject(this, `namespace-${ns}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'app.kubernetes.io/part-of': 'inference-monitoring' } } });
+      new ApiObject(this, `namespace-${ns}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'app.kubernetes.io/part-of': 'inference-monitoring' }, annotations: wave } });
     }
   }
 }

@@ -9,6 +9,7 @@ import { generatedFiles } from './generated-files';
 
 export function writeGenerated(root: string): void {
   for (const dir of ['crds', 'dist', 'sql', 'docs']) fs.rmSync(path.join(root, dir), { recursive: true, force: true });
+  fs.rmSync(path.join(root, 'gitops', 'argocd', 'argocd-cm-health.yaml'), { force: true });
   for (const [rel, content] of generatedFiles()) {
     const file = path.join(root, rel);
     fs.mkdirSync(path.dirname(file), { recursive: true });

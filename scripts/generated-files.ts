@@ -8,11 +8,22 @@ import { BENCHMARK_SCHEMA_SQL } from '../src/benchmarks/schema';
 import { dashboardDocs } from './dashboard-docs';
 
 /** Every generated file as `[path relative to the repository, content]`, in a stable order. */
+/** argocd-cm entry carrying the Lua health check (gitops/argocd/health/health.lua is the source). */
+function argocdHealthCustomization(): string {
+  const lua = fs.readFileSync(path.join(__dirname, '..', '..', 'gitops', 'argocd', 'health', 'health.lua'), 'utf8');
+  return Yaml.stringify({
+    apiVersion: 'v1', kind: 'ConfigMap',
+    metadata: { name: 'argocd-cm', namespace: 'argocd', labels: { 'app.kubernetes.io/part-of': 'argocd' } },
+    data: { 'resource.customizations.health.monitoring.inference.dev_InferenceMonitoring': lua },
+  });
+}
+
 export function generatedFiles(): Array<[string, string]> {
   const files: Array<[string, string]> = [
     [`crds/${CRD_NAME}.yaml`, Yaml.stringify(inferenceMonitoringCrd())],
     ['sql/benchmarks.sql', BENCHMARK_SCHEMA_SQL],
     ['docs/dashboards.md', dashboardDocs()],
+    ['gitops/argocd/argocd-cm-health.yaml', argocdHealthCustomization()],
   ];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-synth-'));
   try {

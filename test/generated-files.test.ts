@@ -16,6 +16,8 @@ test('committed crds/, dist/ and sql/ are exactly what `npm run synth` generates
       committed.set(`${dir}/${name}`, fs.readFileSync(path.join(REPO, dir, name), 'utf8'));
     }
   }
+  const cm = 'gitops/argocd/argocd-cm-health.yaml';
+  committed.set(cm, fs.readFileSync(path.join(REPO, cm), 'utf8'));
   expect([...committed.keys()].sort()).toEqual([...expected.keys()].sort());
   for (const [file, content] of expected) {
     // Compare per file so a failure names the stale file; run `npm run synth` to fix.

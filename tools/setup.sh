@@ -13,3 +13,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 echo "setup: postgresql ready after $(( $(date +%s) - start ))s"
+# Lua 5.1 (Argo CD runs health checks in a Lua 5.1 VM) for the health-check tests.
+if ! command -v lua5.1 >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.1 >/dev/null
+fi
+echo "setup: lua5.1 ready after $(( $(date +%s) - start ))s"
