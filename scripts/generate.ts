@@ -8,8 +8,9 @@ import { buildApp } from '../charts/main';
 import { generatedFiles } from './generated-files';
 
 export function writeGenerated(root: string): void {
-  for (const dir of ['crds', 'dist', 'sql', 'docs']) fs.rmSync(path.join(root, dir), { recursive: true, force: true });
-  fs.rmSync(path.join(root, 'gitops', 'argocd', 'argocd-cm-health.yaml'), { force: true });
+  // Whole directories that only hold generated files; single generated files elsewhere.
+  for (const dir of ['crds', 'dist', 'sql']) fs.rmSync(path.join(root, dir), { recursive: true, force: true });
+  for (const file of ['docs/dashboards.md', 'gitops/argocd/argocd-cm-health.yaml']) fs.rmSync(path.join(root, file), { force: true });
   for (const [rel, content] of generatedFiles()) {
     const file = path.join(root, rel);
     fs.mkdirSync(path.dirname(file), { recursive: true });

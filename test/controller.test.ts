@@ -124,7 +124,8 @@ runIf('controller against a real kube-apiserver', () => {
     const current = await cr('demo');
     const spec = JSON.parse(JSON.stringify(current!.spec));
     spec.models[1].replicas = 3;
-    const updated = await api.request('PUT', resourcePath(INFERENCE_MONITORING, NS, 'demo'), { ...current, spec });
+    // A merge patch of the spec: the controller may have just written status (a PUT could conflict).
+    const updated = await api.request('PATCH', resourcePath(INFERENCE_MONITORING, NS, 'demo'), { spec }, 'application/merge-patch+json');
     await waitFor('replicas 3', async () => (await api.get(kindOf('apps/v1', 'Deployment'), NS, 'demo-llama'))?.spec.replicas === 3);
     await waitFor('observedGeneration', async () => (await cr('demo'))?.status?.observedGeneration === updated.metadata.generation);
   });
@@ -133,7 +134,7 @@ runIf('controller against a real kube-apiserver', () => {
     const current = await cr('demo');
     const spec = JSON.parse(JSON.stringify(current!.spec));
     spec.models = spec.models.filter((m: any) => m.name !== 'qwen');
-    await api.request('PUT', resourcePath(INFERENCE_MONITORING, NS, 'demo'), { ...current, spec });
+    await api.request('PATCH', resourcePath(INFERENCE_MONITORING, NS, 'demo'), { spec }, 'application/merge-patch+json');
     const left = await waitFor('pruned', async () => { const c = await children(current!.metadata.uid!); return c.some((o) => o.metadata.name === 'demo-qwen') ? undefined : c; });
     expect(names(left)).toEqual(names(renderManifests({ name: 'demo', namespace: NS, spec })));
     expect(names(left).some((n) => n.includes('lmdeploy'))).toBe(false); // its LMDeploy dashboard went with it
