@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { buildApp } from '../charts/main';
-import { generatedFiles } from './generated-files';
+import { generatedFiles, repoRoot } from './generated-files';
 
 export function writeGenerated(root: string): void {
   // Whole directories that only hold generated files; single generated files elsewhere.
@@ -19,7 +19,7 @@ export function writeGenerated(root: string): void {
 }
 
 if (require.main === module) {
-  const root = path.resolve(__dirname, '..', '..');
+  const root = repoRoot();
   writeGenerated(root);
   for (const [rel] of generatedFiles()) console.log(`wrote ${rel}`);
 }

@@ -8,9 +8,20 @@ import { BENCHMARK_SCHEMA_SQL } from '../src/benchmarks/schema';
 import { dashboardDocs } from './dashboard-docs';
 
 /** Every generated file as `[path relative to the repository, content]`, in a stable order. */
+/** The repository root, from source (scripts/) or compiled (lib/scripts/). */
+export function repoRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('package.json not found above scripts/');
+    dir = up;
+  }
+  return dir;
+}
+
 /** argocd-cm entry carrying the Lua health check (gitops/argocd/health/health.lua is the source). */
 function argocdHealthCustomization(): string {
-  const lua = fs.readFileSync(path.join(__dirname, '..', '..', 'gitops', 'argocd', 'health', 'health.lua'), 'utf8');
+  const lua = fs.readFileSync(path.join(repoRoot(), 'gitops', 'argocd', 'health', 'health.lua'), 'utf8');
   return Yaml.stringify({
     apiVersion: 'v1', kind: 'ConfigMap',
     metadata: { name: 'argocd-cm', namespace: 'argocd', labels: { 'app.kubernetes.io/part-of': 'argocd' } },
