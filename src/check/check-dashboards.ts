@@ -94,7 +94,8 @@ export function findPrometheus(explicit?: string): string {
   return found;
 }
 
-async function freePort(): Promise<number> {
+/** A free loopback TCP port (bind to 0, read, release). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);

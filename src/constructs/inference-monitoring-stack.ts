@@ -42,13 +42,13 @@ export class InferenceMonitoringStack extends Construct {
     const { plan } = props;
     const spec = plan.spec;
     const managed = spec.monitoring.mode === 'managed';
-    const otlpEnv = (name: string) => plan.endpoints.otlpMetrics
+    const otlpEnv = (name: string, engine: string) => plan.endpoints.otlpMetrics
       ? [
         { name: 'OTEL_METRICS_EXPORTER', value: 'otlp' },
         { name: 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', value: 'http/protobuf' },
         { name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', value: `${plan.endpoints.otlpMetrics}/v1/metrics` },
         // Promoted to labels by the OTLP receiver, so pushed series carry the same labels as scraped ones.
-        { name: 'OTEL_RESOURCE_ATTRIBUTES', value: `model=${name},inference_engine=transformers,namespace=$(POD_NAMESPACE),pod=$(POD_NAME)` },
+        { name: 'OTEL_RESOURCE_ATTRIBUTES', value: `model=${name},inference_engine=${engine},namespace=$(POD_NAMESPACE),pod=$(POD_NAME)` },
       ]
       : [];
 
@@ -56,7 +56,7 @@ export class InferenceMonitoringStack extends Construct {
       const workload = new InferenceModel(this, `model-${model.spec.name}`, {
         plan: model,
         namespace: plan.namespace,
-        extraEnv: model.pushesOtlpMetrics ? otlpEnv(model.spec.name) : [],
+        extraEnv: model.pushesOtlpMetrics ? otlpEnv(model.spec.name, model.profile.engine) : [],
       });
       this.models.push(workload);
       if (model.spec.autoscaling) {

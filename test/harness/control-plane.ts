@@ -7,23 +7,16 @@ import { ChildProcess, execFile, spawn } from 'child_process';
 import { generateKeyPairSync } from 'crypto';
 import * as fs from 'fs';
 import * as https from 'https';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-
-const REPO = path.resolve(__dirname, '..', '..');
-
-function readVersions(): Record<string, string> {
-  const text = fs.readFileSync(path.join(REPO, 'tools', 'versions.env'), 'utf8');
-  return Object.fromEntries(text.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=', 2) as [string, string]));
-}
+import { freePort } from '../../src/check/check-dashboards';
+import { cacheRoot, versions } from './binaries';
 
 /** Where tools/build-k8s.sh put the binaries. */
 export function k8sBinDir(): string {
   if (process.env.CIM_K8S_BIN) return process.env.CIM_K8S_BIN;
-  const v = readVersions();
-  const cache = process.env.CIM_CACHE ?? path.join(os.homedir(), '.cache', 'cdk8s-inference-monitoring');
-  return path.join(cache, 'k8s', `${v.KUBE_VERSION}-kwok${v.KWOK_VERSION}`);
+  const v = versions();
+  return path.join(cacheRoot(), 'k8s', `${v.KUBE_VERSION}-kwok${v.KWOK_VERSION}`);
 }
 
 /** True when the binaries exist. In CI they must: `.ci/run` builds them. */
@@ -34,16 +27,7 @@ export function haveK8sBinaries(): boolean {
   return ok;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface HttpResult { status: number; body: any; text: string }
 
