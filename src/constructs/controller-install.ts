@@ -1,6 +1,6 @@
-import { ApiObject, Duration } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
-import { KubeClusterRole, KubeClusterRoleBinding, KubeRole, KubeRoleBinding } from 'cdk8s-plus-28/lib/imports/k8s';
+import { IntOrString, KubeClusterRole, KubeClusterRoleBinding, KubeNetworkPolicy, KubePodDisruptionBudget, KubeRole, KubeRoleBinding } from 'cdk8s-plus-28/lib/imports/k8s';
 import { Construct } from 'constructs';
 import { CONTROLLER_CLUSTER_RULES, CONTROLLER_LEASE_RULES } from '../controller/rbac';
 import { ServiceMonitor } from '../imports/monitoring.coreos.com';
@@ -25,7 +25,9 @@ export interface ControllerInstallProps {
  * What installs the controller: ServiceAccount, a ClusterRole with exactly
  * the verbs and resources it uses (no wildcards), a Role for its Lease,
  * the Deployment (two replicas with leader election), and a Service and
- * ServiceMonitor for its /metrics.
+ * ServiceMonitor for its /metrics; the replicas spread over nodes, a
+ * PodDisruptionBudget keeps one through drains, and a NetworkPolicy admits
+ * only the metrics port.
  */
 export class ControllerInstall extends Construct {
   constructor(scope: Construct, id: string, props: ControllerInstallProps) {
@@ -57,6 +59,22 @@ export class ControllerInstall extends Construct {
       terminationGracePeriod: Duration.seconds(30),
     });
     deployment.select(kplus.LabelSelector.of({ labels: { 'app.kubernetes.io/name': name } }));
+    // Standby and leader on different nodes, so losing a node does not lose both.
+    ApiObject.of(deployment).addJsonPatch(JsonPatch.add('/spec/template/spec/affinity', {
+      podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/name': name } } } }] },
+    }));
+    new KubePodDisruptionBudget(this, 'pdb', {
+      metadata: { name, namespace: ns, labels },
+      spec: { minAvailable: IntOrString.fromNumber(1), selector: { matchLabels: { 'app.kubernetes.io/name': name } } },
+    });
+    new KubeNetworkPolicy(this, 'network-policy', {
+      metadata: { name, namespace: ns, labels },
+      spec: {
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': name } },
+        policyTypes: ['Ingress'],
+        ingress: [{ ports: [{ protocol: 'TCP', port: IntOrString.fromNumber(METRICS_PORT) }] }],
+      },
+    });
     const container = deployment.addContainer({
       name: 'controller',
       image: props.image ?? DEFAULT_CONTROLLER_IMAGE,
@@ -69,7 +87,7 @@ export class ControllerInstall extends Construct {
       liveness: kplus.Probe.fromHttpGet('/healthz', { port: METRICS_PORT }),
     });
     container.env.addVariable('NODE_OPTIONS', kplus.EnvValue.fromValue('--max-old-space-size=192'));
-    setResources(ApiObject.of(deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: '128Mi' }, { memory: '256Mi' });
+    setResources(ApiObject.of(deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: '128Mi', 'ephemeral-storage': '64Mi' }, { memory: '256Mi', 'ephemeral-storage': '256Mi' });
 
     const service = new kplus.Service(this, 'service', { metadata: { name, namespace: ns, labels }, ports: [{ name: 'metrics', port: METRICS_PORT, targetPort: METRICS_PORT }] });
     service.selectLabel('app.kubernetes.io/name', name);

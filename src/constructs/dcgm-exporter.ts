@@ -67,7 +67,7 @@ export class DcgmExporter extends Construct {
     container.env.addVariable('DCGM_EXPORTER_KUBERNETES', kplus.EnvValue.fromValue('true'));
     container.env.addVariable('NODE_NAME', kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.NODE_NAME));
     const obj = ApiObject.of(this.daemonSet);
-    setResources(obj, '/spec/template/spec/containers/0', { cpu: '100m', memory: '128Mi' }, { memory: '512Mi' });
+    setResources(obj, '/spec/template/spec/containers/0', { cpu: '100m', memory: '128Mi', 'ephemeral-storage': '64Mi' }, { memory: '512Mi', 'ephemeral-storage': '256Mi' });
     obj.addJsonPatch(
       JsonPatch.add('/spec/template/spec/nodeSelector', { [GPU_NODE_LABEL]: 'true' }),
       JsonPatch.add('/spec/template/spec/tolerations', [{ key: 'nvidia.com/gpu', operator: 'Exists' }]),

@@ -117,7 +117,7 @@ export class Grafana extends Construct {
       container.env.addVariable(BENCHMARK_DB_ENV.user, kplus.EnvValue.fromSecretValue({ secret, key: 'user' }));
       container.env.addVariable(BENCHMARK_DB_ENV.password, kplus.EnvValue.fromSecretValue({ secret, key: 'password' }));
     }
-    setResources(ApiObject.of(this.deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: '256Mi' }, { memory: '1Gi' });
+    setResources(ApiObject.of(this.deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '256Mi' }, { memory: '1Gi', 'ephemeral-storage': '1Gi' });
 
     this.service = new kplus.Service(this, 'Service', {
       metadata: { name: props.name, namespace: props.namespace, labels },

@@ -8,7 +8,7 @@ import { setResources } from './k8s-helpers';
 /** Default GPU toleration: the taint the NVIDIA GPU Operator and most clouds put on GPU nodes. */
 export const DEFAULT_GPU_TOLERATION = { key: 'nvidia.com/gpu', operator: 'Exists' } as const;
 /** Resources of the router container (LMDeploy's proxy): it only forwards HTTP. */
-export const ROUTER_RESOURCES = { cpu: '500m', memory: '1Gi' } as const;
+export const ROUTER_RESOURCES = { cpu: '500m', memory: '1Gi', 'ephemeral-storage': '64Mi' } as const;
 /** Seconds between startup probes; the failure threshold is derived from the engine's start-up budget. */
 export const STARTUP_PROBE_PERIOD_SECONDS = 10;
 
@@ -163,7 +163,7 @@ export class InferenceModel extends Construct {
       ...gpu,
     });
     if (plan.router) {
-      setResources(obj, '/spec/template/spec/containers/1', ROUTER_RESOURCES, { memory: ROUTER_RESOURCES.memory });
+      setResources(obj, '/spec/template/spec/containers/1', ROUTER_RESOURCES, { memory: ROUTER_RESOURCES.memory, 'ephemeral-storage': '256Mi' });
     }
     // Volumes are added in mount order: /dev/shm, then the model cache.
     obj.addJsonPatch(JsonPatch.add('/spec/template/spec/volumes/0/emptyDir/sizeLimit', quantity(m.resources.sharedMemory)));

@@ -7,7 +7,7 @@ import { DCGM_JOB, PROMETHEUS_PORT, buildPrometheusConfig, dcgmSelector } from '
 import { stackDashboards } from '../dashboards';
 import { DashboardConfigMaps } from './dashboard-config-maps';
 import { DcgmExporter } from './dcgm-exporter';
-import { Grafana } from './grafana';
+import { GRAFANA_PORT, Grafana } from './grafana';
 import { InferenceModel, enginePorts } from './inference-model';
 import { ManagedPrometheus } from './managed-prometheus';
 import { ModelAutoscaler, leaveReplicasToAutoscaler } from './model-autoscaler';
@@ -201,7 +201,7 @@ export class InferenceMonitoringStack extends Construct {
       instance: plan.name,
       prometheus: { name: plan.names.prometheus, port: PROMETHEUS_PORT, ...group('prometheus') },
       tempo: this.tempo ? { name: plan.names.tempo, queryPort: TEMPO_HTTP_PORT, otlpPorts: [OTLP_GRPC_PORT, OTLP_HTTP_PORT], ...group('tempo') } : undefined,
-      grafana: this.grafana ? group('grafana') : undefined,
+      grafana: this.grafana ? { name: plan.names.grafana, port: GRAFANA_PORT, ...group('grafana') } : undefined,
       dcgm: this.dcgmExporter ? { name: plan.names.dcgm, port: plan.spec.gpuMetrics.port, ...group('gpu-metrics') } : undefined,
       models: plan.models.map((m) => {
         const metricsPorts = new Set(m.metricsEndpoints.map((e) => e.port));

@@ -80,6 +80,8 @@ export class ManagedPrometheus extends Construct {
 
     this.service = new kplus.Service(this, 'Service', {
       metadata: { name: props.name, namespace: props.namespace, labels },
+      // Headless: it is the StatefulSet's governing Service (stable pod DNS); one replica, so no load balancing is lost.
+      clusterIP: 'None',
       ports: [{ name: 'http', port: PROMETHEUS_PORT, targetPort: PROMETHEUS_PORT }],
     });
     for (const [k, v] of Object.entries(selector)) this.service.selectLabel(k, v);

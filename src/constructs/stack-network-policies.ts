@@ -14,7 +14,8 @@ export interface StackNetworkPoliciesProps {
   readonly instance: string;
   readonly prometheus?: PodGroup & { readonly name: string; readonly port: number };
   readonly tempo?: PodGroup & { readonly name: string; readonly queryPort: number; readonly otlpPorts: readonly number[] };
-  readonly grafana?: PodGroup;
+  /** Grafana: users reach its HTTP port from anywhere, nothing else. */
+  readonly grafana?: PodGroup & { readonly name: string; readonly port: number };
   readonly dcgm?: PodGroup & { readonly name: string; readonly port: number };
   /** Model pods: `openPorts` serve clients (anyone may connect), `metricsOnlyPorts` only Prometheus. */
   readonly models: ReadonlyArray<PodGroup & { readonly name: string; readonly openPorts: readonly number[]; readonly metricsOnlyPorts: readonly number[]; readonly pushesToPrometheus: boolean; readonly sendsTraces: boolean }>;
@@ -53,6 +54,9 @@ export class StackNetworkPolicies extends Construct {
       const rules: NetworkPolicyIngressRule[] = [{ from: from(props.grafana), ports: [tcp(props.tempo.queryPort)] }];
       if (senders.length) rules.push({ from: from(...senders), ports: props.tempo.otlpPorts.map(tcp) });
       policy(props.tempo.name, props.tempo.selector, rules);
+    }
+    if (props.grafana) {
+      policy(props.grafana.name, props.grafana.selector, [{ ports: [tcp(props.grafana.port)] }]);
     }
     if (props.dcgm && props.prometheus) {
       policy(props.dcgm.name, props.dcgm.selector, [{ from: from(props.prometheus), ports: [tcp(props.dcgm.port)] }]);

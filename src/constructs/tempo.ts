@@ -127,6 +127,8 @@ export class Tempo extends Construct {
       securityContext: restrictedContainer(TEMPO_UID),
       resources: {},
       readiness: kplus.Probe.fromHttpGet('/ready', { port: TEMPO_HTTP_PORT, periodSeconds: Duration.seconds(10), initialDelaySeconds: Duration.seconds(15) }),
+      // /ready also waits for the ingester ring; liveness only asks whether the process still serves.
+      liveness: kplus.Probe.fromTcpSocket({ port: TEMPO_HTTP_PORT, periodSeconds: Duration.seconds(30), failureThreshold: 5, initialDelaySeconds: Duration.seconds(30) }),
       volumeMounts: [
         { path: '/etc/tempo', volume: kplus.Volume.fromConfigMap(this, 'config-volume', config, { name: 'config' }), readOnly: true },
         { path: DATA_DIR, volume: data },

@@ -25,5 +25,12 @@ export function havePrometheus(): boolean {
   return ok;
 }
 
+/** kube-score built by tools/build-kube-score.sh. */
+export function kubeScoreBin(): string {
+  const bin = path.join(cacheRoot(), 'kube-score', versions().KUBE_SCORE_VERSION, 'kube-score');
+  if (!fs.existsSync(bin) && process.env.CI) throw new Error(`kube-score missing at ${bin}: run tools/setup.sh`);
+  return bin;
+}
+
 export const SHARED = path.resolve(REPO, '..', 'shared');
 export { REPO };
