@@ -11,7 +11,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../src/controller/manager';
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { OWNER_LABEL } from '../src/controller/reconciler';
-import { INFERENCE_MONITORING, kindOf, resourcePath } from '../src/controller/resources';
+import { INFERENCE_MONITORING, OWNED_KINDS, kindOf, resourcePath } from '../src/controller/resources';
+import { CHILD_VERBS, CONTROLLER_CLUSTER_RULES, CONTROLLER_LEASE_RULES, HELD_WITHOUT_REQUEST } from '../src/controller/rbac';
 import { renderManifests } from '../src/render';
 import { renderInstall } from './harness/install';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
@@ -47,6 +48,9 @@ runIf('controller against a real kube-apiserver', () => {
   let cp: ControlPlane;
   let api: KubeApi;
   let controller: Controller;
+  /** Every client a controller in this file used: the RBAC audit reads what they were authorized for. */
+  const controllerApis: KubeApi[] = [];
+  const track = (a: KubeApi) => { controllerApis.push(a); return a; };
   const cr = (name: string) => api.get(INFERENCE_MONITORING, NS, name);
   const children = async (uid: string) => {
     const out: KubeObject[] = [];
@@ -68,7 +72,7 @@ runIf('controller against a real kube-apiserver', () => {
     const kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfig);
     api = new KubeApi(kc);
-    controller = new Controller({ api: new KubeApi(kc), resyncMs: 2000, metricsPort: 0, log: quiet });
+    controller = new Controller({ api: track(new KubeApi(kc)), resyncMs: 2000, metricsPort: 0, log: quiet });
     await controller.start();
   }, 180_000);
   afterAll(async () => { await controller?.stop(); await cp?.stop(); });
@@ -218,7 +222,7 @@ runIf('controller against a real kube-apiserver', () => {
       contexts: [{ name: 'test', cluster: 'test', user: 'controller' }],
       currentContext: 'test',
     });
-    const limited = new Controller({ api: new KubeApi(kc), resyncMs: 2000, log: quiet, leaderElection: { namespace: 'inference-monitoring-system' } });
+    const limited = new Controller({ api: track(new KubeApi(kc)), resyncMs: 2000, log: quiet, leaderElection: { namespace: 'inference-monitoring-system' } });
     await limited.start();
     try {
       const created = await api.request('POST', resourcePath(INFERENCE_MONITORING, NS), { apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name: 'least', namespace: NS }, spec: SPEC });
@@ -234,8 +238,8 @@ runIf('controller against a real kube-apiserver', () => {
   test('two controllers with leader election: exactly one leads, and the standby writes nothing', async () => {
     const kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfig);
-    const apiA = new KubeApi(kc);
-    const apiB = new KubeApi(kc);
+    const apiA = track(new KubeApi(kc));
+    const apiB = track(new KubeApi(kc));
     const a = new Controller({ api: apiA, resyncMs: 1000, log: quiet, leaderElection: { namespace: 'default', name: 'test-election', identity: 'a' } });
     const b = new Controller({ api: apiB, resyncMs: 1000, log: quiet, leaderElection: { namespace: 'default', name: 'test-election', identity: 'b' } });
     await a.start();
@@ -251,4 +255,28 @@ runIf('controller against a real kube-apiserver', () => {
     await waitFor('b takes over', async () => b.isLeader, 20_000);
     await b.stop();
   }, 60_000);
+  test('RBAC audit: every permission the install grants is one the controller used in this file, or is listed with its reason', () => {
+    const used = new Map<string, number>();
+    for (const a of controllerApis) for (const [k, n] of a.authorized) used.set(k, (used.get(k) ?? 0) + n);
+    const grants = (rules: typeof CONTROLLER_CLUSTER_RULES) => rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${v} ${g}/${res}`))));
+    const granted = new Set([...grants(CONTROLLER_CLUSTER_RULES), ...grants(CONTROLLER_LEASE_RULES)]);
+    const held = new Set(HELD_WITHOUT_REQUEST.map((h) => h.permission));
+    const childResource = (k: { apiVersion: string; plural: string }) => `${k.apiVersion.includes('/') ? k.apiVersion.split('/')[0] : ''}/${k.plural}`;
+    const children = new Set(OWNED_KINDS.map(childResource));
+    console.log(`RBAC audit, requests by permission:\n${[...used].sort().map(([k, n]) => `  ${String(n).padStart(5)}  ${k}`).join('\n')}`);
+
+    // Nothing the controller sent was outside its grant (it would have been refused).
+    expect([...used.keys()].filter((k) => !granted.has(k))).toEqual([]);
+    // Held but never sent: only the documented exceptions.
+    const unusedOwn = [...granted].filter((g) => !used.has(g) && !held.has(g) && !children.has(g.split(' ')[1]));
+    expect(unusedOwn).toEqual([]);
+    // Children share one code path (informer list+watch, apply, prune), so each child verb must be sent
+    // for some child kind, and every child kind this file's specs produce must have been listed, watched and created.
+    for (const verb of CHILD_VERBS) expect({ verb, sent: [...used.keys()].some((k) => k.startsWith(`${verb} `) && children.has(k.split(' ')[1])) }).toEqual({ verb, sent: true });
+    for (const k of OWNED_KINDS.filter((o) => !['StatefulSet', 'DaemonSet', 'PersistentVolumeClaim', 'ScaledObject', 'Prometheus'].includes(o.kind))) {
+      for (const verb of ['list', 'watch', 'create']) expect(used.has(`${verb} ${childResource(k)}`) ? `${verb} ${childResource(k)}` : `never: ${verb} ${childResource(k)}`).toBe(`${verb} ${childResource(k)}`);
+    }
+    // And each documented exception is still granted (the list cannot outlive the grant).
+    for (const h of held) expect(granted).toContain(h);
+  });
 });

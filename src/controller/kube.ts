@@ -27,8 +27,29 @@ export interface KubeObject {
 
 export interface RequestCounts { reads: number; writes: number; byVerb: Record<string, number> }
 
+/**
+ * The RBAC verb and resource the apiserver authorizes a request as, e.g.
+ * `patch monitoring.inference.dev/inferencemonitorings/status`. A server-side
+ * apply that created its object (201) is authorized as `create`.
+ */
+export function authorizedAs(method: string, pathAndQuery: string, status?: number): string {
+  const [p, q = ''] = pathAndQuery.split('?');
+  const seg = p.split('/').filter(Boolean);
+  const group = seg[0] === 'api' ? '' : seg[1];
+  let rest = seg.slice(seg[0] === 'api' ? 2 : 3);
+  if (rest[0] === 'namespaces' && rest.length > 2) rest = rest.slice(2);
+  const [plural, name, sub] = rest;
+  const resource = `${group}/${plural}${sub ? `/${sub}` : ''}`;
+  const verb = method === 'GET' ? (new URLSearchParams(q).get('watch') ? 'watch' : name ? 'get' : 'list')
+    : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'DELETE' ? 'delete'
+      : status === 201 ? 'create' : 'patch';
+  return `${verb} ${resource}`;
+}
+
 export class KubeApi {
   public readonly counts: RequestCounts = { reads: 0, writes: 0, byVerb: {} };
+  /** Every `verb group/resource` this client was authorized for (see authorizedAs), with counts: the RBAC audit reads it. */
+  public readonly authorized = new Map<string, number>();
   private readonly server: string;
 
   constructor(private readonly kc: KubeConfig) {
@@ -55,6 +76,12 @@ export class KubeApi {
     return parsed;
   }
 
+  private recordAuthorized(method: string, path: string, status?: number): void {
+    if (status === 401 || status === 403) return;
+    const k = authorizedAs(method, path, status);
+    this.authorized.set(k, (this.authorized.get(k) ?? 0) + 1);
+  }
+
   /** Opens a request and returns the response stream (for watches). */
   async raw(method: string, path: string, body?: unknown, contentType = 'application/json', signal?: AbortSignal): Promise<http.IncomingMessage> {
     const verb = method === 'GET' ? (path.includes('watch=') ? 'WATCH' : 'GET') : method;
@@ -68,7 +95,7 @@ export class KubeApi {
     if (payload) opts.headers = { ...opts.headers, 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) };
     const lib = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
-      const req = lib.request(opts, resolve);
+      const req = lib.request(opts, (res) => { this.recordAuthorized(method, path, res.statusCode); resolve(res); });
       req.on('error', reject);
       if (payload) req.write(payload);
       req.end();

@@ -1,14 +1,16 @@
 /**
  * The controller's permissions, as data: the install manifests are generated
- * from it and a test checks it has no wildcards. Server-side apply needs
- * `patch` and, for objects that do not exist yet, `create`.
+ * from it, and a test (test/controller.test.ts, "RBAC audit") fails on
+ * wildcards and on any verb the controller never sends. Children are read by
+ * list+watch only (no `get`); server-side apply is `patch`, or `create` for an
+ * object that does not exist yet.
  */
 export interface PolicyRule { readonly apiGroups: string[]; readonly resources: string[]; readonly verbs: string[] }
 
-const CHILD_VERBS = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
+export const CHILD_VERBS = ['list', 'watch', 'create', 'patch', 'delete'];
 
 export const CONTROLLER_CLUSTER_RULES: readonly PolicyRule[] = [
-  { apiGroups: ['monitoring.inference.dev'], resources: ['inferencemonitorings'], verbs: ['get', 'list', 'watch', 'patch'] },
+  { apiGroups: ['monitoring.inference.dev'], resources: ['inferencemonitorings'], verbs: ['list', 'watch', 'patch'] },
   { apiGroups: ['monitoring.inference.dev'], resources: ['inferencemonitorings/status'], verbs: ['patch'] },
   // Owner references with blockOwnerDeletion need update on the owner's finalizers.
   { apiGroups: ['monitoring.inference.dev'], resources: ['inferencemonitorings/finalizers'], verbs: ['update'] },
@@ -20,10 +22,19 @@ export const CONTROLLER_CLUSTER_RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: ['monitoring.coreos.com'], resources: ['podmonitors', 'prometheusrules', 'prometheuses'], verbs: CHILD_VERBS },
   { apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: CHILD_VERBS },
-  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];
 
 /** Leader election, in the controller's own namespace only. */
 export const CONTROLLER_LEASE_RULES: readonly PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update', 'patch'] },
+];
+
+/**
+ * Permissions the controller holds but never sends a request for, and why.
+ * The RBAC audit accepts exactly these and nothing else.
+ */
+export const HELD_WITHOUT_REQUEST: ReadonlyArray<{ readonly permission: string; readonly reason: string }> = [
+  ...['get', 'list', 'watch'].map((verb) => ({ permission: `${verb} /pods`, reason: 'RBAC escalation prevention: the discovery Roles it creates grant Prometheus these verbs, and a Role can only grant what its creator holds' })),
+  { permission: 'update monitoring.inference.dev/inferencemonitorings/finalizers', reason: 'OwnerReferencesPermissionEnforcement admission: children set blockOwnerDeletion on their owner' },
 ];
