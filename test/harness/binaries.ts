@@ -2,7 +2,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-const REPO = path.resolve(__dirname, '..', '..');
+/** The repository root: the nearest directory above this file with tools/versions.env (also when compiled into lib/). */
+const REPO = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'tools', 'versions.env')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 
 export function versions(): Record<string, string> {
   const text = fs.readFileSync(path.join(REPO, 'tools', 'versions.env'), 'utf8');

@@ -34,6 +34,8 @@ export interface HttpResult { status: number; body: any; text: string }
 export interface ControlPlane {
   /** Stops kube-apiserver for `downMs`, then starts it again with the same flags and etcd data. */
   restartApiserver(downMs: number): Promise<void>;
+  /** Stops etcd for `downMs` (the apiserver stays up and fails its requests), then starts it on the same data. */
+  restartEtcd(downMs: number): Promise<void>;
   readonly server: string;
   readonly kubeconfig: string;
   readonly dir: string;
@@ -87,12 +89,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const procs: ChildProcess[] = [];
 
-  procs.push(startProcess('etcd', path.join(bin, 'etcd'), [
+  const etcdArgs = [
     '--name=default', `--data-dir=${dir}/etcd`,
     `--listen-client-urls=http://127.0.0.1:${etcdPort}`, `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
     `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
     `--initial-cluster=default=http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync=true', '--log-level=warn',
-  ], dir));
+  ];
+  let etcd = startProcess('etcd', path.join(bin, 'etcd'), etcdArgs, dir);
+  procs.push(etcd);
   await waitFor('etcd', async () => (await plainGet(`http://127.0.0.1:${etcdPort}/health`)).includes('true'), 30_000, `${dir}/etcd.log`);
 
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -156,7 +160,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--node-lease-duration-seconds=40', '--cidr=10.244.0.1/16',
     ], dir));
     for (const n of options.nodes) {
-      const capacity = { cpu: '64', memory: '512Gi', pods: '110', 'nvidia.com/gpu': String(n.gpus) };
+      const capacity = { cpu: '64', memory: '512Gi', 'ephemeral-storage': '1Ti', pods: '110', 'nvidia.com/gpu': String(n.gpus) };
       const res = await request('POST', '/api/v1/nodes', {
         apiVersion: 'v1', kind: 'Node',
         metadata: { name: n.name, annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
@@ -179,8 +183,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await waitFor('kube-apiserver after restart', async () => (await request('GET', '/readyz')).status === 200, 90_000, `${dir}/kube-apiserver.log`);
   };
 
+  const restartEtcd = async (downMs: number) => {
+    await stopProcess(etcd);
+    await new Promise((r) => setTimeout(r, downMs));
+    etcd = startProcess('etcd', path.join(bin, 'etcd'), etcdArgs, dir);
+    procs.splice(0, 1, etcd);
+    await waitFor('etcd after restart', async () => (await plainGet(`http://127.0.0.1:${etcdPort}/health`)).includes('true'), 30_000, `${dir}/etcd.log`);
+    await waitFor('kube-apiserver sees etcd again', async () => (await request('GET', '/readyz')).status === 200, 90_000, `${dir}/kube-apiserver.log`);
+  };
+
   return {
     restartApiserver,
+    restartEtcd,
     server, kubeconfig, dir, request, kubectl,
     async stop() {
       for (const p of procs.reverse()) await stopProcess(p);

@@ -1,0 +1,147 @@
+/**
+ * Controller benchmark on a real control plane (etcd, kube-apiserver,
+ * kube-controller-manager, kube-scheduler, kwok GPU nodes):
+ *
+ * - convergence: create N InferenceMonitoring resources at once and time
+ *   until each has Ready=True at its observedGeneration (p50/p99 per resource);
+ * - floor: a bare client server-side-applies exactly the same objects with the
+ *   same concurrency, in the same run, and waits for the same readiness
+ *   (every model Deployment available);
+ * - steady state: writes the controller sends over 3 resync periods once converged;
+ * - memory: the controller process's RSS (VmRSS) and peak (VmHWM) after convergence.
+ *
+ * The controller runs as its own process (the CLI), as in a cluster.
+ *
+ *   npm run bench:controller [-- --sizes 10,100 --workers 4 --resync 10]
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeApi, KubeObject } from '../src/controller/kube';
+import { INFERENCE_MONITORING, kindOf, resourcePath } from '../src/controller/resources';
+import { renderManifests } from '../src/render';
+import { inferenceMonitoringCrd } from '../src/spec/crd';
+import { ControlPlane, ensureNamespace, installCrd, startControlPlane } from '../test/harness/control-plane';
+
+const BIN = path.resolve(__dirname, '..', '..', 'bin', 'inference-monitoring.js');
+/** One model per stack, full monitoring; GPU metrics off so a DaemonSet per stack does not put N pods on every node. */
+const spec = (i: number) => ({ models: [{ name: `m${i}`, model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' }], gpuMetrics: { enabled: false } });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
+
+async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => { while (next < items.length) await fn(items[next++]); }));
+}
+
+/** How many model Deployments (`s<i>-m<i>`) in `ns` are available at their current generation. */
+async function modelDeploymentsReady(api: KubeApi, ns: string): Promise<number> {
+  const { items } = await api.list(kindOf('apps/v1', 'Deployment'), ns);
+  return items.filter((d) => /^s\d+-m\d+$/.test(d.metadata.name)
+    && (d.status?.readyReplicas ?? 0) >= (d.spec?.replicas ?? 1) && (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0)).length;
+}
+
+/** Floor: SSA every object of N stacks with `concurrency` in flight, then wait until every model Deployment is ready. */
+async function floor(api: KubeApi, ns: string, n: number, concurrency: number): Promise<number> {
+  const objects = Array.from({ length: n }, (_, i) => renderManifests({ name: `s${i}`, namespace: ns, spec: spec(i) })).flat();
+  const start = Date.now();
+  // Stacks in parallel, objects of one stack in apply order, as the controller does.
+  const stacks = Array.from({ length: n }, (_, i) => objects.filter((o) => o.metadata.name.startsWith(`s${i}-`)));
+  await pool(stacks, concurrency, async (objs) => { for (const o of objs) await api.apply(o as KubeObject); });
+  while ((await modelDeploymentsReady(api, ns)) < n) await sleep(250);
+  return Date.now() - start;
+}
+
+function rss(pid: number): { rssMiB: number; hwmMiB: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024 };
+}
+
+async function metric(port: number, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels}`));
+  return Number(line?.split(' ').pop() ?? NaN);
+}
+
+async function controllerRun(cp: ControlPlane, api: KubeApi, ns: string, n: number, workers: number, resyncS: number) {
+  const port = 18000 + Math.floor(Math.random() * 1000);
+  const log = fs.openSync(path.join(cp.dir, `controller-${n}.log`), 'a');
+  const proc: ChildProcess = spawn(process.execPath, [BIN, 'controller', `--kubeconfig=${cp.kubeconfig}`, `--metrics-port=${port}`, `--workers=${workers}`, `--resync-seconds=${resyncS}`, `--namespace=${ns}`], { stdio: ['ignore', log, log] });
+  try {
+    for (;;) { try { if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break; } catch { /* starting */ } await sleep(100); }
+    const created = new Map<string, number>();
+    const readyAt = new Map<string, number>();
+    const start = Date.now();
+    await pool(Array.from({ length: n }, (_, i) => i), workers, async (i) => {
+      await api.request('POST', resourcePath(INFERENCE_MONITORING, ns), { apiVersion: INFERENCE_MONITORING.apiVersion, kind: INFERENCE_MONITORING.kind, metadata: { name: `s${i}`, namespace: ns }, spec: spec(i) });
+      created.set(`s${i}`, Date.now());
+    });
+    while (readyAt.size < n) {
+      const { items } = await api.list(INFERENCE_MONITORING, ns);
+      const now = Date.now();
+      for (const o of items) {
+        const ready = o.status?.conditions?.find((c: any) => c.type === 'Ready');
+        if (!readyAt.has(o.metadata.name) && ready?.status === 'True' && ready.observedGeneration === o.metadata.generation && o.status?.observedGeneration === o.metadata.generation) readyAt.set(o.metadata.name, now);
+      }
+      if (Date.now() - start > 30 * 60_000) throw new Error(`only ${readyAt.size}/${n} Ready after 30 min`);
+      await sleep(250);
+    }
+    const total = Math.max(...readyAt.values()) - start;
+    const latencies = [...readyAt].map(([k, t]) => t - created.get(k)!);
+    const memConverged = rss(proc.pid!);
+    const writesBefore = await metric(port, 'inference_monitoring_kube_requests', '{kind="write"}');
+    const readsBefore = await metric(port, 'inference_monitoring_kube_requests', '{kind="read"}');
+    await sleep(3 * resyncS * 1000 + 1000);
+    const steadyWrites = (await metric(port, 'inference_monitoring_kube_requests', '{kind="write"}')) - writesBefore;
+    const steadyReads = (await metric(port, 'inference_monitoring_kube_requests', '{kind="read"}')) - readsBefore;
+    const reconciles = await metric(port, 'inference_monitoring_reconcile_total', '{result="success"}');
+    return { total, p50: pct(latencies, 50), p99: pct(latencies, 99), steadyWrites, steadyReads, reconciles, mem: rss(proc.pid!), memConverged };
+  } finally {
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
+  const sizes = opt('sizes', '10,100').split(',').map(Number);
+  const workers = Number(opt('workers', '4'));
+  const resyncS = Number(opt('resync', '10'));
+  const maxN = Math.max(...sizes);
+  // Every stack's model asks for one GPU; the floor and the controller each need maxN of them at once.
+  const nodes = Array.from({ length: Math.ceil((2 * maxN) / 8) + 1 }, (_, i) => ({ name: `gpu-node-${i}`, gpus: 8 }));
+  console.error(`starting control plane with ${nodes.length} kwok GPU nodes…`);
+  const cp = await startControlPlane({ nodes });
+  const rows: string[] = [];
+  try {
+    await installCrd(cp, inferenceMonitoringCrd());
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfig);
+    const api = new KubeApi(kc);
+    for (const n of sizes) {
+      await ensureNamespace(cp, `floor-${n}`);
+      await ensureNamespace(cp, `ctl-${n}`);
+      console.error(`n=${n}: floor…`);
+      const floorMs = await floor(api, `floor-${n}`, n, workers);
+      console.error(`n=${n}: controller…`);
+      const c = await controllerRun(cp, api, `ctl-${n}`, n, workers, resyncS);
+      rows.push(`| ${n} | ${(floorMs / 1000).toFixed(1)} | ${(c.total / 1000).toFixed(1)} | ${(c.total / floorMs).toFixed(2)}× | ${(c.p50 / 1000).toFixed(1)} | ${(c.p99 / 1000).toFixed(1)} | ${c.steadyWrites} | ${c.steadyReads} | ${c.memConverged.rssMiB.toFixed(0)} | ${c.mem.hwmMiB.toFixed(0)} |`);
+      console.error(rows[rows.length - 1]);
+      // Free the GPUs and pods before the next size.
+      for (const ns of [`floor-${n}`, `ctl-${n}`]) await cp.request('DELETE', `/api/v1/namespaces/${ns}`);
+    }
+  } finally {
+    await cp.stop();
+  }
+  console.log(`controller benchmark — node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${workers} workers (floor: ${workers} concurrent appliers), resync ${resyncS} s`);
+  console.log('| N | floor s | controller s | ratio | p50 create→Ready s | p99 s | writes in 3 resyncs | reads in 3 resyncs | RSS MiB | peak RSS MiB |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(r);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
