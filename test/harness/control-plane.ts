@@ -106,7 +106,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const apiserverArgs = [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`, `--cert-dir=${dir}/pki`,
     '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-    '--service-cluster-ip-range=10.0.0.0/24',
+    '--service-cluster-ip-range=10.96.0.0/16',
     `--service-account-issuer=https://127.0.0.1:${apiPort}`,
     `--service-account-key-file=${dir}/sa.key`, `--service-account-signing-key-file=${dir}/sa.key`,
     `--token-auth-file=${dir}/tokens.csv`, '--authorization-mode=RBAC', '--allow-privileged=true',
