@@ -19,12 +19,17 @@ export interface InformerOptions {
   readonly log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** Start watching from this resourceVersion instead of listing first (as after a restart with a saved position). */
   readonly resourceVersion?: string;
+  /** What to keep of each object (e.g. compactObject); the default keeps it whole. */
+  readonly transform?: (obj: KubeObject) => KubeObject;
+  /** An index over the cache (e.g. by owner label); read it with byIndex. */
+  readonly indexBy?: (obj: KubeObject) => string | undefined;
 }
 
 const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 export class Informer {
   public readonly cache = new Map<string, KubeObject>();
+  private readonly index = new Map<string, Set<string>>();
   private resourceVersion = '';
   private stopped = false;
   private abort?: AbortController;
@@ -54,7 +59,38 @@ export class Informer {
     const k = key(obj);
     const cached = this.cache.get(k);
     if (cached && Number(cached.metadata.resourceVersion) > Number(obj.metadata.resourceVersion)) return;
+    this.put(k, obj);
+  }
+
+  /** Cached objects whose index value (see `indexBy`) is `value`. */
+  byIndex(value: string): KubeObject[] {
+    return [...(this.index.get(value) ?? [])].map((k) => this.cache.get(k)!).filter(Boolean);
+  }
+
+  private put(k: string, raw: KubeObject): KubeObject {
+    const obj = this.opts.transform ? this.opts.transform(raw) : raw;
+    this.unindex(k);
     this.cache.set(k, obj);
+    const v = this.opts.indexBy?.(obj);
+    if (v !== undefined) {
+      if (!this.index.has(v)) this.index.set(v, new Set());
+      this.index.get(v)!.add(k);
+    }
+    return obj;
+  }
+
+  private remove(k: string): void {
+    this.unindex(k);
+    this.cache.delete(k);
+  }
+
+  private unindex(k: string): void {
+    const old = this.cache.get(k);
+    const v = old && this.opts.indexBy?.(old);
+    if (v === undefined) return;
+    const set = this.index.get(v);
+    set?.delete(k);
+    if (set && !set.size) this.index.delete(v);
   }
 
   list(): KubeObject[] {
@@ -63,13 +99,11 @@ export class Informer {
 
   private async loop(): Promise<void> {
     let backoff = 250;
-    let failures = 0;
     while (!this.stopped) {
       try {
         if (!this.resourceVersion) await this.relist();
         await this.watch();
         backoff = 250;
-        failures = 0;
       } catch (e) {
         if (this.stopped) return;
         const status = (e as any).status;
@@ -79,10 +113,11 @@ export class Informer {
           this.resourceVersion = '';
           continue;
         }
-        this.opts.log?.('watch failed, retrying', { kind: this.kind.kind, error: (e as Error).message, backoffMs: backoff });
-        // Resume from the last resourceVersion (the apiserver answers 410 if it expired meanwhile);
-        // after repeated failures, start over with a list.
-        if (++failures >= 5) { this.resourceVersion = ''; failures = 0; }
+        this.opts.log?.('watch failed, relisting', { kind: this.kind.kind, error: (e as Error).message, backoffMs: backoff });
+        // After a failed watch, list again rather than resume: an apiserver that restarted meanwhile
+        // serves old resource versions from a fresh watch cache without the deletions in between,
+        // and the reconciler trusts this cache. The relist reports those deletions.
+        this.resourceVersion = '';
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 30_000);
       }
@@ -97,13 +132,13 @@ export class Informer {
       const k = key(item);
       seen.add(k);
       const old = this.cache.get(k);
-      this.cache.set(k, item);
-      if (!old) this.opts.onEvent('add', item);
-      else if (old.metadata.resourceVersion !== item.metadata.resourceVersion) this.opts.onEvent('update', item);
+      const obj = this.put(k, item);
+      if (!old) this.opts.onEvent('add', obj);
+      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.opts.onEvent('update', obj);
     }
     for (const [k, old] of [...this.cache.entries()]) {
       if (!seen.has(k)) {
-        this.cache.delete(k);
+        this.remove(k);
         this.opts.onEvent('delete', old);
       }
     }
@@ -155,12 +190,11 @@ export class Informer {
     if (ev.type === 'BOOKMARK') return;
     const k = key(obj);
     if (ev.type === 'DELETED') {
-      this.cache.delete(k);
+      this.remove(k);
       this.opts.onEvent('delete', obj);
     } else {
       const existed = this.cache.has(k);
-      this.cache.set(k, obj);
-      this.opts.onEvent(existed ? 'update' : 'add', obj);
+      this.opts.onEvent(existed ? 'update' : 'add', this.put(k, obj));
     }
   }
 }

@@ -8,6 +8,7 @@
 import * as http from 'http';
 import * as os from 'os';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { compactObject } from './compact';
 import { Informer } from './informer';
 import { KubeApi, KubeApiError, KubeObject } from './kube';
 import { LeaderElector } from './leader-election';
@@ -84,6 +85,11 @@ export class Controller {
       availableKinds: () => this.available,
       log: this.log,
       observed: (obj) => this.crInformer.observe(obj),
+      cachedChildren: (uid, namespace) => {
+        if (this.opts.namespace && namespace !== this.opts.namespace) return undefined;
+        return [...this.ownedInformers.values()].flatMap((i) => i.byIndex(uid)).filter((o) => o.metadata.namespace === namespace);
+      },
+      observedChild: (obj) => this.ownedInformers.get(`${obj.apiVersion}/${obj.kind}`)?.observe(obj),
     });
     if (opts.leaderElection) {
       this.elector = new LeaderElector(opts.api, {
@@ -108,6 +114,9 @@ export class Controller {
         namespace: this.opts.namespace,
         labelSelector: OWNER_LABEL,
         log: this.log,
+        // Keep only what reconciliation compares: no managedFields, long strings as digests.
+        transform: compactObject,
+        indexBy: (obj) => obj.metadata.labels?.[OWNER_LABEL],
         onEvent: (_type, obj) => {
           const owner = obj.metadata.labels?.[OWNER_LABEL];
           const key = owner ? this.uidToKey.get(owner) : undefined;

@@ -7,6 +7,7 @@
  */
 import { Manifest, renderManifests, stackInputFromResource } from '../render';
 import { planStack } from '../plan/plan';
+import { compactObject } from './compact';
 import { Condition, setCondition } from './conditions';
 import { FIELD_MANAGER, KubeApi, KubeApiError, KubeObject } from './kube';
 import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind } from './resources';
@@ -32,7 +33,17 @@ export interface ReconcilerDeps {
   readonly now?: () => string;
   /** Called with the object the apiserver returned after a status write, so the next reconcile does not see stale status. */
   readonly observed?: (obj: KubeObject) => void;
+  /**
+   * Children of an owner in one namespace from the informer caches (compacted, see compactObject), or
+   * undefined when the caches do not cover that namespace (then they are listed from the apiserver).
+   */
+  readonly cachedChildren?: (ownerUid: string, namespace: string) => KubeObject[] | undefined;
+  /** Called with each object an apply returned, so the caches are current before the watch event arrives. */
+  readonly observedChild?: (obj: KubeObject) => void;
 }
+
+/** Rendered stacks kept for resources reconciled again at the same generation (the burst of events while converging). */
+const RENDER_CACHE_SIZE = 64;
 
 export interface ReconcileOutcome {
   readonly applied: number;
@@ -74,7 +85,24 @@ function canonical(v: unknown): string {
 const objKey = (o: { apiVersion: string; kind: string; metadata: { namespace?: string; name: string } }) => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 export class Reconciler {
+  private readonly rendered = new Map<string, Manifest[]>();
+
   constructor(private readonly deps: ReconcilerDeps) {}
+
+  /** The stamped desired objects of a resource at its generation, rendered once and kept in a small LRU. */
+  private desired(cr: KubeObject, name: string, namespace: string): Manifest[] {
+    const k = `${cr.metadata.uid}/${cr.metadata.generation}`;
+    const hit = this.rendered.get(k);
+    if (hit) {
+      this.rendered.delete(k);
+      this.rendered.set(k, hit);
+      return hit;
+    }
+    const out = renderManifests({ name, namespace, spec: cr.spec }).map((m) => this.stamp(m, cr));
+    this.rendered.set(k, out);
+    if (this.rendered.size > RENDER_CACHE_SIZE) this.rendered.delete(this.rendered.keys().next().value!);
+    return out;
+  }
 
   async reconcile(key: string): Promise<Action & { outcome?: ReconcileOutcome }> {
     const cr = this.deps.getResource(key);
@@ -99,7 +127,7 @@ export class Reconciler {
     }
     const plan = planned.value;
 
-    const desired = renderManifests({ name: plan.name, namespace: plan.namespace, spec: cr.spec }).map((m) => this.stamp(m, cr));
+    const desired = this.desired(cr, plan.name, plan.namespace);
     const crossNamespace = desired.some((d) => d.metadata.namespace && d.metadata.namespace !== cr.metadata.namespace);
     if (crossNamespace && !(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
       // Owner references cannot cross namespaces: a finalizer cleans those children up on deletion.
@@ -117,10 +145,11 @@ export class Reconciler {
         continue;
       }
       const current = live.get(objKey(d));
-      if (current && isSubset(d, current)) continue;
-      if (current) this.deps.log('drifted, applying', { object: objKey(d), at: firstDifference(d, current) });
+      const want = compactObject(d as KubeObject);
+      if (current && isSubset(want, current)) continue;
+      if (current) this.deps.log('drifted, applying', { object: objKey(d), at: firstDifference(want, current) });
       try {
-        await this.deps.api.apply(d as KubeObject);
+        this.deps.observedChild?.(await this.deps.api.apply(d as KubeObject));
         applied++;
       } catch (e) {
         failures.push(`${d.kind} ${d.metadata.namespace}/${d.metadata.name}: ${(e as Error).message}`);
@@ -176,14 +205,19 @@ export class Reconciler {
     return out;
   }
 
-  /** Children that exist now, by owner label, in every namespace the desired set or the last spec touched. */
+  /** Children that exist now, by owner label, in every namespace the desired set or the last spec touched (compacted). */
   private async liveChildren(cr: KubeObject, desired: readonly Manifest[]): Promise<Map<string, KubeObject>> {
     const namespaces = [...new Set([cr.metadata.namespace!, ...desired.map((d) => d.metadata.namespace!).filter(Boolean)])];
     const out = new Map<string, KubeObject>();
-    for (const k of this.deps.availableKinds()) {
-      for (const ns of namespaces) {
+    for (const ns of namespaces) {
+      const cached = this.deps.cachedChildren?.(cr.metadata.uid!, ns);
+      if (cached) {
+        for (const item of cached) out.set(objKey(item), item);
+        continue;
+      }
+      for (const k of this.deps.availableKinds()) {
         const { items } = await this.deps.api.list(k, ns, `${OWNER_LABEL}=${cr.metadata.uid}`);
-        for (const item of items) out.set(objKey(item), item);
+        for (const item of items) out.set(objKey(item), compactObject(item));
       }
     }
     return out;
