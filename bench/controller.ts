@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   const workers = Number(opt('workers', '4'));
   const resyncS = Number(opt('resync', '10'));
   const maxN = Math.max(...sizes);
-  // Every stack's model asks for one GPU; the floor and the controller each need maxN of them at once.
+  // Every stack's model asks for one GPU and several CPUs; the floor and the controller run one after the other.
   const nodes = Array.from({ length: Math.ceil((2 * maxN) / 8) + 1 }, (_, i) => ({ name: `gpu-node-${i}`, gpus: 8 }));
   console.error(`starting control plane with ${nodes.length} kwok GPU nodes…`);
   const cp = await startControlPlane({ nodes });
@@ -128,12 +128,16 @@ async function main(): Promise<void> {
       await ensureNamespace(cp, `ctl-${n}`);
       console.error(`n=${n}: floor…`);
       const floorMs = await floor(api, `floor-${n}`, n, workers);
+      // Free the floor's GPUs, CPU and memory before the controller's run (the nodes hold one set, not two).
+      await cp.request('DELETE', `/api/v1/namespaces/floor-${n}`);
+      while ((await cp.request('GET', `/api/v1/namespaces/floor-${n}`)).status !== 404) await sleep(500);
       console.error(`n=${n}: controller…`);
       const c = await controllerRun(cp, api, `ctl-${n}`, n, workers, resyncS);
       rows.push(`| ${n} | ${(floorMs / 1000).toFixed(1)} | ${(c.total / 1000).toFixed(1)} | ${(c.total / floorMs).toFixed(2)}× | ${(c.p50 / 1000).toFixed(1)} | ${(c.p99 / 1000).toFixed(1)} | ${c.steadyWrites} | ${c.steadyReads} | ${c.memConverged.rssMiB.toFixed(0)} | ${c.mem.hwmMiB.toFixed(0)} |`);
       console.error(rows[rows.length - 1]);
       // Free the GPUs and pods before the next size.
-      for (const ns of [`floor-${n}`, `ctl-${n}`]) await cp.request('DELETE', `/api/v1/namespaces/${ns}`);
+      await cp.request('DELETE', `/api/v1/namespaces/ctl-${n}`);
+      while ((await cp.request('GET', `/api/v1/namespaces/ctl-${n}`)).status !== 404) await sleep(500);
     }
   } finally {
     await cp.stop();
