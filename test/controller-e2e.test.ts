@@ -12,18 +12,11 @@ import { OWNER_LABEL } from '../src/controller/reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, resourcePath } from '../src/controller/resources';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, k8sBinDir, startControlPlane } from './harness/control-plane';
+import { waitFor as poll } from './harness/wait';
 
 const NS = 'llm';
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const waitFor = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 90_000) => poll(what, check, timeoutMs, 500);
 
 const runIf = haveK8sBinaries() && fs.existsSync(`${k8sBinDir()}/kwok`) ? describe : describe.skip;
 

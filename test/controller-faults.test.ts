@@ -19,6 +19,7 @@ import { renderManifests } from '../src/render';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, startControlPlane } from './harness/control-plane';
 import { SHARED } from './harness/binaries';
+import { waitFor as poll } from './harness/wait';
 
 const BIN = path.resolve(__dirname, '..', 'bin', 'inference-monitoring.js');
 const NS = 'llm';
@@ -28,18 +29,7 @@ const SPEC = {
   targets: [{ name: 'legacy', engine: 'vllm', selector: { app: 'legacy' }, port: 8000, namespace: TARGET_NS }],
 };
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (e) { last = e; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const waitFor = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000) => poll(what, check, timeoutMs, 250);
 
 const runIf = haveK8sBinaries() ? describe : describe.skip;
 

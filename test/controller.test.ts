@@ -18,6 +18,7 @@ import { renderInstall } from './harness/install';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, startControlPlane } from './harness/control-plane';
 import { SHARED } from './harness/binaries';
+import { waitFor as poll } from './harness/wait';
 
 const NS = 'llm';
 const SPEC = {
@@ -28,18 +29,7 @@ const SPEC = {
   monitoring: { mode: 'operator' },
 };
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (e) { last = e; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitFor = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000) => poll(what, check, timeoutMs, 200);
 
 const quiet = (msg: string, fields?: Record<string, unknown>) => { if (process.env.CIM_DEBUG) console.log(msg, JSON.stringify(fields)); };
 const runIf = haveK8sBinaries() ? describe : describe.skip;
