@@ -5,7 +5,7 @@
  * the same way. Each measurement runs in a fresh process (peak RSS is per
  * process); the median of the repetitions is reported.
  *
- *   npm run bench:synth [-- --sizes 1,10,50,200 --reps 3]
+ *   npm run bench:synth [-- --sizes 1,10,50,200 --reps 5]
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -71,21 +71,25 @@ function main(): void {
   }
   const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
   const sizes = opt('sizes', '1,10,50,200').split(',').map(Number);
-  const reps = Number(opt('reps', '3'));
+  const reps = Number(opt('reps', '5'));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-synth-'));
   const rows: Array<{ n: number; path: string; ours: Sample; floor: Sample }> = [];
   for (const n of sizes) {
     // The floor's content: exactly our manifests, computed here, outside the timed child.
     const input = path.join(tmp, `floor-${n}.json`);
     fs.writeFileSync(input, JSON.stringify(Array.from({ length: n }, (_, i) => renderManifests({ name: stackName(i), namespace: 'llm', spec: spec(i) }))));
-    const run = (mode: string) => {
-      const samples: Sample[] = [];
-      for (let r = 0; r < reps; r++) samples.push(JSON.parse(execFileSync(process.execPath, [__filename, '--child', mode, String(n), input], { encoding: 'utf8', maxBuffer: 1 << 26 })));
-      return { ms: median(samples.map((s) => s.ms)), maxRssMiB: median(samples.map((s) => s.maxRssMiB)), heapMiB: median(samples.map((s) => s.heapMiB)), objects: samples[0].objects, bytes: samples[0].bytes };
-    };
+    const child = (mode: string): Sample => JSON.parse(execFileSync(process.execPath, [__filename, '--child', mode, String(n), input], { encoding: 'utf8', maxBuffer: 1 << 26 }));
+    const summary = (samples: Sample[]): Sample => ({ ms: median(samples.map((s) => s.ms)), maxRssMiB: median(samples.map((s) => s.maxRssMiB)), heapMiB: median(samples.map((s) => s.heapMiB)), objects: samples[0].objects, bytes: samples[0].bytes });
     for (const [path, o, f] of [['cdk8s synth (one App, N charts)', 'ours', 'floor'], ['render/controller (one App per stack)', 'ours-render', 'floor-render']]) {
-      const ours = run(o);
-      const floor = run(f);
+      // Ours and the floor alternate, so a slower spell of a shared machine hits both.
+      const ourSamples: Sample[] = [];
+      const floorSamples: Sample[] = [];
+      for (let r = 0; r < reps; r++) {
+        ourSamples.push(child(o));
+        floorSamples.push(child(f));
+      }
+      const ours = summary(ourSamples);
+      const floor = summary(floorSamples);
       if (ours.objects !== floor.objects || ours.bytes !== floor.bytes) throw new Error(`n=${n} ${path}: ours and the floor differ (${ours.objects}/${floor.objects} objects, ${ours.bytes}/${floor.bytes} bytes)`);
       rows.push({ n, path, ours, floor });
     }

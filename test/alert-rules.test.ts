@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Yaml } from 'cdk8s';
+import { configYaml } from '../src/config-yaml';
 import { buildRuleFiles } from '../src/alerts/rules';
 import { planStack } from '../src/plan/plan';
 import { havePrometheus } from './harness/binaries';
@@ -48,7 +49,7 @@ runIf('alert rules under promtool test rules', () => {
     const plan = planStack({ name: 'demo', namespace: NS, spec });
     if (!plan.ok) throw new Error(JSON.stringify(plan.errors));
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-rules-'));
-    for (const [name, file] of Object.entries(buildRuleFiles(plan.value))) fs.writeFileSync(path.join(dir, name), Yaml.stringify(file));
+    for (const [name, file] of Object.entries(buildRuleFiles(plan.value))) fs.writeFileSync(path.join(dir, name), configYaml(file));
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

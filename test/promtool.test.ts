@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Yaml } from 'cdk8s';
+import { configYaml } from '../src/config-yaml';
 import { buildRuleFiles } from '../src/alerts/rules';
 import { planStack } from '../src/plan/plan';
 import { buildPrometheusConfig } from '../src/prometheus/prometheus-config';
@@ -27,12 +28,12 @@ runIf('promtool', () => {
       const cfg = buildPrometheusConfig(result.value);
       const rules = buildRuleFiles(result.value);
       for (const [name, file] of Object.entries(rules)) {
-        fs.writeFileSync(path.join(dir, name), Yaml.stringify(file));
+        fs.writeFileSync(path.join(dir, name), configYaml(file));
         const r = await promtool(['check', 'rules', path.join(dir, name)]);
         expect({ file: name, code: r.code, out: r.stderr }).toEqual({ file: name, code: 0, out: '' });
       }
       // Point rule_files at the temp dir so `check config` also checks them.
-      fs.writeFileSync(path.join(dir, 'prometheus.yml'), Yaml.stringify({ ...cfg, rule_files: [path.join(dir, '*.yaml')] }));
+      fs.writeFileSync(path.join(dir, 'prometheus.yml'), configYaml({ ...cfg, rule_files: [path.join(dir, '*.yaml')] }));
       const r = await promtool(['check', 'config', path.join(dir, 'prometheus.yml')]);
       expect({ code: r.code, err: r.stderr }).toEqual({ code: 0, err: '' });
       expect(r.stdout).toContain('SUCCESS');
@@ -45,7 +46,7 @@ runIf('promtool', () => {
     const objs = renderManifests({ name: 'demo', namespace: 'llm', spec: SPEC_VARIANTS['every engine'] });
     const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'demo-prometheus');
     const result = planStack({ name: 'demo', namespace: 'llm', spec: SPEC_VARIANTS['every engine'] });
-    expect(result.ok && cm.data['prometheus.yml']).toBe(result.ok && Yaml.stringify(buildPrometheusConfig(result.value)));
+    expect(result.ok && cm.data['prometheus.yml']).toBe(result.ok && configYaml(buildPrometheusConfig(result.value)));
   });
 
   test('promtool does reject a broken configuration (the check can fail)', async () => {

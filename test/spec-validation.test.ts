@@ -1,4 +1,4 @@
-import { validateSpec } from '../src/spec/validate';
+import { specAjv, specJsonSchema, validateSpec } from '../src/spec/validate';
 import { planStack } from '../src/plan/plan';
 
 const model = (extra: Record<string, unknown> = {}) => ({ name: 'qwen', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'vllm', ...extra });
@@ -9,6 +9,14 @@ const errorsOf = (spec: unknown) => {
 };
 
 describe('spec validation', () => {
+  test('the schema itself is valid JSON Schema (the runtime validator skips this check)', () => {
+    const ajv = specAjv(true);
+    const valid = ajv.validateSchema(specJsonSchema());
+    expect(ajv.errors ?? []).toEqual([]);
+    expect(valid).toBe(true);
+    expect(() => ajv.compile(specJsonSchema())).not.toThrow();
+  });
+
   test('a minimal spec is accepted and defaulted from the schema', () => {
     const r = validateSpec({ models: [model()] });
     expect(r.ok).toBe(true);

@@ -1,6 +1,7 @@
-import { ApiObject, Duration, Yaml } from 'cdk8s';
+import { ApiObject, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { configYaml } from '../config-yaml';
 import { BENCHMARK_DB_ENV, DASHBOARDS_DIR, DatasourceOptions, buildDashboardProviders, buildDatasources } from '../grafana/provisioning';
 import { objectName, componentSelector, stackLabels } from '../names';
 import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
@@ -55,8 +56,8 @@ export class Grafana extends Construct {
     const labels = stackLabels(props.instance, 'grafana', 'grafana');
     this.labels = labels;
     const selector = componentSelector(props.instance, 'grafana');
-    const datasourcesText = Yaml.stringify(buildDatasources(props.datasources));
-    const providersText = Yaml.stringify(buildDashboardProviders());
+    const datasourcesText = configYaml(buildDatasources(props.datasources));
+    const providersText = configYaml(buildDashboardProviders());
     const datasources = new kplus.ConfigMap(this, 'datasources', { metadata: { name: objectName([props.name, 'datasources']), namespace: props.namespace, labels }, data: { 'datasources.yaml': datasourcesText } });
     const providers = new kplus.ConfigMap(this, 'providers', { metadata: { name: objectName([props.name, 'dashboard-providers']), namespace: props.namespace, labels }, data: { 'providers.yaml': providersText } });
 

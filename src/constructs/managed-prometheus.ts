@@ -1,6 +1,7 @@
-import { ApiObject, Duration, JsonPatch, Yaml } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { configYaml } from '../config-yaml';
 import { objectName, componentSelector, stackLabels } from '../names';
 import { PrometheusConfig, RuleFile } from '../prometheus/config-types';
 import { PROMETHEUS_PORT, RULES_DIR } from '../prometheus/prometheus-config';
@@ -63,8 +64,8 @@ export class ManagedPrometheus extends Construct {
     const labels = stackLabels(props.instance, 'prometheus', 'prometheus');
     this.labels = labels;
     const selector = componentSelector(props.instance, 'prometheus');
-    const configText = Yaml.stringify(props.config);
-    const ruleTexts = Object.fromEntries(Object.entries(props.ruleFiles).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, Yaml.stringify(v)]));
+    const configText = configYaml(props.config);
+    const ruleTexts = Object.fromEntries(Object.entries(props.ruleFiles).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, configYaml(v)]));
 
     this.serviceAccount = new kplus.ServiceAccount(this, 'sa', { metadata: { name: props.name, namespace: props.namespace, labels }, automountToken: true });
     for (const ns of [...new Set([props.namespace, ...(props.discoveryNamespaces ?? [])])].sort()) {

@@ -1,6 +1,7 @@
-import { ApiObject, Duration, JsonPatch, Yaml } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { configYaml } from '../config-yaml';
 import { objectName, componentSelector, stackLabels } from '../names';
 import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
 
@@ -86,7 +87,7 @@ export class Tempo extends Construct {
     const labels = stackLabels(props.instance, 'tempo', 'tempo');
     this.labels = labels;
     const selector = componentSelector(props.instance, 'tempo');
-    const configText = Yaml.stringify(buildTempoConfig(props));
+    const configText = configYaml(buildTempoConfig(props));
     const config = new kplus.ConfigMap(this, 'config', { metadata: { name: props.name, namespace: props.namespace, labels }, data: { 'tempo.yaml': configText } });
 
     let data: kplus.Volume;
