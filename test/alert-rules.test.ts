@@ -10,6 +10,9 @@ import { Yaml } from 'cdk8s';
 import { configYaml } from '../src/config-yaml';
 import { buildRuleFiles } from '../src/alerts/rules';
 import { planStack } from '../src/plan/plan';
+import { renderManifests } from '../src/render';
+import { SPEC_VARIANTS } from './harness/spec-variants';
+import { parse } from 'yaml';
 import { havePrometheus } from './harness/binaries';
 import { promtool } from './harness/prometheus';
 
@@ -141,4 +144,29 @@ runIf('alert rules under promtool test rules', () => {
       { eval_time: '6m', alertname: 'InferenceTargetDown', exp_alerts: expect1('InferenceTargetDown', { severity: 'critical', job: 'demo-v', instance: '10.0.0.5:8000', namespace: 'llm', pod: 'demo-v-0' }, '') },
     ],
   }]));
+});
+
+describe('recorded series the dashboards read', () => {
+  const RECORDED_NAME = /\bnamespace_model[a-z_]*:[a-z0-9_]+:rate\w+\b/g;
+  const variants: Array<[string, Record<string, unknown>]> = [
+    ['every engine', SPEC_VARIANTS['every engine']],
+    ['alerts disabled', { ...SPEC_VARIANTS['every engine'], alerts: { enabled: false } }],
+    ['operator mode', { ...SPEC_VARIANTS['every engine'], monitoring: { mode: 'operator' } }],
+  ];
+  test.each(variants)('every one is written by a rule of the same stack (%s)', (_name, variant) => {
+    const objs = renderManifests({ name: 'demo', namespace: NS, spec: variant });
+    const recorded = new Set<string>();
+    const addGroups = (groups: any[]) => { for (const g of groups ?? []) for (const r of g.rules) if (r.record) recorded.add(r.record); };
+    const read = new Set<string>();
+    for (const o of objs) {
+      if (o.kind === 'PrometheusRule') addGroups(o.spec.groups);
+      if (o.kind !== 'ConfigMap') continue;
+      for (const [key, text] of Object.entries<string>(o.data ?? {})) {
+        if (key.endsWith('.json')) for (const name of text.match(RECORDED_NAME) ?? []) read.add(name);
+        else if (o.metadata.name.endsWith('-rules')) addGroups(parse(text).groups);
+      }
+    }
+    expect(read.size).toBeGreaterThan(10);
+    expect([...read].filter((name) => !recorded.has(name))).toEqual([]);
+  });
 });

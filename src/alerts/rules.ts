@@ -15,6 +15,7 @@ import { AlertingRule, RecordingRule, RuleFile, RuleGroup } from '../prometheus/
 import { DCGM_JOB } from '../prometheus/prometheus-config';
 import { BinaryOp, Expr, agg, bin, m, num, orAll, print, rate, sel } from '../promql/ast';
 import { QueryScope, counterRate, errorRatio, gaugeMax, gaugeTotal, quantile, signalAlternatives } from '../promql/signals';
+import { RECORDED_HISTOGRAMS, histogramRecordings } from '../promql/recorded';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 
 const BY = ['namespace', SERIES_MODEL_LABEL];
@@ -84,10 +85,18 @@ export function engineAlerts(profile: EngineProfile, versions: readonly string[]
   return out;
 }
 
-/** Recording rules for the quantiles dashboards and SLO reports use most. */
+/**
+ * Recording rules: the histogram rates the dashboards read (see
+ * `promql/recorded.ts`), then the quantiles SLO reports use most.
+ */
 export function engineRecordingRules(profile: EngineProfile, versions: readonly string[]): RecordingRule[] {
   const scope = engineScope(profile.engine);
   const out: RecordingRule[] = [];
+  for (const signal of RECORDED_HISTOGRAMS) {
+    for (const r of histogramRecordings(profile, signal, signalAlternatives(profile, signal, versions), scope)) {
+      out.push({ record: r.record, expr: print(r.expr), labels: { [SERIES_ENGINE_LABEL]: profile.engine } });
+    }
+  }
   const recorded: Array<[SignalName, string]> = [['ttft', 'ttft_seconds'], ['interTokenLatency', 'inter_token_latency_seconds'], ['e2eLatency', 'e2e_latency_seconds']];
   for (const [signal, name] of recorded) {
     const alts = signalAlternatives(profile, signal, versions);
@@ -194,13 +203,13 @@ function targetAlerts(plan: StackPlan): AlertingRule[] {
 
 function engineGroups(engine: EngineName, versions: readonly string[], spec: Pick<InferenceMonitoringSpec, 'alerts' | 'slo'>): RuleGroupWithSignals[] {
   const profile = PROFILES[engine];
-  const alerts = engineAlerts(profile, versions, spec.alerts).map((a) => ({ ...a, labels: { [SERIES_ENGINE_LABEL]: engine } }));
+  const alerts = spec.alerts.enabled ? engineAlerts(profile, versions, spec.alerts).map((a) => ({ ...a, labels: { [SERIES_ENGINE_LABEL]: engine } })) : [];
   const signals = new Map(alerts.map((a) => [`alert ${a.alert}`, print(a.signal)]));
   const groups: RuleGroupWithSignals[] = [];
   const recording = engineRecordingRules(profile, versions);
   for (const r of recording) signals.set(`record ${r.record}`, r.expr);
   groups.push({ engine, group: { name: `inference-monitoring.${engine}`, rules: [...recording, ...alerts.map(toRule)] }, signals });
-  if (spec.slo) {
+  if (spec.slo && spec.alerts.enabled) {
     const slo = sloRules(profile, versions, spec.slo);
     // Burn-rate alerts read the recorded ratios; the ratios' own expressions are what has to have data.
     const sloSignals = new Map(slo.filter((r): r is RecordingRule => 'record' in r).map((r) => [`record ${r.record}`, r.expr]));
@@ -209,10 +218,13 @@ function engineGroups(engine: EngineName, versions: readonly string[], spec: Pic
   return groups;
 }
 
-/** Rule files by name for a stack. */
+/**
+ * Rule files by name for a stack. With alerts disabled only the recording
+ * rules remain: the dashboards read them.
+ */
 export function buildRuleFiles(plan: StackPlan): Record<string, RuleFile> {
   const groups: RuleGroup[] = [];
-  const stackRules: AlertingRule[] = [...targetAlerts(plan), ...(plan.spec.gpuMetrics.enabled ? gpuAlerts().map(toRule) : [])];
+  const stackRules: AlertingRule[] = plan.spec.alerts.enabled ? [...targetAlerts(plan), ...(plan.spec.gpuMetrics.enabled ? gpuAlerts().map(toRule) : [])] : [];
   if (stackRules.length) groups.push({ name: 'inference-monitoring.stack', rules: stackRules });
   const versions = new Map<EngineName, Set<string>>();
   for (const x of [...plan.models, ...plan.targets]) {
@@ -221,7 +233,7 @@ export function buildRuleFiles(plan: StackPlan): Record<string, RuleFile> {
   for (const engine of ENGINE_NAMES.filter((e) => versions.has(e))) {
     groups.push(...engineGroups(engine, [...versions.get(engine)!].sort(), plan.spec).map((g) => g.group));
   }
-  return { 'inference-monitoring.yaml': { groups } };
+  return groups.length ? { 'inference-monitoring.yaml': { groups } } : {};
 }
 
 /** Every engine's rule groups at its default version, and the GPU alerts (for check-dashboards). */

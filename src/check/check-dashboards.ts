@@ -12,11 +12,11 @@ import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { Yaml } from 'cdk8s';
 import { catalogDashboards, DashboardJson } from '../dashboards';
 import { ENGINE_NAMES } from '../engines/names';
 import { EngineName } from '../engines/profile';
 import { catalogRuleGroups } from '../alerts/rules';
+import { configYaml } from '../config-yaml';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 import { ScrapeConfig } from '../prometheus/config-types';
 import { DCGM_JOB } from '../prometheus/prometheus-config';
@@ -153,8 +153,12 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
       servers.push(server);
       served.push({ ...f, port });
     }
-    const config = { global: { scrape_interval: '1s', evaluation_interval: '1s' }, scrape_configs: fixtureScrapeConfigs(served) };
-    fs.writeFileSync(path.join(dir, 'prometheus.yml'), Yaml.stringify(config));
+    // The rules are loaded too: dashboards read histogram rates from recording rules.
+    const enginesServed = new Set(fixtures.map((f) => f.engine));
+    const groups = catalogRuleGroups(opts.versions).filter((g) => enginesServed.has(g.engine ?? 'dcgm')).map((g) => g.group);
+    fs.writeFileSync(path.join(dir, 'rules.yml'), configYaml({ groups }));
+    const config = { global: { scrape_interval: '1s', evaluation_interval: '1s' }, rule_files: [path.join(dir, 'rules.yml')], scrape_configs: fixtureScrapeConfigs(served) };
+    fs.writeFileSync(path.join(dir, 'prometheus.yml'), configYaml(config));
     const port = await freePort();
     child = spawn(findPrometheus(opts.prometheus), [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], { stdio: 'ignore' });
     const url = `http://127.0.0.1:${port}`;
@@ -172,6 +176,15 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
       const body: any = await res.json();
       if (body.status === 'success' && body.data.result.length >= targets) break;
       if (Date.now() > warm) throw new Error('the samples were not scraped three times in time');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // Then every rule group evaluates once more, over samples that have rates.
+    const scraped = Date.now();
+    for (;;) {
+      const body: any = await (await fetch(`${url}/api/v1/rules`)).json();
+      const evaluated = (body.data?.groups ?? []).filter((g: any) => Date.parse(g.lastEvaluation) > scraped);
+      if (body.status === 'success' && evaluated.length === groups.length) break;
+      if (Date.now() > warm) throw new Error('the rules were not evaluated in time');
       await new Promise((r) => setTimeout(r, 500));
     }
 

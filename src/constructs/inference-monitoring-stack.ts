@@ -65,7 +65,7 @@ export class InferenceMonitoringStack extends Construct {
       }
     }
 
-    const ruleFiles = spec.alerts.enabled ? buildRuleFiles(plan) : {};
+    const ruleFiles = buildRuleFiles(plan);
     const discoveryNamespaces = [
       ...plan.targets.map((t) => t.namespace),
       ...(spec.gpuMetrics.enabled && spec.gpuMetrics.exporterNamespace ? [spec.gpuMetrics.exporterNamespace] : []),

@@ -11,7 +11,8 @@ import { QueryVariableBuilder, VariableRefresh } from '@grafana/grafana-foundati
 import { lmdeploy } from '../engines/lmdeploy';
 import { SignalName } from '../engines/profile';
 import { agg, increase, m, sel } from '../promql/ast';
-import { QueryScope, counterRate, gaugeMax, gaugeTotal, histogramMean, quantile, signalAlternatives } from '../promql/signals';
+import { QueryScope, counterRate, gaugeMax, gaugeTotal, signalAlternatives } from '../promql/signals';
+import { recordedMean, recordedQuantile } from '../promql/recorded';
 import { DashboardJson, PROMETHEUS_DS, Target, baseDashboard, dashboardScope, layout, timeseries } from './common';
 
 export const LMDEPLOY_DASHBOARD_UID = 'inference-lmdeploy';
@@ -23,8 +24,8 @@ export function lmdeployDashboard(versions: readonly string[]): DashboardJson {
   const alts = (s: SignalName) => signalAlternatives(lmdeploy, s, versions);
   const latency = (s: SignalName, title: string): { panel: cog.Builder<any> } => ({
     panel: timeseries(title, 's', [
-      ...[0.99, 0.95, 0.9, 0.5].map((q): Target => ({ expr: quantile(alts(s), q, scope, ['model']), legend: `P${Math.round(q * 100)} {{model}}` })),
-      { expr: histogramMean(alts(s), scope, ['model']), legend: 'Mean {{model}}' },
+      ...[0.99, 0.95, 0.9, 0.5].map((q): Target => ({ expr: recordedQuantile(s, alts(s), q, scope, ['model']), legend: `P${Math.round(q * 100)} {{model}}` })),
+      { expr: recordedMean(s, alts(s), scope, ['model']), legend: 'Mean {{model}}' },
     ]),
   });
   const finished = alts('requestsFinished')[0];
@@ -46,8 +47,8 @@ export function lmdeployDashboard(versions: readonly string[]): DashboardJson {
     { panel: timeseries('Requests per DP rank', 'reqps', [{ expr: counterRate(alts('requestsFinished'), scope, perRank), legend: '{{pod}} rank {{engine}}' }], 'Finished requests per second on each rank: shows how the proxy balances load.') },
     { panel: timeseries('Finish Reason', 'short', [{ expr: agg('sum', increase(sel(finished.metric, scope.matchers, scope.window)), [finished.reasonLabel!]), legend: `{{${finished.reasonLabel}}}` }]) },
     { panel: timeseries('Queue Time', 's', [
-      { expr: histogramMean(alts('queueTime'), scope, ['model']), legend: 'Mean {{model}}' },
-      { expr: quantile(alts('queueTime'), 0.95, scope, ['model']), legend: 'P95 {{model}}' },
+      { expr: recordedMean('queueTime', alts('queueTime'), scope, ['model']), legend: 'Mean {{model}}' },
+      { expr: recordedQuantile('queueTime', alts('queueTime'), 0.95, scope, ['model']), legend: 'P95 {{model}}' },
     ]) },
   ];
   const running = alts('requestsRunning')[0].metric;

@@ -8,7 +8,8 @@
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
 import { EngineProfile, SignalName } from '../engines/profile';
 import { Expr, agg, bin, increase, m, print, sel } from '../promql/ast';
-import { counterRate, errorRatio, gaugeMax, gaugeTotal, histogramMean, histogramRate, quantile, signalAlternatives, bucketRate } from '../promql/signals';
+import { counterRate, errorRatio, gaugeMax, gaugeTotal, signalAlternatives } from '../promql/signals';
+import { recordedBuckets, recordedMean, recordedQuantile, recordedRate } from '../promql/recorded';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 import { DashboardJson, Target, baseDashboard, dashboardScope, heatmap, layout, stat, timeseries, unavailable } from './common';
 
@@ -43,9 +44,9 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
     if (has('generationTokens') && has('promptTokens')) return bin('/', counterRate(alts('generationTokens'), scope, [MODEL]), counterRate(alts('promptTokens'), scope, [MODEL]));
     return undefined;
   };
-  const quantiles = (s: SignalName): Target[] => QUANTILES.map((q) => ({ expr: quantile(alts(s), q, scope, [MODEL]), legend: `p${Math.round(q * 100)} {{${MODEL}}}` }));
+  const quantiles = (s: SignalName): Target[] => QUANTILES.map((q) => ({ expr: recordedQuantile(s, alts(s), q, scope, [MODEL]), legend: `p${Math.round(q * 100)} {{${MODEL}}}` }));
   const latencyPanel = (s: SignalName, title: string, fallback: string, description: string): P => (has(s)
-    ? { panel: timeseries(title, 's', [...quantiles(s), { expr: histogramMean(alts(s), scope, [MODEL]), legend: `mean {{${MODEL}}}` }], description) }
+    ? { panel: timeseries(title, 's', [...quantiles(s), { expr: recordedMean(s, alts(s), scope, [MODEL]), legend: `mean {{${MODEL}}}` }], description) }
     : { panel: unavailable(title, missing(s, fallback)) });
 
   const overview: P[] = [
@@ -73,7 +74,7 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
   ];
   const requestRate = has('requestsFinished')
     ? counterRate(alts('requestsFinished'), scope, [MODEL])
-    : has('e2eLatency') ? histogramRate(alts('e2eLatency'), scope, [MODEL]) : undefined;
+    : has('e2eLatency') ? recordedRate('e2eLatency', alts('e2eLatency'), scope, [MODEL]) : undefined;
   throughput.push(requestRate
     ? { panel: timeseries('Requests/s', 'reqps', [{ expr: requestRate, legend: '{{model}}' }], 'Finished requests per second.') }
     : { panel: unavailable('Requests/s', 'The engine exports no request counter.') });
@@ -90,7 +91,7 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
   const latency: P[] = [
     latencyPanel('ttft', 'Time to first token', 'The engine exports no time-to-first-token histogram.', 'Quantiles over all pods and ranks of the model.'),
     has('ttft')
-      ? { panel: heatmap('Time to first token distribution', { expr: bucketRate(alts('ttft'), scope), legend: '{{le}}' }) }
+      ? { panel: heatmap('Time to first token distribution', { expr: recordedBuckets('ttft', alts('ttft'), scope), legend: '{{le}}' }) }
       : { panel: unavailable('Time to first token distribution', missing('ttft', 'No histogram to draw.')) },
     latencyPanel('interTokenLatency', 'Inter-token latency', 'The engine exports no per-token latency histogram.', 'Time between consecutive output tokens.'),
     latencyPanel('e2eLatency', 'End-to-end request latency', 'The engine exports no request latency histogram.', 'From arrival to the last token.'),
@@ -99,7 +100,7 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
 
   const batching: P[] = [
     has('batchFill')
-      ? { panel: timeseries('Batch fill percentiles', 'percentunit', QUANTILES.map((q) => ({ expr: quantile(alts('batchFill'), q, scope, [MODEL]), legend: `p${Math.round(q * 100)} {{model}}` }))) }
+      ? { panel: timeseries('Batch fill percentiles', 'percentunit', QUANTILES.map((q) => ({ expr: recordedQuantile('batchFill', alts('batchFill'), q, scope, [MODEL]), legend: `p${Math.round(q * 100)} {{model}}` }))) }
       : { panel: unavailable('Batch fill percentiles', 'Only transformers continuous batching reports how full each batch is; see running requests for the batch size.') },
     kv
       ? { panel: timeseries('KV-cache usage', 'percentunit', [{ expr: kv, legend: '{{model}}' }]) }

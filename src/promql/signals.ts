@@ -29,7 +29,7 @@ const selector = (metric: string, scope: QueryScope, extra: readonly LabelMatche
   sel(metric, [...scope.matchers, ...extra], withRange ? scope.window : undefined);
 
 /** Scales a value in the signal's unit to the dashboards' unit (seconds, ratio 0-1). */
-function toBaseUnit(e: Expr, metric: SignalMetric): Expr {
+export function toBaseUnit(e: Expr, metric: SignalMetric): Expr {
   if (metric.unit === 'milliseconds') return bin('/', e, num(1000));
   if (metric.unit === 'percent') return bin('/', e, num(100));
   return e;
