@@ -12,7 +12,7 @@
  *
  * The controller runs as its own process (the CLI), as in a cluster.
  *
- *   npm run bench:controller [-- --sizes 10,100 --workers 4 --resync 10]
+ *   npm run bench:controller [-- --sizes 10,100 --workers 4 --resync 10 --floor-max 500]
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
@@ -93,13 +93,19 @@ async function controllerRun(cp: ControlPlane, api: KubeApi, ns: string, n: numb
     const total = Math.max(...readyAt.values()) - start;
     const latencies = [...readyAt].map(([k, t]) => t - created.get(k)!);
     const memConverged = rss(proc.pid!);
+    if (process.env.BENCH_HEAP_SNAPSHOT) {
+      // Run with NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2: the controller writes Heap.*.heapsnapshot into the working directory.
+      proc.kill('SIGUSR2');
+      await sleep(20_000);
+    }
     const writesBefore = await metric(port, 'inference_monitoring_kube_requests', '{kind="write"}');
     const readsBefore = await metric(port, 'inference_monitoring_kube_requests', '{kind="read"}');
     await sleep(3 * resyncS * 1000 + 1000);
     const steadyWrites = (await metric(port, 'inference_monitoring_kube_requests', '{kind="write"}')) - writesBefore;
     const steadyReads = (await metric(port, 'inference_monitoring_kube_requests', '{kind="read"}')) - readsBefore;
     const reconciles = await metric(port, 'inference_monitoring_reconcile_total', '{result="success"}');
-    return { total, p50: pct(latencies, 50), p99: pct(latencies, 99), steadyWrites, steadyReads, reconciles, mem: rss(proc.pid!), memConverged };
+    const heapMiB = (await metric(port, 'nodejs_heap_size_used_bytes')) / 2 ** 20;
+    return { total, p50: pct(latencies, 50), p99: pct(latencies, 99), steadyWrites, steadyReads, reconciles, mem: rss(proc.pid!), memConverged, heapMiB };
   } finally {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
@@ -111,6 +117,8 @@ async function main(): Promise<void> {
   const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
   const sizes = opt('sizes', '10,100').split(',').map(Number);
   const workers = Number(opt('workers', '4'));
+  // Sizes above this run without the floor (memory at 1000 needs no floor, and the nodes hold one set).
+  const floorMax = Number(opt('floor-max', '500'));
   const resyncS = Number(opt('resync', '10'));
   const maxN = Math.max(...sizes);
   // Every stack's model asks for one GPU and several CPUs; the floor and the controller run one after the other.
@@ -124,16 +132,20 @@ async function main(): Promise<void> {
     kc.loadFromFile(cp.kubeconfig);
     const api = new KubeApi(kc);
     for (const n of sizes) {
-      await ensureNamespace(cp, `floor-${n}`);
       await ensureNamespace(cp, `ctl-${n}`);
-      console.error(`n=${n}: floor…`);
-      const floorMs = await floor(api, `floor-${n}`, n, workers);
-      // Free the floor's GPUs, CPU and memory before the controller's run (the nodes hold one set, not two).
-      await cp.request('DELETE', `/api/v1/namespaces/floor-${n}`);
-      while ((await cp.request('GET', `/api/v1/namespaces/floor-${n}`)).status !== 404) await sleep(500);
+      let floorMs = NaN;
+      if (n <= floorMax) {
+        await ensureNamespace(cp, `floor-${n}`);
+        console.error(`n=${n}: floor…`);
+        floorMs = await floor(api, `floor-${n}`, n, workers);
+        // Free the floor's GPUs, CPU and memory before the controller's run (the nodes hold one set, not two).
+        await cp.request('DELETE', `/api/v1/namespaces/floor-${n}`);
+        while ((await cp.request('GET', `/api/v1/namespaces/floor-${n}`)).status !== 404) await sleep(500);
+      }
       console.error(`n=${n}: controller…`);
       const c = await controllerRun(cp, api, `ctl-${n}`, n, workers, resyncS);
-      rows.push(`| ${n} | ${(floorMs / 1000).toFixed(1)} | ${(c.total / 1000).toFixed(1)} | ${(c.total / floorMs).toFixed(2)}× | ${(c.p50 / 1000).toFixed(1)} | ${(c.p99 / 1000).toFixed(1)} | ${c.steadyWrites} | ${c.steadyReads} | ${c.memConverged.rssMiB.toFixed(0)} | ${c.mem.hwmMiB.toFixed(0)} |`);
+      const withFloor = (f: (ms: number) => string) => (Number.isNaN(floorMs) ? '—' : f(floorMs));
+      rows.push(`| ${n} | ${withFloor((ms) => (ms / 1000).toFixed(1))} | ${(c.total / 1000).toFixed(1)} | ${withFloor((ms) => `${(c.total / ms).toFixed(2)}×`)} | ${(c.p50 / 1000).toFixed(1)} | ${(c.p99 / 1000).toFixed(1)} | ${c.steadyWrites} | ${c.steadyReads} | ${c.memConverged.rssMiB.toFixed(0)} | ${c.mem.hwmMiB.toFixed(0)} | ${c.heapMiB.toFixed(0)} |`);
       console.error(rows[rows.length - 1]);
       // Free the GPUs and pods before the next size.
       await cp.request('DELETE', `/api/v1/namespaces/ctl-${n}`);
@@ -143,8 +155,8 @@ async function main(): Promise<void> {
     await cp.stop();
   }
   console.log(`controller benchmark — node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${workers} workers (floor: ${workers} concurrent appliers), resync ${resyncS} s`);
-  console.log('| N | floor s | controller s | ratio | p50 create→Ready s | p99 s | writes in 3 resyncs | reads in 3 resyncs | RSS MiB | peak RSS MiB |');
-  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| N | floor s | controller s | ratio | p50 create→Ready s | p99 s | writes in 3 resyncs | reads in 3 resyncs | RSS MiB | peak RSS MiB | V8 heap used MiB |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(r);
 }
 

@@ -129,8 +129,10 @@ runIf('controller against a real kube-apiserver', () => {
     const spec = JSON.parse(JSON.stringify(current!.spec));
     spec.models = spec.models.filter((m: any) => m.name !== 'qwen');
     await api.request('PATCH', resourcePath(INFERENCE_MONITORING, NS, 'demo'), { spec }, 'application/merge-patch+json');
-    const left = await waitFor('pruned', async () => { const c = await children(current!.metadata.uid!); return c.some((o) => o.metadata.name === 'demo-qwen') ? undefined : c; });
-    expect(names(left)).toEqual(names(renderManifests({ name: 'demo', namespace: NS, spec })));
+    // Pruning deletes one object after another: wait for the whole set, not the first deletion.
+    const expected = names(renderManifests({ name: 'demo', namespace: NS, spec }));
+    const left = await waitFor('pruned', async () => { const c = await children(current!.metadata.uid!); return JSON.stringify(names(c)) === JSON.stringify(expected) ? c : undefined; });
+    expect(names(left)).toEqual(expected);
     expect(names(left).some((n) => n.includes('lmdeploy'))).toBe(false); // its LMDeploy dashboard went with it
   });
 

@@ -42,8 +42,12 @@ export interface ReconcilerDeps {
   readonly observedChild?: (obj: KubeObject) => void;
 }
 
-/** Rendered stacks kept for resources reconciled again at the same generation (the burst of events while converging). */
-const RENDER_CACHE_SIZE = 64;
+/**
+ * Resources whose desired objects are kept, compacted (see `compactObject`):
+ * about 20 KiB a stack instead of the 90 KiB of its full ConfigMaps. The full
+ * objects are rendered again only when something has to be applied.
+ */
+const DESIRED_CACHE_SIZE = 4096;
 
 export interface ReconcileOutcome {
   readonly applied: number;
@@ -85,23 +89,29 @@ function canonical(v: unknown): string {
 const objKey = (o: { apiVersion: string; kind: string; metadata: { namespace?: string; name: string } }) => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 export class Reconciler {
-  private readonly rendered = new Map<string, Manifest[]>();
+  private readonly wanted = new Map<string, KubeObject[]>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
-  /** The stamped desired objects of a resource at its generation, rendered once and kept in a small LRU. */
-  private desired(cr: KubeObject, name: string, namespace: string): Manifest[] {
+  /** The stamped desired objects of a resource at its generation. */
+  private render(cr: KubeObject, name: string, namespace: string): Manifest[] {
+    return renderManifests({ name, namespace, spec: cr.spec }).map((m) => this.stamp(m, cr));
+  }
+
+  /** The desired objects compacted as the caches compact live ones, computed once per generation (LRU). */
+  private desiredCompact(cr: KubeObject, name: string, namespace: string): { wants: KubeObject[]; full?: Manifest[] } {
     const k = `${cr.metadata.uid}/${cr.metadata.generation}`;
-    const hit = this.rendered.get(k);
+    const hit = this.wanted.get(k);
     if (hit) {
-      this.rendered.delete(k);
-      this.rendered.set(k, hit);
-      return hit;
+      this.wanted.delete(k);
+      this.wanted.set(k, hit);
+      return { wants: hit };
     }
-    const out = renderManifests({ name, namespace, spec: cr.spec }).map((m) => this.stamp(m, cr));
-    this.rendered.set(k, out);
-    if (this.rendered.size > RENDER_CACHE_SIZE) this.rendered.delete(this.rendered.keys().next().value!);
-    return out;
+    const full = this.render(cr, name, namespace);
+    const wants = full.map((d) => compactObject(d as KubeObject));
+    this.wanted.set(k, wants);
+    if (this.wanted.size > DESIRED_CACHE_SIZE) this.wanted.delete(this.wanted.keys().next().value!);
+    return { wants, full };
   }
 
   async reconcile(key: string): Promise<Action & { outcome?: ReconcileOutcome }> {
@@ -127,7 +137,8 @@ export class Reconciler {
     }
     const plan = planned.value;
 
-    const desired = this.desired(cr, plan.name, plan.namespace);
+    const { wants: desired, full } = this.desiredCompact(cr, plan.name, plan.namespace);
+    let rendered = full;
     const crossNamespace = desired.some((d) => d.metadata.namespace && d.metadata.namespace !== cr.metadata.namespace);
     if (crossNamespace && !(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
       // Owner references cannot cross namespaces: a finalizer cleans those children up on deletion.
@@ -139,15 +150,15 @@ export class Reconciler {
     const live = await this.liveChildren(cr, desired);
     let applied = 0;
     const failures: string[] = [];
-    for (const d of desired) {
-      if (!available.has(`${d.apiVersion}/${d.kind}`)) {
-        failures.push(`${d.kind} ${d.metadata.name}: the ${d.apiVersion} API is not installed in the cluster`);
+    for (const [i, want] of desired.entries()) {
+      if (!available.has(`${want.apiVersion}/${want.kind}`)) {
+        failures.push(`${want.kind} ${want.metadata.name}: the ${want.apiVersion} API is not installed in the cluster`);
         continue;
       }
-      const current = live.get(objKey(d));
-      const want = compactObject(d as KubeObject);
+      const current = live.get(objKey(want));
       if (current && isSubset(want, current)) continue;
-      if (current) this.deps.log('drifted, applying', { object: objKey(d), at: firstDifference(want, current) });
+      if (current) this.deps.log('drifted, applying', { object: objKey(want), at: firstDifference(want, current) });
+      const d = (rendered ??= this.render(cr, plan.name, plan.namespace))[i];
       try {
         this.deps.observedChild?.(await this.deps.api.apply(d as KubeObject));
         applied++;
@@ -206,7 +217,7 @@ export class Reconciler {
   }
 
   /** Children that exist now, by owner label, in every namespace the desired set or the last spec touched (compacted). */
-  private async liveChildren(cr: KubeObject, desired: readonly Manifest[]): Promise<Map<string, KubeObject>> {
+  private async liveChildren(cr: KubeObject, desired: readonly KubeObject[]): Promise<Map<string, KubeObject>> {
     const namespaces = [...new Set([cr.metadata.namespace!, ...desired.map((d) => d.metadata.namespace!).filter(Boolean)])];
     const out = new Map<string, KubeObject>();
     for (const ns of namespaces) {

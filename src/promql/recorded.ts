@@ -13,7 +13,7 @@ import { Expr, agg, bin, call, histogramQuantile, orAll, rate, sel } from './ast
 import { QueryScope, bucketRate, histogramMean, histogramRate, quantile, toBaseUnit } from './signals';
 
 /** The histogram signals dashboards draw. */
-export const RECORDED_HISTOGRAMS: readonly SignalName[] = ['ttft', 'interTokenLatency', 'e2eLatency', 'queueTime', 'batchFill'];
+export const RECORDED_HISTOGRAMS: readonly SignalName[] = ['ttft', 'interTokenLatency', 'timePerOutputToken', 'e2eLatency', 'queueTime', 'batchFill'];
 
 /**
  * Rate window of the recorded series. Dashboards average them over
