@@ -43,9 +43,9 @@ export interface ReconcilerDeps {
 }
 
 /**
- * Resources whose desired objects are kept, compacted (see `compactObject`):
- * about 20 KiB a stack instead of the 90 KiB of its full ConfigMaps. The full
- * objects are rendered again only when something has to be applied.
+ * Resources whose desired objects are kept, compacted (see `compactObject`:
+ * long strings such as dashboards and configs as digests). The full objects
+ * are rendered again only when something has to be applied.
  */
 const DESIRED_CACHE_SIZE = 4096;
 
