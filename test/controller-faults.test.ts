@@ -64,8 +64,9 @@ runIf('controller faults (separate process, real control plane)', () => {
       const pods = await cp.kubectl(['get', 'pods,replicasets,nodes', '-A', '-o', 'wide']);
       throw new Error(`${(e as Error).message}; last status: ${JSON.stringify(last?.status)}\n${pods.stdout}${pods.stderr}`);
     });
-    // Ready means applied: the inventory is then exactly the rendered set.
-    expect(await inventory(obj.metadata.uid!)).toEqual(expected(name, spec));
+    // Ready means applied: the inventory is then exactly the rendered set. After an etcd or apiserver
+    // restart a kind's watch cache may still answer 503 "storage is (re)initializing": the read is retried.
+    expect(await poll('inventory', () => inventory(obj.metadata.uid!), 60_000)).toEqual(expected(name, spec));
     return obj;
   };
 
