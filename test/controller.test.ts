@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import { parseAllDocuments } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../src/controller/manager';
+import { ChildEntry } from '../src/controller/compact';
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { OWNER_LABEL } from '../src/controller/reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, kindOf, resourcePath } from '../src/controller/resources';
@@ -102,6 +103,10 @@ runIf('controller against a real kube-apiserver', () => {
     const r1 = (await reconciles()).values.reduce((a, v) => a + v.value, 0);
     expect(r1 - r0).toBeGreaterThanOrEqual(3); // it did reconcile...
     expect(controller['opts'].api.counts.writes - before).toBe(0); // ...and wrote nothing
+    // Once judged, the caches keep summaries only, not the children's content (memory at 1000 resources).
+    const entries = [...controller.ownedInformers.values()].flatMap((i) => i.list()) as ChildEntry[];
+    expect(entries.length).toBeGreaterThanOrEqual(renderManifests({ name: 'demo', namespace: NS, spec: SPEC }).length);
+    expect(entries.filter((e) => e.content !== undefined || e.satisfies === undefined).map((e) => `${e.kind}/${e.metadata.name}`)).toEqual([]);
   });
 
   test('a child deleted by hand is recreated; a field edited by another manager is restored', async () => {

@@ -14,7 +14,6 @@ import { checkDashboards, coverageTable } from '../check/check-dashboards';
 import { ENGINE_NAMES } from '../engines/names';
 import { Controller } from '../controller/manager';
 import { KubeApi } from '../controller/kube';
-import { Client } from 'pg';
 import { ensureSchema, parseBenchmarkRun, recordBenchmark } from '../benchmarks/loader';
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
@@ -88,6 +87,9 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--database-url <url>', 'postgres:// URL (default: $DATABASE_URL; credentials may also come from PGUSER/PGPASSWORD)')
     .action(async (opts: { file: string; databaseUrl?: string }) => {
       const run = parseBenchmarkRun(JSON.parse(fs.readFileSync(opts.file, 'utf8')));
+      // pg is loaded only for this command: the controller process should not carry it.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { Client } = require('pg') as typeof import('pg');
       const db = new Client({ connectionString: opts.databaseUrl ?? process.env.DATABASE_URL });
       await db.connect();
       try {

@@ -1,9 +1,18 @@
 /**
- * What the controller keeps of an object in its caches: no managedFields,
- * and every long string (dashboards, Prometheus configuration, rule files)
- * replaced by its SHA-256. Desired objects are compacted the same way before
- * comparison, so drift detection still sees any changed byte while 1000
- * stacks' ConfigMaps do not sit in memory twice.
+ * What the controller keeps of objects in its caches.
+ *
+ * compactObject: no managedFields, and every long string (dashboards,
+ * Prometheus configuration, rule files) replaced by its SHA-256. Desired
+ * objects are compacted the same way before comparison, so drift detection
+ * still sees any changed byte.
+ *
+ * childEntry: what the owned-object caches keep of a child, a summary (name,
+ * labels, the fields readiness reads, a digest of its content). It also holds
+ * the compacted content until the reconciler has compared that with the
+ * desired object (settle). After that only the summary stays, so the caches
+ * of 1000 stacks hold 24,000 summaries rather than 24,000 objects full of
+ * defaults. A later event with the same content digest (a status update)
+ * keeps the verdict.
  */
 import { createHash } from 'crypto';
 import { KubeObject } from './kube';
@@ -12,8 +21,10 @@ import { KubeObject } from './kube';
 export const LONG_STRING = 512;
 const MARK = '\u0000sha256:';
 
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
 function compactValue(v: unknown): unknown {
-  if (typeof v === 'string') return v.length > LONG_STRING ? MARK + createHash('sha256').update(v).digest('hex') : v;
+  if (typeof v === 'string') return v.length > LONG_STRING ? MARK + sha256(v) : v;
   if (Array.isArray(v)) return v.map(compactValue);
   if (v && typeof v === 'object') {
     const out: Record<string, unknown> = {};
@@ -26,4 +37,52 @@ function compactValue(v: unknown): unknown {
 export function compactObject<T extends KubeObject>(obj: T): T {
   const { managedFields: _dropped, ...metadata } = obj.metadata;
   return compactValue({ ...obj, metadata }) as T;
+}
+
+/** Digest of a (compacted) desired object, to recognise it again without keeping it. */
+export function desiredDigest(compacted: KubeObject): string {
+  return sha256(JSON.stringify(compacted));
+}
+
+/** The spec and status fields the reconciler reads for readiness (Deployment rollout). */
+const READINESS = { spec: ['replicas'], status: ['replicas', 'readyReplicas', 'observedGeneration'] } as const;
+
+export interface ChildEntry extends KubeObject {
+  /** SHA-256 of the object without status, resourceVersion and managedFields. */
+  readonly contentDigest: string;
+  /** The compacted object, until the reconciler has compared it (see settle). */
+  content?: KubeObject;
+  /** The desiredDigest of the object this content was found to contain. */
+  satisfies?: string;
+}
+
+function pick(from: Record<string, unknown> | undefined, keys: readonly string[]): Record<string, unknown> | undefined {
+  if (!from) return undefined;
+  const out = Object.fromEntries(keys.filter((k) => from[k] !== undefined).map((k) => [k, from[k]]));
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** The cache entry of a live child; `previous` is the entry it replaces, whose verdict carries over if the content is the same. */
+export function childEntry(raw: KubeObject, previous?: KubeObject): ChildEntry {
+  const { managedFields: _m, resourceVersion, ...meta } = raw.metadata;
+  const { status, ...rest } = raw;
+  const contentDigest = sha256(JSON.stringify({ ...rest, metadata: meta }));
+  const entry: ChildEntry = {
+    apiVersion: raw.apiVersion,
+    kind: raw.kind,
+    metadata: { name: raw.metadata.name, namespace: raw.metadata.namespace, resourceVersion, generation: raw.metadata.generation, labels: raw.metadata.labels },
+    spec: pick(raw.spec, READINESS.spec),
+    status: pick(status, READINESS.status),
+    contentDigest,
+  };
+  const prev = previous as ChildEntry | undefined;
+  if (prev?.satisfies && prev.contentDigest === contentDigest) entry.satisfies = prev.satisfies;
+  else entry.content = compactObject(raw);
+  return entry;
+}
+
+/** Records that the entry's content contains the desired object with this digest, and drops the content. */
+export function settle(entry: ChildEntry, digest: string): void {
+  entry.satisfies = digest;
+  delete entry.content;
 }

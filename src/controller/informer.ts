@@ -19,8 +19,8 @@ export interface InformerOptions {
   readonly log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** Start watching from this resourceVersion instead of listing first (as after a restart with a saved position). */
   readonly resourceVersion?: string;
-  /** What to keep of each object (e.g. compactObject); the default keeps it whole. */
-  readonly transform?: (obj: KubeObject) => KubeObject;
+  /** What to keep of each object (e.g. childEntry), given the entry it replaces; the default keeps it whole. */
+  readonly transform?: (obj: KubeObject, previous?: KubeObject) => KubeObject;
   /** An index over the cache (e.g. by owner label); read it with byIndex. */
   readonly indexBy?: (obj: KubeObject) => string | undefined;
 }
@@ -54,12 +54,12 @@ export class Informer {
     this.abort?.abort();
   }
 
-  /** Records an object a write just returned, unless the cache already holds a newer version. */
-  observe(obj: KubeObject): void {
+  /** Records an object a write just returned, unless the cache already holds a newer version; returns the cache entry. */
+  observe(obj: KubeObject): KubeObject {
     const k = key(obj);
     const cached = this.cache.get(k);
-    if (cached && Number(cached.metadata.resourceVersion) > Number(obj.metadata.resourceVersion)) return;
-    this.put(k, obj);
+    if (cached && Number(cached.metadata.resourceVersion) > Number(obj.metadata.resourceVersion)) return cached;
+    return this.put(k, obj);
   }
 
   /** Cached objects whose index value (see `indexBy`) is `value`. */
@@ -68,7 +68,7 @@ export class Informer {
   }
 
   private put(k: string, raw: KubeObject): KubeObject {
-    const obj = this.opts.transform ? this.opts.transform(raw) : raw;
+    const obj = this.opts.transform ? this.opts.transform(raw, this.cache.get(k)) : raw;
     this.unindex(k);
     this.cache.set(k, obj);
     const v = this.opts.indexBy?.(obj);

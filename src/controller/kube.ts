@@ -1,12 +1,12 @@
 /**
- * A small Kubernetes REST client on top of client-node's KubeConfig (auth and
- * TLS): server-side apply with one field manager, list, get, delete, status
+ * A small Kubernetes REST client on a KubeConnection (TLS and credentials,
+ * see connection.ts): server-side apply with one field manager, list, get, delete, status
  * patches and watches. It counts the requests it sends by verb, so tests and
  * metrics can prove that a converged controller writes nothing.
  */
 import * as https from 'https';
 import * as http from 'http';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConnection, loadConnection } from './connection';
 import { ResourceKind, kindOf, resourcePath } from './resources';
 
 export const FIELD_MANAGER = 'inference-monitoring-controller';
@@ -52,17 +52,16 @@ export class KubeApi {
   public readonly authorized = new Map<string, number>();
   private readonly server: string;
 
-  constructor(private readonly kc: KubeConfig) {
+  /** @param kc where and how to connect: loadConnection(), or a client-node KubeConfig */
+  constructor(private readonly kc: KubeConnection) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = cluster.server.replace(/\/$/, '');
   }
 
+  /** The connection kubectl would use (see loadConnection). */
   static fromKubeconfig(file?: string): KubeApi {
-    const kc = new KubeConfig();
-    if (file) kc.loadFromFile(file);
-    else kc.loadFromDefault();
-    return new KubeApi(kc);
+    return new KubeApi(loadConnection(file));
   }
 
   /** One HTTP request; JSON in and out. Throws KubeApiError on a non-2xx status. */

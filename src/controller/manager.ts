@@ -8,7 +8,7 @@
 import * as http from 'http';
 import * as os from 'os';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { compactObject } from './compact';
+import { ChildEntry, childEntry } from './compact';
 import { Informer } from './informer';
 import { KubeApi, KubeApiError, KubeObject } from './kube';
 import { LeaderElector } from './leader-election';
@@ -32,6 +32,11 @@ export interface ControllerOptions {
 
 export function jsonLogger(stream: NodeJS.WritableStream = process.stderr): (msg: string, fields?: Record<string, unknown>) => void {
   return (msg, fields = {}) => stream.write(`${JSON.stringify({ ts: new Date().toISOString(), msg, ...fields })}\n`);
+}
+
+function withoutManagedFields(obj: KubeObject): KubeObject {
+  const { managedFields: _dropped, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
 }
 
 export class Controller {
@@ -71,6 +76,7 @@ export class Controller {
     this.crInformer = new Informer(opts.api, INFERENCE_MONITORING, {
       namespace: opts.namespace,
       log: this.log,
+      transform: withoutManagedFields,
       onEvent: (type, obj) => {
         const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
         if (obj.metadata.uid) {
@@ -87,9 +93,9 @@ export class Controller {
       observed: (obj) => this.crInformer.observe(obj),
       cachedChildren: (uid, namespace) => {
         if (this.opts.namespace && namespace !== this.opts.namespace) return undefined;
-        return [...this.ownedInformers.values()].flatMap((i) => i.byIndex(uid)).filter((o) => o.metadata.namespace === namespace);
+        return [...this.ownedInformers.values()].flatMap((i) => i.byIndex(uid) as ChildEntry[]).filter((o) => o.metadata.namespace === namespace);
       },
-      observedChild: (obj) => this.ownedInformers.get(`${obj.apiVersion}/${obj.kind}`)?.observe(obj),
+      observedChild: (obj) => this.ownedInformers.get(`${obj.apiVersion}/${obj.kind}`)?.observe(obj) as ChildEntry | undefined,
     });
     if (opts.leaderElection) {
       this.elector = new LeaderElector(opts.api, {
@@ -114,8 +120,8 @@ export class Controller {
         namespace: this.opts.namespace,
         labelSelector: OWNER_LABEL,
         log: this.log,
-        // Keep only what reconciliation compares: no managedFields, long strings as digests.
-        transform: compactObject,
+        // A summary of each child; its content only until the reconciler has compared it (see childEntry).
+        transform: childEntry,
         indexBy: (obj) => obj.metadata.labels?.[OWNER_LABEL],
         onEvent: (_type, obj) => {
           const owner = obj.metadata.labels?.[OWNER_LABEL];

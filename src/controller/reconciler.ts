@@ -7,7 +7,7 @@
  */
 import { Manifest, renderManifests, stackInputFromResource } from '../render';
 import { planStack } from '../plan/plan';
-import { compactObject } from './compact';
+import { ChildEntry, childEntry, compactObject, desiredDigest, settle } from './compact';
 import { Condition, setCondition } from './conditions';
 import { FIELD_MANAGER, KubeApi, KubeApiError, KubeObject } from './kube';
 import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind } from './resources';
@@ -34,20 +34,28 @@ export interface ReconcilerDeps {
   /** Called with the object the apiserver returned after a status write, so the next reconcile does not see stale status. */
   readonly observed?: (obj: KubeObject) => void;
   /**
-   * Children of an owner in one namespace from the informer caches (compacted, see compactObject), or
+   * Children of an owner in one namespace from the informer caches (entries, see childEntry), or
    * undefined when the caches do not cover that namespace (then they are listed from the apiserver).
    */
-  readonly cachedChildren?: (ownerUid: string, namespace: string) => KubeObject[] | undefined;
-  /** Called with each object an apply returned, so the caches are current before the watch event arrives. */
-  readonly observedChild?: (obj: KubeObject) => void;
+  readonly cachedChildren?: (ownerUid: string, namespace: string) => ChildEntry[] | undefined;
+  /** Called with each object an apply returned, so the caches are current before the watch event arrives; returns its cache entry. */
+  readonly observedChild?: (obj: KubeObject) => ChildEntry | undefined;
 }
 
 /**
- * Resources whose desired objects are kept, compacted (see `compactObject`:
- * long strings such as dashboards and configs as digests). The full objects
- * are rendered again only when something has to be applied.
+ * Resources whose desired objects are remembered as digests (see
+ * desiredDigest). The objects are rendered again only when a child must be
+ * compared (its cache entry holds unjudged content) or applied.
  */
 const DESIRED_CACHE_SIZE = 4096;
+
+/** A desired object as remembered between reconciles: its identity and the digest of its compacted form. */
+interface DesiredRef {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly namespace?: string };
+  readonly digest: string;
+}
 
 export interface ReconcileOutcome {
   readonly applied: number;
@@ -88,8 +96,18 @@ function canonical(v: unknown): string {
 
 const objKey = (o: { apiVersion: string; kind: string; metadata: { namespace?: string; name: string } }) => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
+/** The desired objects of one reconcile, rendered and compacted on first need. */
+class Rendering {
+  private full?: Manifest[];
+  private readonly compacted: KubeObject[] = [];
+  constructor(private readonly render: () => Manifest[]) {}
+  all(): Manifest[] { return (this.full ??= this.render()); }
+  object(i: number): Manifest { return this.all()[i]; }
+  compact(i: number): KubeObject { return (this.compacted[i] ??= compactObject(this.object(i) as KubeObject)); }
+}
+
 export class Reconciler {
-  private readonly wanted = new Map<string, KubeObject[]>();
+  private readonly wanted = new Map<string, DesiredRef[]>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -98,20 +116,21 @@ export class Reconciler {
     return renderManifests({ name, namespace, spec: cr.spec }).map((m) => this.stamp(m, cr));
   }
 
-  /** The desired objects compacted as the caches compact live ones, computed once per generation (LRU). */
-  private desiredCompact(cr: KubeObject, name: string, namespace: string): { wants: KubeObject[]; full?: Manifest[] } {
+  /** The desired objects' references and digests at the resource's generation (LRU); renders only on a miss. */
+  private desiredRefs(cr: KubeObject, rendering: Rendering): DesiredRef[] {
     const k = `${cr.metadata.uid}/${cr.metadata.generation}`;
     const hit = this.wanted.get(k);
     if (hit) {
       this.wanted.delete(k);
       this.wanted.set(k, hit);
-      return { wants: hit };
+      return hit;
     }
-    const full = this.render(cr, name, namespace);
-    const wants = full.map((d) => compactObject(d as KubeObject));
-    this.wanted.set(k, wants);
+    const refs = rendering.all().map((m, i): DesiredRef => ({
+      apiVersion: m.apiVersion, kind: m.kind, metadata: { name: m.metadata.name, namespace: m.metadata.namespace }, digest: desiredDigest(rendering.compact(i)),
+    }));
+    this.wanted.set(k, refs);
     if (this.wanted.size > DESIRED_CACHE_SIZE) this.wanted.delete(this.wanted.keys().next().value!);
-    return { wants, full };
+    return refs;
   }
 
   async reconcile(key: string): Promise<Action & { outcome?: ReconcileOutcome }> {
@@ -137,8 +156,8 @@ export class Reconciler {
     }
     const plan = planned.value;
 
-    const { wants: desired, full } = this.desiredCompact(cr, plan.name, plan.namespace);
-    let rendered = full;
+    const rendering = new Rendering(() => this.render(cr, plan.name, plan.namespace));
+    const desired = this.desiredRefs(cr, rendering);
     const crossNamespace = desired.some((d) => d.metadata.namespace && d.metadata.namespace !== cr.metadata.namespace);
     if (crossNamespace && !(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
       // Owner references cannot cross namespaces: a finalizer cleans those children up on deletion.
@@ -156,11 +175,16 @@ export class Reconciler {
         continue;
       }
       const current = live.get(objKey(want));
-      if (current && isSubset(want, current)) continue;
-      if (current) this.deps.log('drifted, applying', { object: objKey(want), at: firstDifference(want, current) });
-      const d = (rendered ??= this.render(cr, plan.name, plan.namespace))[i];
+      if (current?.satisfies === want.digest) continue;
+      if (current?.content) {
+        if (isSubset(rendering.compact(i), current.content)) { settle(current, want.digest); continue; }
+        this.deps.log('drifted, applying', { object: objKey(want), at: firstDifference(rendering.compact(i), current.content) });
+      }
+      // Otherwise the object is missing, or it was judged against an earlier desired object: apply.
+      const d = rendering.object(i);
       try {
-        this.deps.observedChild?.(await this.deps.api.apply(d as KubeObject));
+        const entry = this.deps.observedChild?.(await this.deps.api.apply(d as KubeObject));
+        if (entry?.content && isSubset(rendering.compact(i), entry.content)) settle(entry, want.digest);
         applied++;
       } catch (e) {
         failures.push(`${d.kind} ${d.metadata.namespace}/${d.metadata.name}: ${(e as Error).message}`);
@@ -216,10 +240,10 @@ export class Reconciler {
     return out;
   }
 
-  /** Children that exist now, by owner label, in every namespace the desired set or the last spec touched (compacted). */
-  private async liveChildren(cr: KubeObject, desired: readonly KubeObject[]): Promise<Map<string, KubeObject>> {
+  /** Children that exist now, by owner label, in every namespace the desired set or the last spec touched (cache entries). */
+  private async liveChildren(cr: KubeObject, desired: readonly DesiredRef[]): Promise<Map<string, ChildEntry>> {
     const namespaces = [...new Set([cr.metadata.namespace!, ...desired.map((d) => d.metadata.namespace!).filter(Boolean)])];
-    const out = new Map<string, KubeObject>();
+    const out = new Map<string, ChildEntry>();
     for (const ns of namespaces) {
       const cached = this.deps.cachedChildren?.(cr.metadata.uid!, ns);
       if (cached) {
@@ -228,7 +252,7 @@ export class Reconciler {
       }
       for (const k of this.deps.availableKinds()) {
         const { items } = await this.deps.api.list(k, ns, `${OWNER_LABEL}=${cr.metadata.uid}`);
-        for (const item of items) out.set(objKey(item), compactObject(item));
+        for (const item of items) out.set(objKey(item), childEntry(item));
       }
     }
     return out;
