@@ -18,7 +18,8 @@ import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CONTROLLER_NODE_OPTIONS } from '../src/constructs/controller-install';
+import { loadConnection } from '../src/controller/connection';
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { INFERENCE_MONITORING, kindOf, resourcePath } from '../src/controller/resources';
 import { renderManifests } from '../src/render';
@@ -70,7 +71,9 @@ async function metric(port: number, name: string, labels = ''): Promise<number> 
 async function controllerRun(cp: ControlPlane, api: KubeApi, ns: string, n: number, workers: number, resyncS: number) {
   const port = 18000 + Math.floor(Math.random() * 1000);
   const log = fs.openSync(path.join(cp.dir, `controller-${n}.log`), 'a');
-  const proc: ChildProcess = spawn(process.execPath, [BIN, 'controller', `--kubeconfig=${cp.kubeconfig}`, `--metrics-port=${port}`, `--workers=${workers}`, `--resync-seconds=${resyncS}`, `--namespace=${ns}`], { stdio: ['ignore', log, log] });
+  // The V8 flags of the install manifest, so the memory figures are those of the deployed controller.
+  const env = { ...process.env, NODE_OPTIONS: [CONTROLLER_NODE_OPTIONS, process.env.NODE_OPTIONS ?? ''].join(' ').trim() };
+  const proc: ChildProcess = spawn(process.execPath, [BIN, 'controller', `--kubeconfig=${cp.kubeconfig}`, `--metrics-port=${port}`, `--workers=${workers}`, `--resync-seconds=${resyncS}`, `--namespace=${ns}`], { stdio: ['ignore', log, log], env });
   try {
     for (;;) { try { if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break; } catch { /* starting */ } await sleep(100); }
     const created = new Map<string, number>();
@@ -128,9 +131,7 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   try {
     await installCrd(cp, inferenceMonitoringCrd());
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.kubeconfig);
-    const api = new KubeApi(kc);
+    const api = new KubeApi(loadConnection(cp.kubeconfig));
     for (const n of sizes) {
       await ensureNamespace(cp, `ctl-${n}`);
       let floorMs = NaN;
@@ -147,7 +148,8 @@ async function main(): Promise<void> {
       const withFloor = (f: (ms: number) => string) => (Number.isNaN(floorMs) ? '—' : f(floorMs));
       rows.push(`| ${n} | ${withFloor((ms) => (ms / 1000).toFixed(1))} | ${(c.total / 1000).toFixed(1)} | ${withFloor((ms) => `${(c.total / ms).toFixed(2)}×`)} | ${(c.p50 / 1000).toFixed(1)} | ${(c.p99 / 1000).toFixed(1)} | ${c.steadyWrites} | ${c.steadyReads} | ${c.memConverged.rssMiB.toFixed(0)} | ${c.mem.hwmMiB.toFixed(0)} | ${c.heapMiB.toFixed(0)} |`);
       console.error(rows[rows.length - 1]);
-      // Free the GPUs and pods before the next size.
+      // Free the GPUs and pods before the next size (after the last one the control plane just stops).
+      if (n === sizes[sizes.length - 1]) continue;
       await cp.request('DELETE', `/api/v1/namespaces/ctl-${n}`);
       while ((await cp.request('GET', `/api/v1/namespaces/ctl-${n}`)).status !== 404) await sleep(500);
     }

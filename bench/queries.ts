@@ -19,12 +19,12 @@
  *
  *   npm run bench:queries [-- --pods 100 --models 10 --minutes 60 --reps 20 --engines vllm,lmdeploy]
  */
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { buildRuleFiles } from '../src/alerts/rules';
-import { dashboardQueries, findFixtures, Fixture, freePort, substituteVariables } from '../src/check/check-dashboards';
+import { dashboardQueries, findFixtures, Fixture, substituteVariables } from '../src/check/check-dashboards';
 import { configYaml } from '../src/config-yaml';
 import { catalogDashboards } from '../src/dashboards';
 import { ENGINE_NAMES } from '../src/engines/names';
@@ -33,6 +33,7 @@ import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../src/monitoring-label
 import { planStack } from '../src/plan/plan';
 import { DCGM_JOB, DCGM_PORT } from '../src/prometheus/prometheus-config';
 import { prometheusBinDir, REPO } from '../test/harness/binaries';
+import { startPrometheusIn } from '../test/harness/prometheus';
 
 const NAMESPACE = 'llm';
 const SCRAPE_SECONDS = 15;
@@ -122,30 +123,8 @@ async function writeOpenMetrics(file: string, engine: EngineName, fixtures: Fixt
   return { samples: keys.length * steps, series: keys.length };
 }
 
-interface Prom { url: string; stop(): Promise<void> }
-
-async function startPrometheus(dir: string): Promise<Prom> {
-  const port = await freePort();
-  const log = fs.openSync(path.join(dir, 'prometheus.log'), 'a');
-  const child: ChildProcess = spawn(path.join(prometheusBinDir(), 'prometheus'), [
-    `--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, '--storage.tsdb.retention.time=30d',
-    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
-  ], { stdio: ['ignore', log, log] });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try { if ((await fetch(`${url}/-/ready`)).ok) break; } catch { /* starting */ }
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`prometheus did not start:\n${fs.readFileSync(path.join(dir, 'prometheus.log'), 'utf8').slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    url,
-    stop: () => new Promise<void>((resolve) => {
-      child.once('exit', () => { fs.closeSync(log); resolve(); });
-      child.kill('SIGTERM');
-    }),
-  };
-}
+/** Prometheus on the benchmark's data dir, with room for the backfilled history. */
+const startPrometheus = (dir: string) => startPrometheusIn(dir, { args: ['--storage.tsdb.retention.time=30d'], readyTimeoutMs: 120_000 });
 
 async function api(url: string, endpoint: string, params: Record<string, string>): Promise<any> {
   const query = new URLSearchParams(params).toString();

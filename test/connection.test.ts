@@ -34,7 +34,10 @@ describeIf('connection to a real kube-apiserver', () => {
     saToken = tr.body.status.token;
   }, 120_000);
 
-  afterAll(async () => { await cp?.stop(); });
+  afterAll(async () => {
+    await cp?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   const kubeconfig = (name: string, user: string) => {
     const file = path.join(dir, name);

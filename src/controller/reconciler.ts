@@ -48,6 +48,29 @@ export interface ReconcilerDeps {
  * compared (its cache entry holds unjudged content) or applied.
  */
 const DESIRED_CACHE_SIZE = 4096;
+/**
+ * Resources whose compacted desired objects are also kept (~35 KiB each), for
+ * the comparisons a rollout brings soon after an apply (status and annotation
+ * updates of new Deployments) without rendering again. Bounded: 1000
+ * converging resources do not keep 1000 desired sets.
+ */
+const RECENT_COMPACT_SIZE = 256;
+
+/** Least-recently-used map: get refreshes, set evicts the oldest beyond `size`. */
+class Lru<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly size: number) {}
+  get(k: string): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) { this.map.delete(k); this.map.set(k, v); }
+    return v;
+  }
+  set(k: string, v: V): void {
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.size) this.map.delete(this.map.keys().next().value!);
+  }
+}
 
 /** A desired object as remembered between reconciles: its identity and the digest of its compacted form. */
 interface DesiredRef {
@@ -96,18 +119,20 @@ function canonical(v: unknown): string {
 
 const objKey = (o: { apiVersion: string; kind: string; metadata: { namespace?: string; name: string } }) => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
-/** The desired objects of one reconcile, rendered and compacted on first need. */
+/** The desired objects of one reconcile, rendered and compacted on first need (or compacted earlier, see RECENT_COMPACT_SIZE). */
 class Rendering {
   private full?: Manifest[];
-  private readonly compacted: KubeObject[] = [];
-  constructor(private readonly render: () => Manifest[]) {}
+  constructor(private readonly render: () => Manifest[], private readonly compacted: KubeObject[] = []) {}
+  get rendered(): boolean { return this.full !== undefined; }
   all(): Manifest[] { return (this.full ??= this.render()); }
   object(i: number): Manifest { return this.all()[i]; }
   compact(i: number): KubeObject { return (this.compacted[i] ??= compactObject(this.object(i) as KubeObject)); }
+  allCompacted(): KubeObject[] { return this.all().map((_, i) => this.compact(i)); }
 }
 
 export class Reconciler {
-  private readonly wanted = new Map<string, DesiredRef[]>();
+  private readonly wanted = new Lru<DesiredRef[]>(DESIRED_CACHE_SIZE);
+  private readonly recentCompact = new Lru<KubeObject[]>(RECENT_COMPACT_SIZE);
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -117,19 +142,13 @@ export class Reconciler {
   }
 
   /** The desired objects' references and digests at the resource's generation (LRU); renders only on a miss. */
-  private desiredRefs(cr: KubeObject, rendering: Rendering): DesiredRef[] {
-    const k = `${cr.metadata.uid}/${cr.metadata.generation}`;
-    const hit = this.wanted.get(k);
-    if (hit) {
-      this.wanted.delete(k);
-      this.wanted.set(k, hit);
-      return hit;
-    }
+  private desiredRefs(generationKey: string, rendering: Rendering): DesiredRef[] {
+    const hit = this.wanted.get(generationKey);
+    if (hit) return hit;
     const refs = rendering.all().map((m, i): DesiredRef => ({
       apiVersion: m.apiVersion, kind: m.kind, metadata: { name: m.metadata.name, namespace: m.metadata.namespace }, digest: desiredDigest(rendering.compact(i)),
     }));
-    this.wanted.set(k, refs);
-    if (this.wanted.size > DESIRED_CACHE_SIZE) this.wanted.delete(this.wanted.keys().next().value!);
+    this.wanted.set(generationKey, refs);
     return refs;
   }
 
@@ -156,8 +175,9 @@ export class Reconciler {
     }
     const plan = planned.value;
 
-    const rendering = new Rendering(() => this.render(cr, plan.name, plan.namespace));
-    const desired = this.desiredRefs(cr, rendering);
+    const generationKey = `${cr.metadata.uid}/${generation}`;
+    const rendering = new Rendering(() => this.render(cr, plan.name, plan.namespace), this.recentCompact.get(generationKey));
+    const desired = this.desiredRefs(generationKey, rendering);
     const crossNamespace = desired.some((d) => d.metadata.namespace && d.metadata.namespace !== cr.metadata.namespace);
     if (crossNamespace && !(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
       // Owner references cannot cross namespaces: a finalizer cleans those children up on deletion.
@@ -190,6 +210,7 @@ export class Reconciler {
         failures.push(`${d.kind} ${d.metadata.namespace}/${d.metadata.name}: ${(e as Error).message}`);
       }
     }
+    if (rendering.rendered) this.recentCompact.set(generationKey, rendering.allCompacted());
     const wanted = new Set(desired.map(objKey));
     let pruned = 0;
     for (const [k, obj] of live) {

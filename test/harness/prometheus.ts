@@ -26,21 +26,34 @@ export function promtool(args: string[]): Promise<{ code: number; stdout: string
   });
 }
 
-/** Writes `config` (and rule files, whose paths the config must reference via `rulesDir`) and starts Prometheus. */
+/** Writes `config` (and rule files, whose paths the config must reference via `rulesDir`) and starts Prometheus in a temp dir it removes on stop. */
 export async function startPrometheus(config: object, ruleFiles: Record<string, object> = {}): Promise<RunningPrometheus> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-prom-'));
   fs.mkdirSync(path.join(dir, 'rules'));
   for (const [name, rules] of Object.entries(ruleFiles)) fs.writeFileSync(path.join(dir, 'rules', name), Yaml.stringify(rules));
   fs.writeFileSync(path.join(dir, 'prometheus.yml'), Yaml.stringify(config));
+  const prom = await startPrometheusIn(dir);
+  return { ...prom, async stop() { await prom.stop(); if (!process.env.CIM_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true }); } };
+}
+
+export interface StartOptions {
+  /** More command-line flags. */
+  readonly args?: readonly string[];
+  /** How long to wait for /-/ready (replaying a large TSDB takes a while). @default 60 s */
+  readonly readyTimeoutMs?: number;
+}
+
+/** Starts Prometheus on `dir/prometheus.yml` with its TSDB in `dir/data`; the caller owns the directory (it can restart on the same data). */
+export async function startPrometheusIn(dir: string, opts: StartOptions = {}): Promise<RunningPrometheus> {
   const port = await freePort();
   const log = fs.openSync(path.join(dir, 'prometheus.log'), 'a');
   const child: ChildProcess = spawn(path.join(prometheusBinDir(), 'prometheus'), [
     `--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`,
     `--web.listen-address=127.0.0.1:${port}`, '--web.enable-otlp-receiver', '--web.enable-remote-write-receiver',
-    '--log.level=warn',
+    '--log.level=warn', ...(opts.args ?? []),
   ], { stdio: ['ignore', log, log] });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
   for (;;) {
     try { if ((await fetch(`${url}/-/ready`)).ok) break; } catch { /* starting */ }
     if (child.exitCode !== null || Date.now() > deadline) {
@@ -66,7 +79,6 @@ export async function startPrometheus(config: object, ruleFiles: Record<string, 
         child.kill('SIGTERM');
       });
       fs.closeSync(log);
-      if (!process.env.CIM_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
