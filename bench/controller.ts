@@ -12,7 +12,7 @@
  *
  * The controller runs as its own process (the CLI), as in a cluster.
  *
- *   npm run bench:controller [-- --sizes 10,100 --workers 4 --resync 10 --floor-max 500]
+ *   npm run bench:controller [-- --sizes 10,100 --reps 1 --workers 4 --resync 10 --floor-max 500]
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
@@ -73,7 +73,9 @@ async function controllerRun(cp: ControlPlane, api: KubeApi, ns: string, n: numb
   const log = fs.openSync(path.join(cp.dir, `controller-${n}.log`), 'a');
   // The V8 flags of the install manifest, so the memory figures are those of the deployed controller.
   const env = { ...process.env, NODE_OPTIONS: [CONTROLLER_NODE_OPTIONS, process.env.NODE_OPTIONS ?? ''].join(' ').trim() };
-  const proc: ChildProcess = spawn(process.execPath, [BIN, 'controller', `--kubeconfig=${cp.kubeconfig}`, `--metrics-port=${port}`, `--workers=${workers}`, `--resync-seconds=${resyncS}`, `--namespace=${ns}`], { stdio: ['ignore', log, log], env });
+  // Extra node flags for the controller only, e.g. BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, 'controller', `--kubeconfig=${cp.kubeconfig}`, `--metrics-port=${port}`, `--workers=${workers}`, `--resync-seconds=${resyncS}`, `--namespace=${ns}`], { stdio: ['ignore', log, log], env });
   try {
     for (;;) { try { if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break; } catch { /* starting */ } await sleep(100); }
     const created = new Map<string, number>();
@@ -103,12 +105,14 @@ async function controllerRun(cp: ControlPlane, api: KubeApi, ns: string, n: numb
     }
     const writesBefore = await metric(port, 'inference_monitoring_kube_requests', '{kind="write"}');
     const readsBefore = await metric(port, 'inference_monitoring_kube_requests', '{kind="read"}');
+    const watchesBefore = await metric(port, 'inference_monitoring_kube_requests', '{kind="watch"}');
     await sleep(3 * resyncS * 1000 + 1000);
     const steadyWrites = (await metric(port, 'inference_monitoring_kube_requests', '{kind="write"}')) - writesBefore;
     const steadyReads = (await metric(port, 'inference_monitoring_kube_requests', '{kind="read"}')) - readsBefore;
+    const steadyWatches = (await metric(port, 'inference_monitoring_kube_requests', '{kind="watch"}')) - watchesBefore;
     const reconciles = await metric(port, 'inference_monitoring_reconcile_total', '{result="success"}');
     const heapMiB = (await metric(port, 'nodejs_heap_size_used_bytes')) / 2 ** 20;
-    return { total, p50: pct(latencies, 50), p99: pct(latencies, 99), steadyWrites, steadyReads, reconciles, mem: rss(proc.pid!), memConverged, heapMiB };
+    return { total, p50: pct(latencies, 50), p99: pct(latencies, 99), steadyWrites, steadyReads, steadyWatches, reconciles, mem: rss(proc.pid!), memConverged, heapMiB };
   } finally {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
@@ -123,43 +127,56 @@ async function main(): Promise<void> {
   // Sizes above this run without the floor (memory at 1000 needs no floor, and the nodes hold one set).
   const floorMax = Number(opt('floor-max', '500'));
   const resyncS = Number(opt('resync', '10'));
+  // Floor and controller alternate this many times per size; the spread of the ratio shows the noise of a shared machine.
+  const reps = Number(opt('reps', '1'));
   const maxN = Math.max(...sizes);
   // Every stack's model asks for one GPU and several CPUs; the floor and the controller run one after the other.
   const nodes = Array.from({ length: Math.ceil((2 * maxN) / 8) + 1 }, (_, i) => ({ name: `gpu-node-${i}`, gpus: 8 }));
   console.error(`starting control plane with ${nodes.length} kwok GPU nodes…`);
   const cp = await startControlPlane({ nodes });
   const rows: string[] = [];
+  const summary: string[] = [];
   try {
     await installCrd(cp, inferenceMonitoringCrd());
     const api = new KubeApi(loadConnection(cp.kubeconfig));
+    const ratios = new Map<number, number[]>();
     for (const n of sizes) {
-      await ensureNamespace(cp, `ctl-${n}`);
-      let floorMs = NaN;
-      if (n <= floorMax) {
-        await ensureNamespace(cp, `floor-${n}`);
-        console.error(`n=${n}: floor…`);
-        floorMs = await floor(api, `floor-${n}`, n, workers);
-        // Free the floor's GPUs, CPU and memory before the controller's run (the nodes hold one set, not two).
-        await cp.request('DELETE', `/api/v1/namespaces/floor-${n}`);
-        while ((await cp.request('GET', `/api/v1/namespaces/floor-${n}`)).status !== 404) await sleep(500);
+      for (let rep = 1; rep <= reps; rep++) {
+        const last = n === sizes[sizes.length - 1] && rep === reps;
+        const ns = reps > 1 ? `${n}-${rep}` : `${n}`;
+        await ensureNamespace(cp, `ctl-${ns}`);
+        let floorMs = NaN;
+        if (n <= floorMax) {
+          await ensureNamespace(cp, `floor-${ns}`);
+          console.error(`n=${n}${reps > 1 ? ` rep ${rep}` : ''}: floor…`);
+          floorMs = await floor(api, `floor-${ns}`, n, workers);
+          // Free the floor's GPUs, CPU and memory before the controller's run (the nodes hold one set, not two).
+          await deleteNamespace(cp, `floor-${ns}`);
+        }
+        console.error(`n=${n}${reps > 1 ? ` rep ${rep}` : ''}: controller…`);
+        const c = await controllerRun(cp, api, `ctl-${ns}`, n, workers, resyncS);
+        if (!Number.isNaN(floorMs)) ratios.set(n, [...(ratios.get(n) ?? []), c.total / floorMs]);
+        const withFloor = (f: (ms: number) => string) => (Number.isNaN(floorMs) ? '—' : f(floorMs));
+        rows.push(`| ${n} | ${withFloor((ms) => (ms / 1000).toFixed(1))} | ${(c.total / 1000).toFixed(1)} | ${withFloor((ms) => `${(c.total / ms).toFixed(2)}×`)} | ${(c.p50 / 1000).toFixed(1)} | ${(c.p99 / 1000).toFixed(1)} | ${c.steadyWrites} | ${c.steadyReads} | ${c.steadyWatches} | ${c.memConverged.rssMiB.toFixed(0)} | ${c.mem.hwmMiB.toFixed(0)} | ${c.heapMiB.toFixed(0)} |`);
+        console.error(rows[rows.length - 1]);
+        // Free the GPUs and pods before the next run (after the last one the control plane just stops).
+        if (!last) await deleteNamespace(cp, `ctl-${ns}`);
       }
-      console.error(`n=${n}: controller…`);
-      const c = await controllerRun(cp, api, `ctl-${n}`, n, workers, resyncS);
-      const withFloor = (f: (ms: number) => string) => (Number.isNaN(floorMs) ? '—' : f(floorMs));
-      rows.push(`| ${n} | ${withFloor((ms) => (ms / 1000).toFixed(1))} | ${(c.total / 1000).toFixed(1)} | ${withFloor((ms) => `${(c.total / ms).toFixed(2)}×`)} | ${(c.p50 / 1000).toFixed(1)} | ${(c.p99 / 1000).toFixed(1)} | ${c.steadyWrites} | ${c.steadyReads} | ${c.memConverged.rssMiB.toFixed(0)} | ${c.mem.hwmMiB.toFixed(0)} | ${c.heapMiB.toFixed(0)} |`);
-      console.error(rows[rows.length - 1]);
-      // Free the GPUs and pods before the next size (after the last one the control plane just stops).
-      if (n === sizes[sizes.length - 1]) continue;
-      await cp.request('DELETE', `/api/v1/namespaces/ctl-${n}`);
-      while ((await cp.request('GET', `/api/v1/namespaces/ctl-${n}`)).status !== 404) await sleep(500);
     }
+    for (const [n, rs] of ratios) if (rs.length > 1) summary.push(`N = ${n}: median ratio ${pct(rs, 50).toFixed(2)}× over ${rs.length} runs (${Math.min(...rs).toFixed(2)}×–${Math.max(...rs).toFixed(2)}×)`);
   } finally {
     await cp.stop();
   }
   console.log(`controller benchmark — node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${workers} workers (floor: ${workers} concurrent appliers), resync ${resyncS} s`);
-  console.log('| N | floor s | controller s | ratio | p50 create→Ready s | p99 s | writes in 3 resyncs | reads in 3 resyncs | RSS MiB | peak RSS MiB | V8 heap used MiB |');
-  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| N | floor s | controller s | ratio | p50 create→Ready s | p99 s | writes in 3 resyncs | reads in 3 resyncs | watches opened in 3 resyncs | RSS MiB | peak RSS MiB | V8 heap used MiB |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(r);
+  for (const line of summary) console.log(`\n${line}`);
+}
+
+async function deleteNamespace(cp: ControlPlane, ns: string): Promise<void> {
+  await cp.request('DELETE', `/api/v1/namespaces/${ns}`);
+  while ((await cp.request('GET', `/api/v1/namespaces/${ns}`)).status !== 404) await sleep(500);
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

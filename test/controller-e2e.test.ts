@@ -58,6 +58,10 @@ runIf('controller end to end with kube-controller-manager, scheduler and kwok GP
       throw new Error(`${e.message}\n${pods.join('\n')}\n${deps.join('\n')}\n${JSON.stringify(cr?.status)}`);
     });
     expect(status.modelsReady).toBe('2/2');
+    // Status is written when the objects are applied, then at most once per replica turning ready: not on every pass of the rollout.
+    const statusWrites = controller['opts'].api.authorized.get('patch monitoring.inference.dev/inferencemonitorings/status') ?? 0;
+    expect(statusWrites).toBeGreaterThanOrEqual(2);
+    expect(statusWrites).toBeLessThanOrEqual(1 + 3);
     expect(status.models).toEqual([{ name: 'qwen', replicas: 1, readyReplicas: 1, ready: true }, { name: 'llama', replicas: 2, readyReplicas: 2, ready: true }]);
     const pods = (await api.request('GET', `/api/v1/namespaces/${NS}/pods?labelSelector=${encodeURIComponent('monitoring.inference.dev/model')}`)).items;
     expect(pods).toHaveLength(3);

@@ -25,7 +25,8 @@ export interface KubeObject {
   [key: string]: any;
 }
 
-export interface RequestCounts { reads: number; writes: number; byVerb: Record<string, number> }
+/** Requests sent: writes (POST/PUT/PATCH/DELETE), reads (get and list) and watches opened, and each by verb. */
+export interface RequestCounts { reads: number; writes: number; watches: number; byVerb: Record<string, number> }
 
 /**
  * The RBAC verb and resource the apiserver authorizes a request as, e.g.
@@ -47,7 +48,7 @@ export function authorizedAs(method: string, pathAndQuery: string, status?: numb
 }
 
 export class KubeApi {
-  public readonly counts: RequestCounts = { reads: 0, writes: 0, byVerb: {} };
+  public readonly counts: RequestCounts = { reads: 0, writes: 0, watches: 0, byVerb: {} };
   /** Every `verb group/resource` this client was authorized for (see authorizedAs), with counts: the RBAC audit reads it. */
   public readonly authorized = new Map<string, number>();
   private readonly server: string;
@@ -86,6 +87,7 @@ export class KubeApi {
     const verb = method === 'GET' ? (path.includes('watch=') ? 'WATCH' : 'GET') : method;
     this.counts.byVerb[verb] = (this.counts.byVerb[verb] ?? 0) + 1;
     if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) && !path.includes('dryRun=')) this.counts.writes++;
+    else if (verb === 'WATCH') this.counts.watches++;
     else this.counts.reads++;
     const url = new URL(this.server + path);
     const opts: https.RequestOptions = { method, hostname: url.hostname, port: url.port, path: url.pathname + url.search, headers: { Accept: 'application/json' }, signal };

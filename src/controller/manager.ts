@@ -68,8 +68,13 @@ export class Controller {
       duration: new Histogram({ name: 'inference_monitoring_reconcile_duration_seconds', help: 'Reconcile duration.', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] }),
       // Gauges read their value when scraped (prom-client calls collect()).
       depth: new Gauge({ name: 'inference_monitoring_workqueue_depth', help: 'Keys waiting in the work queue.', registers: [this.registry], collect: () => { self.metrics.depth.set(self.queue.depth); } }),
-      requests: new Gauge({ name: 'inference_monitoring_kube_requests', help: 'Requests sent to the apiserver so far, reads and writes.', labelNames: ['kind'], registers: [this.registry],
-        collect: () => { self.metrics.requests.set({ kind: 'read' }, opts.api.counts.reads); self.metrics.requests.set({ kind: 'write' }, opts.api.counts.writes); } }),
+      requests: new Gauge({ name: 'inference_monitoring_kube_requests', help: 'Requests sent to the apiserver so far: reads (get, list), watches opened, writes.', labelNames: ['kind'], registers: [this.registry],
+        collect: () => {
+          const { reads, watches, writes } = opts.api.counts;
+          self.metrics.requests.set({ kind: 'read' }, reads);
+          self.metrics.requests.set({ kind: 'watch' }, watches);
+          self.metrics.requests.set({ kind: 'write' }, writes);
+        } }),
       leader: new Gauge({ name: 'inference_monitoring_leader', help: '1 while this replica holds the Lease.', registers: [this.registry], collect: () => { self.metrics.leader.set(self.leading ? 1 : 0); } }),
     };
 

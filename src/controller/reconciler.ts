@@ -222,10 +222,10 @@ export class Reconciler {
 
     const models = plan.models.map((m) => {
       const dep = live.get(`apps/v1/Deployment/${plan.namespace}/${m.objectName}`);
-      const replicas = dep?.status?.replicas ?? 0;
       const ready = dep?.status?.readyReplicas ?? 0;
+      // What the Deployment wants (kubectl's READY ready/wanted), not the pods that exist: stable while pods come up, so no status write per pod.
       const wantReplicas = dep?.spec?.replicas ?? m.spec.replicas;
-      return { name: m.spec.name, replicas, readyReplicas: ready, ready: !!dep && ready >= wantReplicas && (dep.status?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) };
+      return { name: m.spec.name, replicas: wantReplicas, readyReplicas: ready, ready: !!dep && ready >= wantReplicas && (dep.status?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) };
     });
     const readyCount = models.filter((x) => x.ready).length;
     const allReady = readyCount === models.length && applied === 0 && failures.length === 0;
@@ -240,9 +240,14 @@ export class Reconciler {
       setCondition(conds, allReady
         ? { type: 'Ready', status: 'True', reason: 'AllModelsReady', message: `${readyCount}/${models.length} models ready`, observedGeneration: generation }
         : { type: 'Ready', status: 'False', reason: failures.length ? 'ApplyFailed' : 'ModelsNotReady', message: `${readyCount}/${models.length} models ready`, observedGeneration: generation }, this.deps.now),
-      setCondition(conds, applied > 0 || pruned > 0 || !allReady
-        ? { type: 'Progressing', status: 'True', reason: applied || pruned ? 'Applying' : 'RollingOut', message: `applied ${applied}, pruned ${pruned}`, observedGeneration: generation }
-        : { type: 'Progressing', status: 'False', reason: 'Converged', message: 'every object matches the spec', observedGeneration: generation }, this.deps.now),
+      // Messages stay the same from one pass to the next of a rollout, so each pass does not write status.
+      setCondition(conds, allReady
+        ? { type: 'Progressing', status: 'False', reason: 'Converged', message: 'every object matches the spec', observedGeneration: generation }
+        : readyCount < models.length
+          ? { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${readyCount}/${models.length} models ready`, observedGeneration: generation }
+          : applied || pruned
+            ? { type: 'Progressing', status: 'True', reason: 'Applying', message: `applied ${applied}, pruned ${pruned}`, observedGeneration: generation }
+            : { type: 'Progressing', status: 'True', reason: 'ApplyFailed', message: 'retrying the objects Degraded names', observedGeneration: generation }, this.deps.now),
     ], { models, modelsReady: `${readyCount}/${models.length}`, urls });
     if (statusWritten && failures.length) await this.deps.api.event(cr, 'Warning', 'ApplyFailed', failures.join('; ')).catch(() => undefined);
 

@@ -78,8 +78,8 @@ export const STATUS_SCHEMA: JsonSchema = {
         type: 'object', required: ['name'],
         properties: {
           name: { type: 'string' },
-          replicas: { type: 'integer' },
-          readyReplicas: { type: 'integer' },
+          replicas: { type: 'integer', description: 'Replicas the Deployment wants (its spec, or what the autoscaler set).' },
+          readyReplicas: { type: 'integer', description: 'Replicas ready.' },
           ready: { type: 'boolean' },
         },
       },
