@@ -6,7 +6,7 @@
  *   until each has Ready=True at its observedGeneration (p50/p99 per resource);
  * - floor: a bare client server-side-applies exactly the same objects with the
  *   same concurrency, in the same run, and waits for the same readiness
- *   (every model Deployment available);
+ *   (every model Deployment available); both observe readiness through one watch;
  * - steady state: writes the controller sends over 3 resync periods once converged;
  * - memory: the controller process's RSS (VmRSS) and peak (VmHWM) after convergence.
  *
@@ -21,7 +21,8 @@ import * as path from 'path';
 import { CONTROLLER_NODE_OPTIONS } from '../src/constructs/controller-install';
 import { loadConnection } from '../src/controller/connection';
 import { KubeApi, KubeObject } from '../src/controller/kube';
-import { INFERENCE_MONITORING, kindOf, resourcePath } from '../src/controller/resources';
+import { Informer } from '../src/controller/informer';
+import { INFERENCE_MONITORING, kindOf, ResourceKind, resourcePath } from '../src/controller/resources';
 import { renderManifests } from '../src/render';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { ControlPlane, ensureNamespace, installCrd, startControlPlane } from '../test/harness/control-plane';
@@ -38,22 +39,56 @@ async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<vo
   await Promise.all(Array.from({ length: concurrency }, async () => { while (next < items.length) await fn(items[next++]); }));
 }
 
-/** How many model Deployments (`s<i>-m<i>`) in `ns` are available at their current generation. */
-async function modelDeploymentsReady(api: KubeApi, ns: string): Promise<number> {
-  const { items } = await api.list(kindOf('apps/v1', 'Deployment'), ns);
-  return items.filter((d) => /^s\d+-m\d+$/.test(d.metadata.name)
-    && (d.status?.readyReplicas ?? 0) >= (d.spec?.replicas ?? 1) && (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0)).length;
+/**
+ * Watches `kind` in `ns` and records when each object first satisfies `done`; resolves once `n` have.
+ * Both runs observe through one watch, so neither pays for polling lists of N objects.
+ */
+function watchUntil(api: KubeApi, kind: ResourceKind, ns: string, n: number, done: (o: KubeObject) => boolean): { ready: Promise<Map<string, number>>; stop(): void } {
+  const at = new Map<string, number>();
+  let resolve!: (m: Map<string, number>) => void;
+  const ready = new Promise<Map<string, number>>((r) => { resolve = r; });
+  const informer = new Informer(api, kind, {
+    namespace: ns,
+    onEvent: (type, o) => {
+      if (type === 'delete' || at.has(o.metadata.name) || !done(o)) return;
+      at.set(o.metadata.name, Date.now());
+      if (at.size >= n) resolve(at);
+    },
+  });
+  informer.start();
+  return { ready, stop: () => informer.stop() };
 }
 
-/** Floor: SSA every object of N stacks with `concurrency` in flight, then wait until every model Deployment is ready. */
+const modelDeploymentReady = (d: KubeObject) => /^s\d+-m\d+$/.test(d.metadata.name)
+  && (d.status?.readyReplicas ?? 0) >= (d.spec?.replicas ?? 1) && (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0);
+
+const resourceReady = (o: KubeObject) => {
+  const ready = o.status?.conditions?.find((c: any) => c.type === 'Ready');
+  return ready?.status === 'True' && ready.observedGeneration === o.metadata.generation && o.status?.observedGeneration === o.metadata.generation;
+};
+
+/** Waits for `p`, failing after `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} not done after ${ms / 60_000} min`)), ms); });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Floor: SSA every object of N stacks with `concurrency` in flight, until every model Deployment is ready. */
 async function floor(api: KubeApi, ns: string, n: number, concurrency: number): Promise<number> {
   const objects = Array.from({ length: n }, (_, i) => renderManifests({ name: `s${i}`, namespace: ns, spec: spec(i) })).flat();
-  const start = Date.now();
-  // Stacks in parallel, objects of one stack in apply order, as the controller does.
-  const stacks = Array.from({ length: n }, (_, i) => objects.filter((o) => o.metadata.name.startsWith(`s${i}-`)));
-  await pool(stacks, concurrency, async (objs) => { for (const o of objs) await api.apply(o as KubeObject); });
-  while ((await modelDeploymentsReady(api, ns)) < n) await sleep(250);
-  return Date.now() - start;
+  const watch = watchUntil(api, kindOf('apps/v1', 'Deployment'), ns, n, modelDeploymentReady);
+  try {
+    await sleep(500); // the watch is open before the clock starts
+    const start = Date.now();
+    // Stacks in parallel, objects of one stack in apply order, as the controller does.
+    const stacks = Array.from({ length: n }, (_, i) => objects.filter((o) => o.metadata.name.startsWith(`s${i}-`)));
+    await pool(stacks, concurrency, async (objs) => { for (const o of objs) await api.apply(o as KubeObject); });
+    const readyAt = await within(watch.ready, 30 * 60_000, 'floor');
+    return Math.max(...readyAt.values()) - start;
+  } finally {
+    watch.stop();
+  }
 }
 
 function rss(pid: number): { rssMiB: number; hwmMiB: number } {
@@ -79,22 +114,14 @@ async function controllerRun(cp: ControlPlane, api: KubeApi, ns: string, n: numb
   try {
     for (;;) { try { if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break; } catch { /* starting */ } await sleep(100); }
     const created = new Map<string, number>();
-    const readyAt = new Map<string, number>();
+    const watch = watchUntil(api, INFERENCE_MONITORING, ns, n, resourceReady);
+    await sleep(500); // the watch is open before the clock starts
     const start = Date.now();
     await pool(Array.from({ length: n }, (_, i) => i), workers, async (i) => {
       await api.request('POST', resourcePath(INFERENCE_MONITORING, ns), { apiVersion: INFERENCE_MONITORING.apiVersion, kind: INFERENCE_MONITORING.kind, metadata: { name: `s${i}`, namespace: ns }, spec: spec(i) });
       created.set(`s${i}`, Date.now());
     });
-    while (readyAt.size < n) {
-      const { items } = await api.list(INFERENCE_MONITORING, ns);
-      const now = Date.now();
-      for (const o of items) {
-        const ready = o.status?.conditions?.find((c: any) => c.type === 'Ready');
-        if (!readyAt.has(o.metadata.name) && ready?.status === 'True' && ready.observedGeneration === o.metadata.generation && o.status?.observedGeneration === o.metadata.generation) readyAt.set(o.metadata.name, now);
-      }
-      if (Date.now() - start > 30 * 60_000) throw new Error(`only ${readyAt.size}/${n} Ready after 30 min`);
-      await sleep(250);
-    }
+    const readyAt = await within(watch.ready, 30 * 60_000, 'controller').finally(() => watch.stop());
     const total = Math.max(...readyAt.values()) - start;
     const latencies = [...readyAt].map(([k, t]) => t - created.get(k)!);
     const memConverged = rss(proc.pid!);
