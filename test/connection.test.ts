@@ -80,9 +80,11 @@ describeIf('connection to a real kube-apiserver', () => {
     expect(await whoAmI(conn)).toBe('system:serviceaccount:default:probe');
   });
 
-  test('a kubeconfig whose current context is missing is an error that names it', () => {
+  test('a kubeconfig whose current context is missing, or an empty one, is an error that names the file', () => {
     const file = path.join(dir, 'broken.yaml');
     fs.writeFileSync(file, 'apiVersion: v1\nkind: Config\ncurrent-context: nowhere\ncontexts: []\n');
     expect(() => loadConnection(file)).toThrow(`${file}: current-context "nowhere" is not among its contexts`);
+    fs.writeFileSync(file, '');
+    expect(() => loadConnection(file)).toThrow(`${file}: expected a document, but the input is empty`);
   });
 });

@@ -100,7 +100,12 @@ const NEEDS_CLIENT_NODE = { user: ['exec', 'auth-provider', 'username', 'passwor
  * Relative file paths resolve against the kubeconfig's directory, as kubectl does.
  */
 export function kubeconfigCredentials(file: string): StaticCredentials | undefined {
-  const doc = load(fs.readFileSync(file, 'utf8')) as KubeconfigFile;
+  let doc: KubeconfigFile;
+  try {
+    doc = (load(fs.readFileSync(file, 'utf8')) ?? {}) as KubeconfigFile;
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
   const at = (p: unknown) => (typeof p === 'string' ? path.resolve(path.dirname(file), p) : undefined);
   const bytes = (filePath: unknown, data: unknown) => (typeof data === 'string' ? Buffer.from(data, 'base64') : at(filePath) ? fs.readFileSync(at(filePath)!) : undefined);
   const context = doc.contexts?.find((c) => c.name === doc['current-context'])?.context;

@@ -71,7 +71,7 @@ export class Informer {
     // The watch event that follows a write carries the version the write returned: nothing to redo.
     const cached = this.cache.get(k);
     if (cached && raw.metadata.resourceVersion && cached.metadata.resourceVersion === raw.metadata.resourceVersion) return cached;
-    const obj = this.opts.transform ? this.opts.transform(raw, this.cache.get(k)) : raw;
+    const obj = this.opts.transform ? this.opts.transform(raw, cached) : raw;
     this.unindex(k);
     this.cache.set(k, obj);
     const v = this.opts.indexBy?.(obj);
