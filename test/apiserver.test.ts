@@ -5,13 +5,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseAllDocuments } from 'yaml';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { validateSpec } from '../src/spec/validate';
-import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, startControlPlane } from './harness/control-plane';
+import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from './harness/control-plane';
 
 const REPO = path.resolve(__dirname, '..');
-const SHARED = path.resolve(REPO, '..', 'shared');
 const NS = 'llm';
 const BASE = `/apis/monitoring.inference.dev/v1alpha1/namespaces/${NS}/inferencemonitorings`;
 
@@ -112,10 +110,7 @@ runIf('against a real kube-apiserver', () => {
   });
 
   test('every file in dist/ passes a server-side dry run', async () => {
-    for (const f of fs.readdirSync(path.join(SHARED, 'crds', 'prometheus-operator-v0.93.0')).sort()) {
-      const docs = parseAllDocuments(fs.readFileSync(path.join(SHARED, 'crds', 'prometheus-operator-v0.93.0', f), 'utf8'));
-      for (const d of docs) if (d.toJSON()) await installCrd(cp, d.toJSON());
-    }
+    await installPrometheusOperatorCrds(cp);
     const files = fs.readdirSync(path.join(REPO, 'dist')).filter((f) => f.endsWith('.yaml')).sort();
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) {

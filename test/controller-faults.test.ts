@@ -10,15 +10,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ChildProcess, spawn } from 'child_process';
-import { parseAllDocuments } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { OWNER_LABEL } from '../src/controller/reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, kindOf, resourcePath } from '../src/controller/resources';
 import { renderManifests } from '../src/render';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
-import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, startControlPlane } from './harness/control-plane';
-import { SHARED } from './harness/binaries';
+import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from './harness/control-plane';
 import { waitFor as poll } from './harness/wait';
 
 const BIN = path.resolve(__dirname, '..', 'bin', 'inference-monitoring.js');
@@ -74,8 +72,7 @@ runIf('controller faults (separate process, real control plane)', () => {
     cp = await startControlPlane({ nodes: [{ name: 'gpu-node-0', gpus: 8 }] });
     for (const n of [NS, TARGET_NS]) await ensureNamespace(cp, n);
     await installCrd(cp, inferenceMonitoringCrd());
-    const dir = path.join(SHARED, 'crds', 'prometheus-operator-v0.93.0');
-    for (const f of fs.readdirSync(dir).sort()) for (const d of parseAllDocuments(fs.readFileSync(path.join(dir, f), 'utf8'))) if (d.toJSON()) await installCrd(cp, d.toJSON());
+    await installPrometheusOperatorCrds(cp);
     const kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfig);
     api = new KubeApi(kc);

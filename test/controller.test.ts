@@ -4,9 +4,6 @@
  * specs, cross-namespace cleanup, no writes once converged, and leader
  * election between two controllers.
  */
-import * as path from 'path';
-import * as fs from 'fs';
-import { parseAllDocuments } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../src/controller/manager';
 import { ChildEntry } from '../src/controller/compact';
@@ -17,8 +14,7 @@ import { CHILD_VERBS, CONTROLLER_CLUSTER_RULES, CONTROLLER_LEASE_RULES, HELD_WIT
 import { renderManifests } from '../src/render';
 import { renderInstall } from './harness/install';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
-import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, startControlPlane } from './harness/control-plane';
-import { SHARED } from './harness/binaries';
+import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from './harness/control-plane';
 import { waitFor as poll } from './harness/wait';
 
 const NS = 'llm';
@@ -58,8 +54,7 @@ runIf('controller against a real kube-apiserver', () => {
     cp = await startControlPlane();
     for (const n of [NS, 'serving']) await ensureNamespace(cp, n);
     await installCrd(cp, inferenceMonitoringCrd());
-    const dir = path.join(SHARED, 'crds', 'prometheus-operator-v0.93.0');
-    for (const f of fs.readdirSync(dir).sort()) for (const d of parseAllDocuments(fs.readFileSync(path.join(dir, f), 'utf8'))) if (d.toJSON()) await installCrd(cp, d.toJSON());
+    await installPrometheusOperatorCrds(cp);
     const kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfig);
     api = new KubeApi(kc);

@@ -34,9 +34,14 @@ function compactValue(v: unknown): unknown {
   return v;
 }
 
-export function compactObject<T extends KubeObject>(obj: T): T {
+/** The object without metadata.managedFields (bookkeeping the controller never reads). */
+export function withoutManagedFields<T extends KubeObject>(obj: T): T {
   const { managedFields: _dropped, ...metadata } = obj.metadata;
-  return compactValue({ ...obj, metadata }) as T;
+  return { ...obj, metadata };
+}
+
+export function compactObject<T extends KubeObject>(obj: T): T {
+  return compactValue(withoutManagedFields(obj)) as T;
 }
 
 /** Digest of a (compacted) desired object, to recognise it again without keeping it. */

@@ -8,7 +8,7 @@
 import * as http from 'http';
 import * as os from 'os';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ChildEntry, childEntry } from './compact';
+import { ChildEntry, childEntry, withoutManagedFields } from './compact';
 import { Informer } from './informer';
 import { KubeApi, KubeApiError, KubeObject } from './kube';
 import { LeaderElector } from './leader-election';
@@ -32,11 +32,6 @@ export interface ControllerOptions {
 
 export function jsonLogger(stream: NodeJS.WritableStream = process.stderr): (msg: string, fields?: Record<string, unknown>) => void {
   return (msg, fields = {}) => stream.write(`${JSON.stringify({ ts: new Date().toISOString(), msg, ...fields })}\n`);
-}
-
-function withoutManagedFields(obj: KubeObject): KubeObject {
-  const { managedFields: _dropped, ...metadata } = obj.metadata;
-  return { ...obj, metadata };
 }
 
 export class Controller {

@@ -10,7 +10,8 @@ import * as https from 'https';
 import * as os from 'os';
 import * as path from 'path';
 import { freePort } from '../../src/check/check-dashboards';
-import { cacheRoot, versions } from './binaries';
+import { parseAllDocuments } from 'yaml';
+import { cacheRoot, SHARED, versions } from './binaries';
 
 /** Where tools/build-k8s.sh put the binaries. */
 export function k8sBinDir(): string {
@@ -238,6 +239,14 @@ export async function installCrd(cp: ControlPlane, crd: any): Promise<void> {
     const r = await cp.request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
     return (r.body?.status?.conditions ?? []).some((c: any) => c.type === 'Established' && c.status === 'True');
   }, 30_000);
+}
+
+/** The prometheus-operator CRDs from ../shared (ServiceMonitor, PodMonitor, PrometheusRule, Prometheus, …). */
+export async function installPrometheusOperatorCrds(cp: ControlPlane): Promise<void> {
+  const dir = path.join(SHARED, 'crds', 'prometheus-operator-v0.93.0');
+  for (const f of fs.readdirSync(dir).sort()) {
+    for (const d of parseAllDocuments(fs.readFileSync(path.join(dir, f), 'utf8'))) if (d.toJSON()) await installCrd(cp, d.toJSON());
+  }
 }
 
 export async function ensureNamespace(cp: ControlPlane, name: string): Promise<void> {
