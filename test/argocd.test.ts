@@ -67,6 +67,17 @@ describe('Argo CD manifests', () => {
     expect(manifestSchemaErrors(cm)).toEqual([]);
     const plugin = parse(cm.data['plugin.yaml']);
     expect(plugin).toMatchObject({ apiVersion: 'argoproj.io/v1alpha1', kind: 'ConfigManagementPlugin', spec: { discover: { fileName: './inference-monitoring.yaml' } } });
-    expect(plugin.spec.generate.args[0]).toContain('inference-monitoring render -f');
+    // The controller image is distroless: no shell, Node and the CLI by absolute path (the Dockerfile's layout).
+    expect(plugin.spec.generate).toEqual({ command: ['/nodejs/bin/node', '/app/bin/inference-monitoring.js', 'render'], args: ['-f', 'inference-monitoring.yaml'] });
+  });
+
+  test('the repo-server patch adds the sidecar in the image the Dockerfile builds, mounting the plugin config', () => {
+    const patch = parse(fs.readFileSync(path.join(DIR, 'repo-server-cmp-patch.yaml'), 'utf8'));
+    expect(patch).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'argocd-repo-server', namespace: 'argocd' } });
+    const [sidecar] = patch.spec.template.spec.containers;
+    const dockerfile = fs.readFileSync(path.resolve(__dirname, '..', 'Dockerfile'), 'utf8');
+    expect(dockerfile).toContain(`docker build -t ${sidecar.image} .`);
+    expect(dockerfile).toContain('ENTRYPOINT ["/nodejs/bin/node", "bin/inference-monitoring.js"]');
+    expect(sidecar.volumeMounts).toContainEqual({ name: 'inference-monitoring-cmp', mountPath: '/home/argocd/cmp-server/config/plugin.yaml', subPath: 'plugin.yaml' });
   });
 });

@@ -165,22 +165,12 @@ runIf('a real Prometheus with the generated configuration', () => {
   });
 
   test('OTLP metrics pushed under the transformers instrument names arrive with the names the dashboards query', async () => {
+    // Instrument names, kinds and units as transformers' src/transformers/utils/metrics.py creates them;
+    // the same file drives the OTLP engine stand-in on the test node.
+    const sample = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'metrics', 'transformers-otlp.json'), 'utf8'));
     await pushOtlp(`${prom.url}/api/v1/otlp/v1/metrics`, {
-      meter: 'transformers.generation.continuous_batch_processor',
+      ...sample,
       resource: { 'service.name': 'transformers', model: 'tf', inference_engine: 'transformers', namespace: 'llm', pod: 'demo-tf-abc' },
-      // Instrument names, kinds and units as transformers' src/transformers/utils/metrics.py creates them.
-      instruments: [
-        { kind: 'histogram', name: 'ttft_milliseconds', unit: 'ms', value: 123 },
-        { kind: 'histogram', name: 'request_latency_milliseconds', unit: 'ms', value: 2345 },
-        { kind: 'histogram', name: 'batch_fill_percentage', unit: 'percent', value: 62 },
-        { kind: 'counter', name: 'decode_tokens_processed', unit: 'tokens', value: 512 },
-        { kind: 'counter', name: 'prefill_tokens_processed', unit: 'tokens', value: 2048 },
-        { kind: 'gauge', name: 'active_requests_count', unit: 'requests', value: 7 },
-        { kind: 'gauge', name: 'waiting_requests_count', unit: 'requests', value: 3 },
-        { kind: 'gauge', name: 'kv_cache_memory_bytes', unit: 'By', value: 1.5e9 },
-        { kind: 'gauge', name: 'kv_cache_free_memory_bytes', unit: 'By', value: 0.5e9 },
-        { kind: 'gauge', name: 'decode_prefill_ratio', unit: 'ratio', value: 0.8 },
-      ],
     });
 
     const expected = [

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok
+# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy and kwok
 # from the Go module proxy (no binary downloads are possible here) into a cache keyed by version.
 # usage: tools/build-k8s.sh            -> prints the bin directory on the last line
 set -euo pipefail
@@ -13,7 +13,7 @@ STAGING_VERSION="v0.${KUBE_VERSION#v1.}"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOWORK=off GOFLAGS=-buildvcs=false
 
 have_all() {
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwok-stages.yaml; do
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok kwok-stages.yaml; do
     [ -e "$OUT/$b" ] || return 1
   done
 }
@@ -36,7 +36,8 @@ done
 go get -tool k8s.io/kubernetes/cmd/kube-apiserver@"$KUBE_VERSION" \
   k8s.io/kubernetes/cmd/kube-controller-manager@"$KUBE_VERSION" \
   k8s.io/kubernetes/cmd/kube-scheduler@"$KUBE_VERSION" \
-  k8s.io/kubernetes/cmd/kubectl@"$KUBE_VERSION"
+  k8s.io/kubernetes/cmd/kubectl@"$KUBE_VERSION" \
+  k8s.io/kubernetes/cmd/kubelet@"$KUBE_VERSION" k8s.io/kubernetes/cmd/kube-proxy@"$KUBE_VERSION"
 LDF="-s -w"
 for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   LDF+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$MINOR"
@@ -44,7 +45,8 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 go build -trimpath -ldflags "$LDF" -o "$OUT.partial/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
 echo "k8s binaries built after $(( $(date +%s) - start ))s" >&2
 ETCD_VERSION=${ETCD_VERSION:-$(go list -m -f '{{.Version}}' go.etcd.io/etcd/client/v3)}
 

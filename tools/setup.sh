@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything the tests need that npm does not: binaries built from the
-# Go module proxy (cached by version under ~/.cache). Idempotent: a second run only checks.
+# Go module proxy (cached by version under ~/.cache), Debian packages. Idempotent: a second run only checks.
+# The node's images are packed by tools/build-images.sh when the node test starts (it needs npm run build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash tools/build-k8s.sh >/dev/null
-echo "setup: control-plane binaries ready after $(( $(date +%s) - start ))s"
+echo "setup: control-plane and node binaries ready after $(( $(date +%s) - start ))s"
+bash tools/build-node.sh >/dev/null
+echo "setup: containerd, runc, CNI, umoci (Debian) and CoreDNS ready after $(( $(date +%s) - start ))s"
+bash tools/build-images.sh --binaries >/dev/null
+echo "setup: pause and engine stand-in binaries ready after $(( $(date +%s) - start ))s"
 bash tools/build-prometheus.sh >/dev/null
 echo "setup: prometheus/promtool ready after $(( $(date +%s) - start ))s"
 bash tools/build-kube-score.sh >/dev/null

@@ -58,6 +58,9 @@ export class ControllerInstall extends Construct {
       select: false,
       podMetadata: { labels },
       serviceAccount: sa,
+      // The controller talks to the apiserver with its ServiceAccount's token; cdk8s-plus turns
+      // the mount off unless asked, and a pod-level `false` overrides the ServiceAccount's `true`.
+      automountServiceAccountToken: true,
       securityContext: { ensureNonRoot: true, user: 65532, group: 65532 },
       terminationGracePeriod: Duration.seconds(30),
     });

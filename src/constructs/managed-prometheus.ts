@@ -93,6 +93,8 @@ export class ManagedPrometheus extends Construct {
       select: false,
       replicas: 1,
       serviceAccount: this.serviceAccount,
+      // kubernetes_sd_configs lists pods with this token (cdk8s-plus leaves it unmounted by default).
+      automountServiceAccountToken: true,
       podMetadata: { labels, annotations: { [CONFIG_CHECKSUM_ANNOTATION]: checksum(configText, ...Object.values(ruleTexts)) } },
       securityContext: { ensureNonRoot: true, user: PROMETHEUS_UID, group: PROMETHEUS_UID, fsGroup: PROMETHEUS_UID },
       terminationGracePeriod: Duration.seconds(120),
@@ -112,6 +114,9 @@ export class ManagedPrometheus extends Construct {
         `--storage.tsdb.retention.time=${props.retention}`,
         '--web.enable-otlp-receiver',
         '--web.enable-remote-write-receiver',
+        // Exemplars (trace ids on histogram samples, scraped or pushed over OTLP) are what
+        // Grafana's exemplar → Tempo link follows; Prometheus drops them without this.
+        '--enable-feature=exemplar-storage',
         `--web.listen-address=:${PROMETHEUS_PORT}`,
       ],
       ports: [{ name: 'http', number: PROMETHEUS_PORT }],

@@ -12,6 +12,7 @@ import * as path from 'path';
 import { freePort } from '../../src/check/check-dashboards';
 import { parseAllDocuments } from 'yaml';
 import { cacheRoot, SHARED, versions } from './binaries';
+import { ClusterPki, makePki } from './pki';
 
 /** Where tools/build-k8s.sh put the binaries. */
 export function k8sBinDir(): string {
@@ -39,6 +40,9 @@ export interface ControlPlane {
   restartEtcd(downMs: number): Promise<void>;
   readonly server: string;
   readonly kubeconfig: string;
+  /** With `forPods`: the CA that signed the apiserver's certificate (pods get it as `kube-root-ca.crt`), and the host address pods reach the apiserver at. */
+  readonly pki?: ClusterPki;
+  readonly hostIp?: string;
   readonly dir: string;
   request(method: string, urlPath: string, body?: unknown, contentType?: string): Promise<HttpResult>;
   kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
@@ -46,6 +50,21 @@ export interface ControlPlane {
 }
 
 const TOKEN = 'test-admin-token';
+/** The kubelet's credentials (Node authorizer: user system:node:<name> in group system:nodes). */
+export const NODE_NAME = 'cim-node';
+export const NODE_TOKEN = 'test-node-token';
+/** Service IP range; its first address is the `kubernetes` Service. */
+export const SERVICE_CIDR = '10.96.0.0/16';
+export const KUBERNETES_SERVICE_IP = '10.96.0.1';
+
+/** The IPv4 address of the interface with the default route: what pods reach the host at. */
+export function hostAddress(): string {
+  const routes = fs.readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+  const iface = routes.find((r) => r[1] === '00000000')?.[0];
+  const addr = iface ? os.networkInterfaces()[iface]?.find((a) => a.family === 'IPv4') : undefined;
+  if (!addr) throw new Error('no IPv4 address on the default-route interface');
+  return addr.address;
+}
 
 function startProcess(name: string, bin: string, args: string[], dir: string): ChildProcess {
   const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
@@ -81,6 +100,17 @@ export interface ControlPlaneOptions {
    * kube-scheduler and kwok, with these fake nodes advertising `nvidia.com/gpu`.
    */
   readonly nodes?: ReadonlyArray<{ readonly name: string; readonly gpus: number }>;
+  /**
+   * Configure the control plane for a real kubelet node (test/harness/node.ts), as a
+   * cluster runs it: the apiserver listens on every address and advertises the host's (pods
+   * cannot reach the host's loopback), with a certificate from our own CA valid for the
+   * `kubernetes` Service; ServiceAccount admission and token issuance; Node and RBAC
+   * authorization with NodeRestriction; the lease endpoint reconciler (so the `kubernetes`
+   * Service has endpoints); a client certificate for kubelets (logs, exec); and
+   * kube-controller-manager (per-controller service accounts, root CA published) and
+   * kube-scheduler.
+   */
+  readonly forPods?: boolean;
 }
 
 /** Starts etcd and kube-apiserver (and optionally the rest, see options); resolves when ready. */
@@ -102,9 +132,25 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   fs.writeFileSync(`${dir}/sa.key`, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  fs.writeFileSync(`${dir}/tokens.csv`, `${TOKEN},admin,admin-uid,"system:masters"\n`);
+  fs.writeFileSync(`${dir}/tokens.csv`, `${TOKEN},admin,admin-uid,"system:masters"\n${NODE_TOKEN},system:node:${NODE_NAME},node-uid,"system:nodes"\n`);
   fs.mkdirSync(`${dir}/pki`);
-  const apiserverArgs = [
+  const hostIp = options.forPods ? hostAddress() : undefined;
+  const pki = hostIp ? makePki(`${dir}/ca`, ['127.0.0.1', hostIp, KUBERNETES_SERVICE_IP],
+    ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local']) : undefined;
+  const apiserverArgs = pki ? [
+    `--etcd-servers=http://127.0.0.1:${etcdPort}`, `--cert-dir=${dir}/pki`,
+    '--bind-address=0.0.0.0', `--advertise-address=${hostIp}`, `--secure-port=${apiPort}`,
+    `--tls-cert-file=${pki.serverCert}`, `--tls-private-key-file=${pki.serverKey}`, `--client-ca-file=${pki.caCert}`,
+    `--kubelet-client-certificate=${pki.kubeletClientCert}`, `--kubelet-client-key=${pki.kubeletClientKey}`,
+    // Reach kubelets at their address, never by looking their host names up in the machine's resolver.
+    '--kubelet-preferred-address-types=InternalIP',
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${dir}/sa.key`, `--service-account-signing-key-file=${dir}/sa.key`,
+    `--token-auth-file=${dir}/tokens.csv`, '--authorization-mode=Node,RBAC', '--allow-privileged=true',
+    '--enable-admission-plugins=NodeRestriction',
+    '--endpoint-reconciler-type=lease', '--profiling=false', '--v=1',
+  ] : [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`, `--cert-dir=${dir}/pki`,
     '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
     '--service-cluster-ip-range=10.96.0.0/16',
@@ -121,17 +167,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   procs.push(apiserver);
 
   const server = `https://127.0.0.1:${apiPort}`;
+  const caFile = pki?.caCert ?? `${dir}/pki/apiserver.crt`;
   let ca: Buffer | undefined;
   const request = async (method: string, urlPath: string, body?: unknown, contentType = 'application/json'): Promise<HttpResult> => {
-    ca ??= fs.readFileSync(`${dir}/pki/apiserver.crt`);
+    ca ??= fs.readFileSync(caFile);
     return httpsJson(server + urlPath, method, ca, body, contentType);
   };
-  await waitFor('kube-apiserver', async () => fs.existsSync(`${dir}/pki/apiserver.crt`) && (await request('GET', '/readyz')).status === 200, 90_000, `${dir}/kube-apiserver.log`);
+  await waitFor('kube-apiserver', async () => fs.existsSync(caFile) && (await request('GET', '/readyz')).status === 200, 90_000, `${dir}/kube-apiserver.log`);
 
   const kubeconfig = `${dir}/kubeconfig`;
   fs.writeFileSync(kubeconfig, [
     'apiVersion: v1', 'kind: Config',
-    'clusters:', `- name: test`, `  cluster: {server: "${server}", certificate-authority: "${dir}/pki/apiserver.crt"}`,
+    'clusters:', `- name: test`, `  cluster: {server: "${server}", certificate-authority: "${caFile}"}`,
     'users:', '- name: admin', `  user: {token: ${TOKEN}}`,
     'contexts:', '- name: test', '  context: {cluster: test, user: admin}', 'current-context: test', '',
   ].join('\n'));
@@ -143,18 +190,21 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     if (input !== undefined) child.stdin!.end(input);
   });
 
-  if (options.nodes) {
+  if (options.nodes || pki) {
     const [kcmPort, schedPort] = [await freePort(), await freePort()];
     procs.push(startProcess('kube-controller-manager', path.join(bin, 'kube-controller-manager'), [
       `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
       '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, `--cert-dir=${dir}/kcm`,
-      '--leader-elect=false', '--use-service-account-credentials=false', `--service-account-private-key-file=${dir}/sa.key`,
+      `--leader-elect=false`, `--use-service-account-credentials=${pki ? 'true' : 'false'}`, `--service-account-private-key-file=${dir}/sa.key`,
+      ...(pki ? [`--root-ca-file=${pki.caCert}`] : []),
       '--controllers=*', '--kube-api-qps=1000', '--kube-api-burst=2000', '--node-monitor-grace-period=40s', '--concurrent-gc-syncs=5',
     ], dir));
     procs.push(startProcess('kube-scheduler', path.join(bin, 'kube-scheduler'), [
       `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
       '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${schedPort}`, `--cert-dir=${dir}/sched`,
     ], dir));
+  }
+  if (options.nodes) {
     procs.push(startProcess('kwok', path.join(bin, 'kwok'), [
       `--kubeconfig=${kubeconfig}`, `--config=${path.join(bin, 'kwok-stages.yaml')}`,
       '--manage-all-nodes=false', '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
@@ -196,7 +246,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   return {
     restartApiserver,
     restartEtcd,
-    server, kubeconfig, dir, request, kubectl,
+    server, kubeconfig, dir, request, kubectl, pki, hostIp,
     async stop() {
       for (const p of procs.reverse()) await stopProcess(p);
       if (!process.env.CIM_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,3 @@
+module cim.local/pause
+
+go 1.26
