@@ -272,10 +272,9 @@ runIf('on a real node: the committed install and the example stack in pods', () 
     const instance = `${lmdeploy.status.podIP}:23334`;
     await waitFor('rank 1 down', async () => (await query(`up{instance="${instance}"} == 0`)).length === 1, 60_000);
     // The alert's `for: 5m` keeps it pending here; promtool's rule tests prove it fires after 5 minutes.
-    const alert = await waitFor('InferenceTargetDown active', async () => {
-      const a = ((await prom('/api/v1/alerts')).alerts as any[]).find((x) => x.labels.alertname === 'InferenceTargetDown');
-      return a;
-    }, 90_000);
+    // (A pod replaced by the rollout above may briefly have its own: its stand-in exits on SIGTERM before the pod object is gone.)
+    const alert = await waitFor('InferenceTargetDown active for the stopped rank', async () =>
+      ((await prom('/api/v1/alerts')).alerts as any[]).find((x) => x.labels.alertname === 'InferenceTargetDown' && x.labels.instance === instance), 90_000);
     expect(alert.state).toMatch(/pending|firing/);
     expect(alert.labels).toMatchObject({ instance, model: 'qwen', namespace: NS, pod: lmdeploy.metadata.name });
     // Rank 0 still up: only the stopped rank is missing.
