@@ -193,3 +193,29 @@ def stubbed():
     """Top-level view of what was stubbed: `vllm.config`, `torch`, ... (submodules of a stub folded in)."""
     out = sorted(STUBBED)
     return [m for m in out if not any(m.startswith(o + '.') for o in out if o != m)]
+
+
+OVERRIDDEN: dict = {}
+
+
+def override(module, **attrs):
+    """Give a stubbed module real attributes (set before the engine's code imports it)."""
+    OVERRIDDEN.setdefault(module, []).extend(sorted(attrs))
+    m = sys.modules.get(module)
+    if m is None:
+        import importlib
+        m = importlib.import_module(module)
+    for k, v in attrs.items():
+        setattr(m, k, v)
+
+
+def definition_from_source(path, name, namespace=None):
+    """One top-level class or function of a source file, executed on its own: the engine's own
+    definition without the rest of its module's imports."""
+    import ast
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    node = next(n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == name)
+    ns = dict(namespace or {})
+    exec(compile(ast.Module(body=[node], type_ignores=[]), path, 'exec'), ns)
+    return ns[name]
