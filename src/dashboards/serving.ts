@@ -55,6 +55,11 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
       ? { panel: stat('Waiting requests', 'short', { expr: gaugeTotal(profile, alts('requestsWaiting'), scope, []), legend: 'waiting' }, 'Requests queued for a batch slot.'), width: 6, height: 5 }
       : { panel: unavailable('Waiting requests', missing('requestsWaiting', 'The engine exports no queue length.')), width: 6, height: 5 },
   ];
+  const byReason = alts('requestsWaitingByReason').filter((x) => x.reasonLabel);
+  if (byReason.length) {
+    const reason = byReason[0].reasonLabel!;
+    overview.push({ panel: timeseries('Waiting requests by reason', 'short', [{ expr: agg('sum', sel(byReason[0].metric, scope.matchers), [reason]), legend: `{{${reason}}}` }], 'Queued requests by why they wait (e.g. capacity, or deferred by a transient constraint).'), width: 24, height: 6 });
+  }
   const kv = kvUsage();
   overview.push(kv
     ? { panel: stat('KV-cache usage (worst pod/rank)', 'percentunit', { expr: agg('max', kv), legend: 'usage' }, 'Share of KV-cache blocks in use; near 1 the engine preempts or queues.'), width: 6, height: 5 }
@@ -112,7 +117,7 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
     batching.push({ panel: timeseries('KV-cache memory', 'bytes', memTargets) });
   }
   batching.push(has('preemptions')
-    ? { panel: timeseries('Preemptions/s', 'short', [{ expr: counterRate(alts('preemptions'), scope, [MODEL]), legend: '{{model}}' }], 'Requests evicted from the batch for lack of KV-cache blocks.') }
+    ? { panel: timeseries('Preemptions/s', 'short', [{ expr: counterRate(alts('preemptions'), scope, [MODEL], [], profile.duplicateLabels), legend: '{{model}}' }], 'Requests evicted from the batch for lack of KV-cache blocks.') }
     : { panel: unavailable('Preemptions/s', missing('preemptions', 'The engine does not count preemptions.')) });
 
   const rows: Array<{ title?: string; panels: P[] }> = [

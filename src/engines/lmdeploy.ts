@@ -18,13 +18,19 @@ const FAILURES = [
  */
 /** Bucket bounds of the latency histograms (loggers.py). */
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0];
-const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+// 20 bounds from 0.005 in 0.11.0 and 0.18.0 (test/fixtures/engines/lmdeploy-*, recorded by tools/engine-metrics).
+const ITL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
 
 export const lmdeploy: EngineProfile = {
   engine: 'lmdeploy',
   displayName: 'LMDeploy',
-  defaultVersion: '0.11.0',
+  defaultVersion: '0.18.0',
   minimumVersion: '0.9.2',
+  // lmdeploy/serve/openai/launch_server.py: before 0.15 the rank servers of `--dp N` always start on
+  // find_available_ports() (random free ports) and --server-port is ignored, so the rank ports this
+  // profile probes and scrapes (server port + rank) are wrong; from 0.15 they are --server-port + rank.
+  // Finding random ports would need a discovery the scrape does not have, so older versions are rejected.
+  dataParallelFrom: { version: '0.15.0', reason: 'before 0.15 LMDeploy starts the data-parallel rank servers on random ports (find_available_ports) and ignores --server-port, so their /metrics cannot be scraped' },
   image: (version) => `openmmlab/lmdeploy:v${version.replace(/^v/, '')}-cu12`,
   requiresGpu: true,
   defaultPort: 23333,
@@ -74,7 +80,8 @@ export const lmdeploy: EngineProfile = {
     promptTokens: [{ versions: '*', metric: 'lmdeploy:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     generationTokens: [{ versions: '*', metric: 'lmdeploy:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsFinished: [{ versions: '*', metric: 'lmdeploy:request_success_total', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'finished_reason', failureReasons: FAILURES, source: SRC }],
-    prefixCacheHitRate: [{ versions: '*', metric: 'lmdeploy:prefix_cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
+    // Not in 0.11.0, in 0.18.0 (the first release with it is not bisected).
+    prefixCacheHitRate: [{ versions: '>=0.18.0', metric: 'lmdeploy:prefix_cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
   },
   missingSignals: { preemptions: 'LMDeploy does not count preemptions' },
 };

@@ -42,7 +42,8 @@ export const tgi: EngineProfile = {
     promptTokens: [{ versions: '*', metric: 'tgi_request_input_length_sum', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     generationTokens: [{ versions: '*', metric: 'tgi_request_generated_tokens_sum', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsFinished: [{ versions: '*', metric: 'tgi_request_success', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    requestsFailed: [{ versions: '*', metric: 'tgi_request_failure', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'err', source: SRC }],
+    // The `metrics` crate registers a counter at its first increment: a server without failures has no tgi_request_failure.
+    requestsFailed: [{ versions: '*', metric: 'tgi_request_failure', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'err', source: SRC, lazy: true }],
   },
   missingSignals: {
     ttft: 'TGI has no time-to-first-token histogram; the panel shows queue time + prefill time (tgi_request_queue_duration + tgi_batch_inference_duration{method="prefill"}) as an approximation',

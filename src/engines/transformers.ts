@@ -17,6 +17,8 @@ export const transformers: EngineProfile = {
   displayName: 'transformers',
   defaultVersion: '4.57.0',
   minimumVersion: '4.56.0',
+  // src/transformers/utils/metrics.py (the continuous-batching instruments) was removed in 5.9.0.
+  unsupportedFrom: { version: '5.9.0', reason: 'transformers removed its continuous-batching metrics (transformers/utils/metrics.py) in 5.9.0; 5.9 and later export none' },
   image: (version) => `huggingface/transformers-pytorch-gpu:${version.replace(/^v/, '')}`,
   requiresGpu: false,
   defaultPort: 8000,

@@ -3,6 +3,9 @@ import { EngineProfile } from './profile';
 // Names from vllm-project/vllm vllm/v1/metrics/loggers.py. Renames (from its deprecation comments):
 // kv_cache_usage_perc added in 0.9.2 (gpu_cache_usage_perc hidden in 0.11, removed in 0.12);
 // inter_token_latency_seconds added in 0.11 (time_per_output_token_seconds hidden in 0.12).
+// Checked against what 0.11.0 and 0.33.0 export (test/fixtures/engines/vllm-*, recorded by
+// tools/engine-metrics): 0.33 has neither old name, even as a hidden metric, counts deferred
+// requests in num_requests_waiting and splits them in num_requests_waiting_by_reason{reason}.
 const SRC = 'vllm-project/vllm vllm/v1/metrics/loggers.py';
 
 /**
@@ -16,7 +19,7 @@ const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.
 export const vllm: EngineProfile = {
   engine: 'vllm',
   displayName: 'vLLM',
-  defaultVersion: '0.11.0',
+  defaultVersion: '0.33.0',
   minimumVersion: '0.8.0',
   image: (version) => `vllm/vllm-openai:v${version.replace(/^v/, '')}`,
   requiresGpu: true,
@@ -63,5 +66,7 @@ export const vllm: EngineProfile = {
     generationTokens: [{ versions: '*', metric: 'vllm:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsFinished: [{ versions: '*', metric: 'vllm:request_success_total', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'finished_reason', failureReasons: ['abort', 'error'], source: SRC }],
     preemptions: [{ versions: '*', metric: 'vllm:num_preemptions_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    // Not in 0.11.0, in 0.33.0 (the first release with it is not bisected).
+    requestsWaitingByReason: [{ versions: '>=0.33.0', metric: 'vllm:num_requests_waiting_by_reason', type: 'gauge', unit: 'count', rankAggregation: 'sum', reasonLabel: 'reason', source: SRC }],
   },
 };

@@ -158,11 +158,15 @@ def tokenizer(phase):
                 collector.observe_one_finished_request(**kw, is_streaming=True)
             except TypeError:
                 collector.observe_one_finished_request(**kw)
+        # Aborted requests: the counter child exists only from the first abort.
+        for _ in range(rank[phase].get('aborted', 0)):
+            collector.observe_one_aborted_request(labels)
 
 
 # Retractions per DP group and interval (SGLang retracts decode requests when the KV cache runs out).
 for rank, (before, after) in zip(work['ranks'], [(1, 6), (0, 3)]):
     rank['before']['retractions'], rank['after']['retractions'] = before, after
+work['ranks'][1]['after']['aborted'] = 2
 
 files = {}
 for phase in ('before', 'after'):

@@ -1,0 +1,81 @@
+/**
+ * The engine profiles against the metrics each engine's released code
+ * produced (test/fixtures/engines/<engine>-<version>/catalog.json, recorded by
+ * tools/engine-metrics/record.py): for every committed version in a signal's
+ * version range, the signal's metric exists with the declared type, the label
+ * the profile aggregates on, and the declared bucket bounds.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { EngineName, SignalName, versionSatisfies } from '../src/engines/profile';
+import { PROFILES } from '../src/engines/registry';
+
+export const ENGINE_FIXTURES = path.join(__dirname, 'fixtures', 'engines');
+
+export interface CatalogEntry { readonly name: string; readonly type: string; readonly labels: readonly string[]; readonly buckets?: readonly number[] }
+
+export function recordedVersions(): Array<{ engine: EngineName; version: string; dir: string; catalog: CatalogEntry[] }> {
+  return fs.readdirSync(ENGINE_FIXTURES).filter((d) => fs.existsSync(path.join(ENGINE_FIXTURES, d, 'catalog.json'))).sort().map((d) => {
+    const [, engine, version] = /^([a-z]+)-(.+)$/.exec(d)!;
+    return { engine: engine as EngineName, version, dir: path.join(ENGINE_FIXTURES, d), catalog: JSON.parse(fs.readFileSync(path.join(ENGINE_FIXTURES, d, 'catalog.json'), 'utf8')) };
+  });
+}
+
+const recorded = recordedVersions();
+
+test('every engine with Python metrics code has recordings of at least its default and newest profile versions', () => {
+  for (const engine of ['vllm', 'lmdeploy', 'sglang'] as EngineName[]) {
+    const versions = recorded.filter((r) => r.engine === engine).map((r) => r.version);
+    expect(versions).toContain(PROFILES[engine].defaultVersion);
+    expect(versions.length).toBeGreaterThanOrEqual(2);
+  }
+});
+
+const cases = recorded.flatMap((r) => Object.entries(PROFILES[r.engine].signals).flatMap(([signal, alts]) =>
+  (alts ?? []).filter((a) => versionSatisfies(r.version, a.versions)).map((a) => ({ ...r, signal: signal as SignalName, metric: a }))));
+
+test.each(cases.map((c) => [c.engine, c.version, c.signal, c.metric.metric, c]))('%s %s: %s is %s as declared', (_e, _v, _s, _m, c) => {
+  const entry = c.catalog.find((x) => x.name === c.metric.metric);
+  expect({ metric: c.metric.metric, found: !!entry }).toEqual({ metric: c.metric.metric, found: true });
+  expect(entry!.type).toBe(c.metric.type);
+  const profile = PROFILES[c.engine];
+  // Per-rank metrics carry the rank label; a server-wide one (counted once per server) must not, or ranks would be summed twice.
+  if (profile.rankLabel && !c.metric.serverWide) expect(entry!.labels).toContain(profile.rankLabel);
+  if (profile.rankLabel && c.metric.serverWide) expect(entry!.labels).not.toContain(profile.rankLabel);
+  if (profile.modelLabel) expect(entry!.labels).toContain(profile.modelLabel);
+  if (c.metric.reasonLabel) expect(entry!.labels).toContain(c.metric.reasonLabel);
+  if (c.metric.buckets) expect(entry!.buckets).toEqual(c.metric.buckets);
+  // Labels that tell identical scheduler reports apart must all be collapsed, or a rank is counted twice.
+  if (c.metric.rankAggregation === 'max' && profile.duplicateLabels) {
+    const rankish = entry!.labels.filter((l) => /_rank$/.test(l) && l !== profile.rankLabel);
+    expect(rankish.filter((l) => !profile.duplicateLabels!.includes(l))).toEqual([]);
+  }
+});
+
+test('a signal declared lazy is absent from an exposition recorded before its first event, and present after it', () => {
+  let checked = 0;
+  for (const r of recorded) {
+    for (const alts of Object.values(PROFILES[r.engine].signals)) {
+      for (const a of (alts ?? []).filter((x) => x.lazy && versionSatisfies(r.version, x.versions))) {
+        const before = fs.readdirSync(r.dir).filter((f) => f.endsWith('.before.prom')).map((f) => fs.readFileSync(path.join(r.dir, f), 'utf8')).join('\n');
+        expect(before).not.toMatch(new RegExp(`^${a.metric.replace(/[:.]/g, '\\$&')}[{ ]`, 'm'));
+        expect(r.catalog.map((x) => x.name)).toContain(a.metric);
+        checked++;
+      }
+    }
+  }
+  expect(checked).toBeGreaterThan(0);
+});
+
+test('a profile that says an engine lacks a signal is right for every recorded version', () => {
+  for (const r of recorded) {
+    const profile = PROFILES[r.engine];
+    const names = new Set(r.catalog.map((x) => x.name));
+    // vLLM 0.33 no longer has the names its profile keeps for old versions.
+    for (const alts of Object.values(profile.signals)) {
+      for (const a of alts ?? []) if (!versionSatisfies(r.version, a.versions) && names.has(a.metric) && !(alts ?? []).some((b) => b !== a && versionSatisfies(r.version, b.versions) && names.has(b.metric))) {
+        throw new Error(`${r.engine} ${r.version} exports ${a.metric}, but the profile limits it to ${a.versions} and has nothing else for that signal`);
+      }
+    }
+  }
+});
