@@ -94,7 +94,9 @@ function parseExposition(text: string): { values: Map<string, number>; types: Ma
 /**
  * The exposition at `elapsedSeconds` into a recorded interval: counter and
  * histogram samples at `before + (after - before) * elapsed / interval`,
- * gauges and samples absent from `before` as `after` has them.
+ * gauges as `after` has them. A counter or histogram series absent from
+ * `before` was created during the interval (engines create labelled children
+ * at their first event) and counts from 0.
  */
 export function interpolateExposition(before: string, after: string, elapsedSeconds: number, intervalSeconds: number): string {
   const b = parseExposition(before);
@@ -111,8 +113,7 @@ export function interpolateExposition(before: string, after: string, elapsedSeco
   return after.split('\n').map((line) => {
     const m = SAMPLE_LINE.exec(line);
     if (!m || line.startsWith('#') || !growing(m[1])) return line;
-    const start = b.values.get(`${m[1]}${m[2] ?? ''}`);
-    if (start === undefined) return line;
+    const start = b.values.get(`${m[1]}${m[2] ?? ''}`) ?? 0;
     const value = start + (Number(m[3]) - start) * f;
     return `${m[1]}${m[2] ?? ''} ${value}${m[4]}`;
   }).join('\n');
