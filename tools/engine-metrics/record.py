@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGES = {'vllm': 'vllm', 'lmdeploy': 'lmdeploy', 'sglang': 'sglang', 'transformers': 'transformers'}
 # What the metrics modules import besides the engine itself (installed for real, not stubbed).
 EXTRA = {'vllm': ['prometheus_client', 'numpy'], 'lmdeploy': ['prometheus_client', 'numpy'],
-         'sglang': ['prometheus_client', 'numpy'], 'transformers': ['prometheus_client']}
+         'sglang': ['prometheus_client', 'numpy'], 'transformers': ['prometheus_client', 'opentelemetry-sdk']}
 PYTHONS = ['python3.11', 'python3.12', 'python3']
 
 
