@@ -22,7 +22,8 @@ interface Req { prompt_tokens: number; generation_tokens: number; ttft: number; 
 interface Phase { running: number; waiting: number; kv_cache_usage: number; prefix_cache_hit_rate: number; requests: Req[]; retractions?: number; aborted?: number }
 interface Stats { interval_seconds: number; ranks: Array<{ rank: number; before: Phase; after: Phase }> }
 
-const dirs = fs.readdirSync(ENGINE_FIXTURES).filter((d) => fs.existsSync(path.join(ENGINE_FIXTURES, d, 'stats.json'))).sort();
+// Engines whose recording is an exposition (transformers pushes OTLP: its recording is a catalog only).
+const dirs = fs.readdirSync(ENGINE_FIXTURES).filter((d) => fs.readdirSync(path.join(ENGINE_FIXTURES, d)).some((f) => /^[a-z]+(-rank\d+)?\.prom$/.test(f))).sort();
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /** What the fed stats imply for each figure. */
