@@ -41,6 +41,8 @@ function expected(s: Stats) {
     preemptionsPerSecond: sum(after.map((a) => a.retractions ?? 0)) / s.interval_seconds,
     errorRatio: sum(after.map((a) => a.aborted ?? 0)) / (reqs.length + sum(after.map((a) => a.aborted ?? 0))),
     ttft: reqs.map((r) => r.ttft).sort((a, b) => a - b),
+    // Every rank was fed as many prefix-cache queries, so the pooled hit rate is the mean of the ranks' rates.
+    prefixHitRate: sum(after.map((a) => a.prefix_cache_hit_rate)) / after.length,
   };
 }
 
@@ -95,6 +97,11 @@ runIf.each(dirs)('recorded %s', (dir) => {
 
   test('the error ratio is the share of aborted requests (0 where none failed)', () => {
     expect(one(report, 'Error ratio')[0]).toBeCloseTo(want.errorRatio, 6);
+  });
+
+  test('the prefix-cache hit rate is the ranks\' hit rate', () => {
+    if (report.unavailable.some((u) => u.panel === 'Prefix-cache hit rate')) return expect(signalMetric(profile, 'prefixCacheHitRate', version) ?? signalMetric(profile, 'prefixCacheHits', version)).toBeUndefined();
+    expect(one(report, 'Prefix-cache hit rate')[0]).toBeCloseTo(want.prefixHitRate, 6);
   });
 
   test('preemptions per second are the interval\'s preemptions, each counted once', () => {

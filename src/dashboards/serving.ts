@@ -8,7 +8,7 @@
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
 import { EngineProfile, SignalName } from '../engines/profile';
 import { Expr, agg, bin, increase, m, print, sel } from '../promql/ast';
-import { counterRate, errorRatio, gaugeMax, gaugeTotal, signalAlternatives } from '../promql/signals';
+import { counterRate, errorRatio, gaugeMax, gaugeMean, gaugeTotal, signalAlternatives } from '../promql/signals';
 import { recordedBuckets, recordedMean, recordedQuantile, recordedRate } from '../promql/recorded';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 import { DashboardJson, Target, baseDashboard, dashboardScope, heatmap, layout, stat, timeseries, unavailable } from './common';
@@ -115,6 +115,14 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
     const memTargets: Target[] = [{ expr: agg('sum', sel(alts('kvCacheMemory')[0].metric, scope.matchers), [MODEL]), legend: 'used {{model}}' }];
     if (has('kvCacheFree')) memTargets.push({ expr: agg('sum', sel(alts('kvCacheFree')[0].metric, scope.matchers), [MODEL]), legend: 'free {{model}}' });
     batching.push({ panel: timeseries('KV-cache memory', 'bytes', memTargets) });
+  }
+  // Prefix-cache hit rate: hits over queries where the engine counts both (vLLM), else its own ratio gauge averaged over ranks.
+  if (has('prefixCacheHits') && has('prefixCacheQueries')) {
+    batching.push({ panel: timeseries('Prefix-cache hit rate', 'percentunit', [{ expr: bin('/', counterRate(alts('prefixCacheHits'), scope, [MODEL]), counterRate(alts('prefixCacheQueries'), scope, [MODEL])), legend: '{{model}}' }], 'Share of prompt tokens looked up in the prefix cache that were found there.') });
+  } else if (has('prefixCacheHitRate')) {
+    batching.push({ panel: timeseries('Prefix-cache hit rate', 'percentunit', [{ expr: gaugeMean(profile, alts('prefixCacheHitRate'), scope, [MODEL]), legend: '{{model}}' }], 'The engine\'s prefix-cache hit rate, averaged over data-parallel ranks.') });
+  } else {
+    batching.push({ panel: unavailable('Prefix-cache hit rate', 'The engine exports no prefix-cache hit rate for this version.') });
   }
   batching.push(has('preemptions')
     ? { panel: timeseries('Preemptions/s', 'short', [{ expr: counterRate(alts('preemptions'), scope, [MODEL], [], profile.duplicateLabels), legend: '{{model}}' }], 'Requests evicted from the batch for lack of KV-cache blocks.') }

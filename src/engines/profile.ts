@@ -29,7 +29,9 @@ export type SignalName =
   | 'batchSize'
   | 'batchFill'
   | 'prefixCacheHitRate'
-  | 'requestsWaitingByReason';
+  | 'requestsWaitingByReason'
+  | 'prefixCacheHits'
+  | 'prefixCacheQueries';
 
 export type MetricType = 'gauge' | 'counter' | 'histogram';
 

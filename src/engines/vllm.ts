@@ -66,6 +66,9 @@ export const vllm: EngineProfile = {
     generationTokens: [{ versions: '*', metric: 'vllm:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsFinished: [{ versions: '*', metric: 'vllm:request_success_total', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'finished_reason', failureReasons: ['abort', 'error'], source: SRC }],
     preemptions: [{ versions: '*', metric: 'vllm:num_preemptions_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    // Prompt tokens looked up in / found in the prefix cache (in 0.11.0 and 0.33.0; older releases named them gpu_prefix_cache_*).
+    prefixCacheQueries: [{ versions: '>=0.11.0', metric: 'vllm:prefix_cache_queries_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    prefixCacheHits: [{ versions: '>=0.11.0', metric: 'vllm:prefix_cache_hits_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     // Not in 0.11.0, in 0.33.0 (the first release with it is not bisected).
     requestsWaitingByReason: [{ versions: '>=0.33.0', metric: 'vllm:num_requests_waiting_by_reason', type: 'gauge', unit: 'count', rankAggregation: 'sum', reasonLabel: 'reason', source: SRC }],
   },

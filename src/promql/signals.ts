@@ -62,6 +62,15 @@ export function gaugeTotal(profile: EngineProfile, alts: readonly SignalMetric[]
   }));
 }
 
+/** A ratio gauge (prefix-cache hit rate) averaged over pods and ranks, duplicates of one rank collapsed first. */
+export function gaugeMean(profile: EngineProfile, alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[]): Expr {
+  return orAll(alts.map((a) => {
+    const s = selector(a.metric, scope);
+    const deduped = a.rankAggregation === 'max' && profile.duplicateLabels?.length ? aggWithout('max', s, profile.duplicateLabels) : s;
+    return toBaseUnit(agg('avg', deduped, by), a);
+  }));
+}
+
 /** A ratio gauge (KV-cache usage) as its worst value over pods and ranks. */
 export function gaugeMax(alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[]): Expr {
   return orAll(alts.map((a) => toBaseUnit(agg('max', selector(a.metric, scope), by), a)));
