@@ -9,6 +9,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { EngineName, SignalName, versionSatisfies } from '../src/engines/profile';
 import { PROFILES } from '../src/engines/registry';
+import { DCGM } from '../src/engines/dcgm';
+import { SHARED } from './harness/binaries';
 
 export const ENGINE_FIXTURES = path.join(__dirname, 'fixtures', 'engines');
 
@@ -82,4 +84,11 @@ test('a profile that says an engine lacks a signal is right for every recorded v
       }
     }
   }
+});
+
+test('every DCGM metric the GPU dashboard and alerts use is a default counter of dcgm-exporter, with the declared type', () => {
+  // ../shared/fixtures/metrics/upstream/dcgm-default-counters.csv: NVIDIA/dcgm-exporter etc/default-counters.csv (see its SOURCES.md).
+  const csv = fs.readFileSync(path.join(SHARED, 'fixtures', 'metrics', 'upstream', 'dcgm-default-counters.csv'), 'utf8');
+  const defaults = new Map(csv.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.split(',').map((x) => x.trim())).map(([name, type]) => [name, type]));
+  for (const name of Object.values(DCGM)) expect({ name, type: defaults.get(name) }).toEqual({ name, type: 'gauge' });
 });
