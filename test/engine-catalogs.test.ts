@@ -11,19 +11,9 @@ import { EngineName, SignalName, versionSatisfies } from '../src/engines/profile
 import { PROFILES } from '../src/engines/registry';
 import { DCGM } from '../src/engines/dcgm';
 import { SHARED } from './harness/binaries';
+import { recordings } from './harness/engine-fixtures';
 
-export const ENGINE_FIXTURES = path.join(__dirname, 'fixtures', 'engines');
-
-export interface CatalogEntry { readonly name: string; readonly type: string; readonly labels: readonly string[]; readonly buckets?: readonly number[] }
-
-export function recordedVersions(): Array<{ engine: EngineName; version: string; dir: string; catalog: CatalogEntry[] }> {
-  return fs.readdirSync(ENGINE_FIXTURES).filter((d) => fs.existsSync(path.join(ENGINE_FIXTURES, d, 'catalog.json'))).sort().map((d) => {
-    const [, engine, version] = /^([a-z]+)-(.+)$/.exec(d)!;
-    return { engine: engine as EngineName, version, dir: path.join(ENGINE_FIXTURES, d), catalog: JSON.parse(fs.readFileSync(path.join(ENGINE_FIXTURES, d, 'catalog.json'), 'utf8')) };
-  });
-}
-
-const recorded = recordedVersions();
+const recorded = recordings();
 
 test('every engine with Python metrics code has recordings of at least its default and newest profile versions', () => {
   for (const engine of ['vllm', 'lmdeploy', 'sglang'] as EngineName[]) {

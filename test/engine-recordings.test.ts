@@ -16,14 +16,13 @@ import { CheckReport, checkDashboards, coverageTable } from '../src/check/check-
 import { EngineName, signalMetric } from '../src/engines/profile';
 import { PROFILES } from '../src/engines/registry';
 import { havePrometheus } from './harness/binaries';
-import { ENGINE_FIXTURES } from './engine-catalogs.test';
+import { ENGINE_FIXTURES, scrapedRecordings } from './harness/engine-fixtures';
 
 interface Req { prompt_tokens: number; generation_tokens: number; ttft: number; itl: number; queue_time: number; e2e: number; finish_reason: string }
 interface Phase { running: number; waiting: number; kv_cache_usage: number; prefix_cache_hit_rate: number; requests: Req[]; retractions?: number; aborted?: number }
 interface Stats { interval_seconds: number; ranks: Array<{ rank: number; before: Phase; after: Phase }> }
 
-// Engines whose recording is an exposition (transformers pushes OTLP: its recording is a catalog only).
-const dirs = fs.readdirSync(ENGINE_FIXTURES).filter((d) => fs.readdirSync(path.join(ENGINE_FIXTURES, d)).some((f) => /^[a-z]+(-rank\d+)?\.prom$/.test(f))).sort();
+const dirs = scrapedRecordings().map((r) => r.name);
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /** What the fed stats imply for each figure. */
@@ -59,6 +58,13 @@ const one = (report: CheckReport, panel: string, dashboard = /Inference serving/
   return r[0].values;
 };
 
+/**
+ * Rates to 0.1%: the fixture server computes counters from the time a scrape
+ * arrives, Prometheus stamps the time it starts, a few milliseconds apart. A
+ * rank dropped or counted twice is off by 40% or more.
+ */
+const expectRate = (actual: number, want: number) => expect(Math.abs(actual - want)).toBeLessThanOrEqual(1e-3 * Math.abs(want) + 1e-9);
+
 const runIf = havePrometheus() ? describe : describe.skip;
 
 runIf.each(dirs)('recorded %s', (dir) => {
@@ -89,24 +95,24 @@ runIf.each(dirs)('recorded %s', (dir) => {
   });
 
   test('token and request rates are the interval\'s tokens and requests per second', () => {
-    expect(one(report, 'Decode tokens/s')[0]).toBeCloseTo(want.decodePerSecond, 6);
-    expect(one(report, 'Prefill tokens/s')[0]).toBeCloseTo(want.prefillPerSecond, 6);
-    expect(one(report, 'Requests/s')[0]).toBeCloseTo(want.requestsPerSecond, 6);
-    expect(one(report, 'Decode/prefill ratio')[0]).toBeCloseTo(want.decodePerSecond / want.prefillPerSecond, 6);
+    expectRate(one(report, 'Decode tokens/s')[0], want.decodePerSecond);
+    expectRate(one(report, 'Prefill tokens/s')[0], want.prefillPerSecond);
+    expectRate(one(report, 'Requests/s')[0], want.requestsPerSecond);
+    expectRate(one(report, 'Decode/prefill ratio')[0], want.decodePerSecond / want.prefillPerSecond);
   });
 
   test('the error ratio is the share of aborted requests (0 where none failed)', () => {
-    expect(one(report, 'Error ratio')[0]).toBeCloseTo(want.errorRatio, 6);
+    expectRate(one(report, 'Error ratio')[0], want.errorRatio);
   });
 
   test('the prefix-cache hit rate is the ranks\' hit rate', () => {
     if (report.unavailable.some((u) => u.panel === 'Prefix-cache hit rate')) return expect(signalMetric(profile, 'prefixCacheHitRate', version) ?? signalMetric(profile, 'prefixCacheHits', version)).toBeUndefined();
-    expect(one(report, 'Prefix-cache hit rate')[0]).toBeCloseTo(want.prefixHitRate, 6);
+    expectRate(one(report, 'Prefix-cache hit rate')[0], want.prefixHitRate);
   });
 
   test('preemptions per second are the interval\'s preemptions, each counted once', () => {
     if (!signalMetric(profile, 'preemptions', version)) return expect(report.unavailable.map((u) => u.panel)).toContain('Preemptions/s');
-    expect(one(report, 'Preemptions/s')[0]).toBeCloseTo(want.preemptionsPerSecond, 6);
+    expectRate(one(report, 'Preemptions/s')[0], want.preemptionsPerSecond);
   });
 
   test('the TTFT median and p95 fall in the buckets that hold the fed quantiles', () => {
