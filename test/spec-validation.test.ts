@@ -152,7 +152,7 @@ describe('plan-time checks that need the engine profile', () => {
 
   test('LMDeploy data parallelism before 0.15 (random rank ports) is rejected; one rank is fine', () => {
     const r = plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.11.0', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] });
-    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].parallelism.data', message: 'Invalid value: 2: LMDeploy 0.11.0 cannot be monitored with data parallelism: before 0.15 LMDeploy starts the data-parallel rank servers on random ports (find_available_ports) and ignores --server-port, so their /metrics cannot be scraped; use 0.15.0 or later' }] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].parallelism.data', message: 'Invalid value: 2: LMDeploy 0.11.0 cannot be monitored with data parallelism: before 0.15 LMDeploy starts the data-parallel rank servers on random ports (find_available_ports) when a proxy is used and ignores --server-port, so their /metrics cannot be scraped; use 0.15.0 or later' }] });
     expect(plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.11.0' })] }).ok).toBe(true);
     expect(plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.15.0', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] }).ok).toBe(true);
   });

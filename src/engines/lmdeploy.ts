@@ -26,11 +26,11 @@ export const lmdeploy: EngineProfile = {
   displayName: 'LMDeploy',
   defaultVersion: '0.18.0',
   minimumVersion: '0.9.2',
-  // lmdeploy/serve/openai/launch_server.py: before 0.15 the rank servers of `--dp N` always start on
-  // find_available_ports() (random free ports) and --server-port is ignored, so the rank ports this
-  // profile probes and scrapes (server port + rank) are wrong; from 0.15 they are --server-port + rank.
-  // Finding random ports would need a discovery the scrape does not have, so older versions are rejected.
-  dataParallelFrom: { version: '0.15.0', reason: 'before 0.15 LMDeploy starts the data-parallel rank servers on random ports (find_available_ports) and ignores --server-port, so their /metrics cannot be scraped' },
+  // lmdeploy/serve/openai/launch_server.py (read in the 0.11.0-0.18.0 wheels): up to 0.12 the rank servers of
+  // `--dp N` always start on find_available_ports() (random free ports); in 0.13 and 0.14 they do whenever
+  // --proxy-url is given, which the proxy this profile runs needs; from 0.15 --server-port + rank is used when
+  // --server-port is given (as here). The scrape cannot find random ports, so older versions are rejected.
+  dataParallelFrom: { version: '0.15.0', reason: 'before 0.15 LMDeploy starts the data-parallel rank servers on random ports (find_available_ports) when a proxy is used and ignores --server-port, so their /metrics cannot be scraped' },
   image: (version) => `openmmlab/lmdeploy:v${version.replace(/^v/, '')}-cu12`,
   requiresGpu: true,
   defaultPort: 23333,
@@ -80,8 +80,8 @@ export const lmdeploy: EngineProfile = {
     promptTokens: [{ versions: '*', metric: 'lmdeploy:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     generationTokens: [{ versions: '*', metric: 'lmdeploy:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsFinished: [{ versions: '*', metric: 'lmdeploy:request_success_total', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'finished_reason', failureReasons: FAILURES, source: SRC }],
-    // Not in 0.11.0, in 0.18.0 (the first release with it is not bisected).
-    prefixCacheHitRate: [{ versions: '>=0.18.0', metric: 'lmdeploy:prefix_cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
+    // From 0.14.0 (absent from the 0.13.0 wheel's loggers.py, present in 0.14.0; recorded in 0.18.0, absent in 0.11.0).
+    prefixCacheHitRate: [{ versions: '>=0.14.0', metric: 'lmdeploy:prefix_cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
   },
   missingSignals: { preemptions: 'LMDeploy does not count preemptions' },
 };

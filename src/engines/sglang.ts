@@ -4,7 +4,7 @@ import { EngineProfile } from './profile';
 // tp_rank/pp_rank/dp_rank; tokenizer-side histograms and counters are per server). The release that
 // renamed time_per_output_token_seconds to inter_token_latency_seconds is not verified (0.4.7 assumed).
 // Checked against what 0.5.4 and 0.5.23 export (test/fixtures/engines/sglang-*, tools/engine-metrics):
-// from 0.5.8 scheduler metrics also carry moe_ep_rank, and num_retracted_requests_total exists;
+// from 0.5.7 (absent from the 0.5.6 wheel) scheduler metrics also carry moe_ep_rank, and num_retracted_requests_total exists;
 // tokenizer-side metrics (TTFT, ITL, e2e, tokens, requests) carry no rank label and, from 0.5.2x,
 // engine_type and is_streaming.
 const SRC = 'sgl-project/sglang python/sglang/srt/metrics/collector.py';
@@ -46,7 +46,7 @@ export const sglang: EngineProfile = {
   metrics: { kind: 'scrape', path: '/metrics', portPerRank: false },
   rankLabel: 'dp_rank',
   // Every scheduler of a data-parallel rank reports the same values (with --enable-metrics-for-all-schedulers):
-  // tensor-, pipeline- and expert-parallel ranks (moe_ep_rank from 0.5.8) are collapsed before summing ranks.
+  // tensor-, pipeline- and expert-parallel ranks (moe_ep_rank from 0.5.7) are collapsed before summing ranks.
   duplicateLabels: ['tp_rank', 'pp_rank', 'moe_ep_rank'],
   modelLabel: 'model_name',
   health: { readinessPath: '/health', livenessPath: '/health', startupSeconds: 1800 },
@@ -69,8 +69,8 @@ export const sglang: EngineProfile = {
     // A labelled counter child created at the first abort.
     requestsFailed: [{ versions: '*', metric: 'sglang:num_aborted_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, lazy: true, ...SERVER }],
     prefixCacheHitRate: [{ versions: '*', metric: 'sglang:cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
-    // Requests retracted (evicted from the running batch for lack of KV cache) since start; before 0.5.8 only a per-interval gauge.
-    preemptions: [{ versions: '>=0.5.8', metric: 'sglang:num_retracted_requests_total', type: 'counter', unit: 'count', rankAggregation: 'max', source: SRC }],
+    // Requests retracted (evicted from the running batch for lack of KV cache) since start; before 0.5.7 only a per-interval gauge.
+    preemptions: [{ versions: '>=0.5.7', metric: 'sglang:num_retracted_requests_total', type: 'counter', unit: 'count', rankAggregation: 'max', source: SRC }],
   },
-  missingSignals: { preemptions: 'SGLang before 0.5.8 reports retractions only as a per-interval gauge' },
+  missingSignals: { preemptions: 'SGLang before 0.5.7 reports retractions only as a per-interval gauge' },
 };
