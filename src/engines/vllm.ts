@@ -69,7 +69,7 @@ export const vllm: EngineProfile = {
     // Prompt tokens looked up in / found in the prefix cache (in 0.11.0 and 0.33.0; older releases named them gpu_prefix_cache_*).
     prefixCacheQueries: [{ versions: '>=0.11.0', metric: 'vllm:prefix_cache_queries_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     prefixCacheHits: [{ versions: '>=0.11.0', metric: 'vllm:prefix_cache_hits_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    // Not in 0.11.0, in 0.33.0 (the first release with it is not bisected).
-    requestsWaitingByReason: [{ versions: '>=0.33.0', metric: 'vllm:num_requests_waiting_by_reason', type: 'gauge', unit: 'count', rankAggregation: 'sum', reasonLabel: 'reason', source: SRC }],
+    // From 0.22.0 (bisected over the released wheels' loggers.py: absent in 0.21.0).
+    requestsWaitingByReason: [{ versions: '>=0.22.0', metric: 'vllm:num_requests_waiting_by_reason', type: 'gauge', unit: 'count', rankAggregation: 'sum', reasonLabel: 'reason', source: SRC }],
   },
 };
