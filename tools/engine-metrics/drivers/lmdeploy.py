@@ -30,10 +30,37 @@ def schedule(logger, g, finished, total):
     values = {'num_running_reqs': g['running'], 'num_waiting_reqs': g['waiting'], 'gpu_cache_usage': g['kv_cache_usage'],
               'prefix_cache_hit_rate': g['prefix_cache_hit_rate'], 'num_total_reqs': total + g['running'] + g['waiting'],
               'num_finished_reqs': finished, 'num_succeeded_reqs': finished, 'num_api_routed_reqs': g['running'] + g['waiting']}
-    logger.record_schedule(stats.SchedulerStats(**{k: v for k, v in values.items() if k in fields}))
+    s = stats.SchedulerStats(**{k: v for k, v in values.items() if k in fields})
+    if hasattr(logger, 'record_schedule'):
+        logger.record_schedule(s)
+    else:
+        logger.record(s, None)
+
+
+def request_v1(logger, r, g):
+    """Before 0.10 the logger takes vLLM-style record(scheduler_stats, iteration_stats) calls."""
+    sched = stats.SchedulerStats()
+    first = stats.IterationStats()
+    first.num_prompt_tokens, first.num_generation_tokens = r['prompt_tokens'], 1
+    first.time_to_first_tokens_iter.append(r['ttft'])
+    logger.record(sched, first)
+    for i in range(r['generation_tokens'] - 1):
+        it = stats.IterationStats()
+        it.num_generation_tokens = 1
+        it.time_per_output_tokens_iter.append(r['itl'])
+        if i == r['generation_tokens'] - 2:
+            prefill = max(r['ttft'] - r['queue_time'], 0.0)
+            decode = r['e2e'] - r['ttft']
+            it.finished_requests.append(stats.FinishedRequestStats(
+                finish_reason=REASON[r['finish_reason']], e2e_latency=r['e2e'], num_prompt_tokens=r['prompt_tokens'],
+                num_generation_tokens=r['generation_tokens'], queued_time=r['queue_time'], prefill_time=prefill,
+                inference_time=prefill + decode, decode_time=decode))
+        logger.record(sched, it)
 
 
 def request(logger, r, t0):
+    if not hasattr(logger, 'record_iteration'):
+        return request_v1(logger, r, None)
     # First iteration: the prompt and the first token; then one token per iteration.
     it = stats.IterationStats()
     it.prompt_tokens, it.new_generation_tokens, it.ttft = r['prompt_tokens'], 1, r['ttft']
