@@ -2,7 +2,7 @@ import { EngineProfile } from './profile';
 
 // Names from sgl-project/sglang python/sglang/srt/metrics/collector.py (scheduler gauges carry
 // tp_rank/pp_rank/dp_rank; tokenizer-side histograms and counters are per server). The release that
-// renamed time_per_output_token_seconds to inter_token_latency_seconds is not verified (0.4.7 assumed).
+// added inter_token_latency_seconds is 0.4.4 (absent from the 0.4.2 wheel's collector.py).
 // Checked against what 0.5.4 and 0.5.23 export (test/fixtures/engines/sglang-*, tools/engine-metrics):
 // from 0.5.7 (absent from the 0.5.6 wheel) scheduler metrics also carry moe_ep_rank, and num_retracted_requests_total exists;
 // tokenizer-side metrics (TTFT, ITL, e2e, tokens, requests) carry no rank label and, from 0.5.2x,
@@ -57,17 +57,20 @@ export const sglang: EngineProfile = {
     kvCacheUsage: [{ versions: '*', metric: 'sglang:token_usage', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
     ttft: [{ versions: '*', metric: 'sglang:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: TTFT_BUCKETS, ...SERVER }],
     interTokenLatency: [
-      { versions: '<0.4.7', metric: 'sglang:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, ...SERVER },
-      { versions: '>=0.4.7', metric: 'sglang:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS, ...SERVER },
+      { versions: '<0.4.4', metric: 'sglang:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, ...SERVER },
+      // Bounds recorded from 0.5.4 and 0.5.23; not checked for 0.4.4-0.5.3.
+      { versions: '>=0.4.4 <0.5.4', metric: 'sglang:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, ...SERVER },
+      { versions: '>=0.5.4', metric: 'sglang:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS, ...SERVER },
     ],
     e2eLatency: [{ versions: '*', metric: 'sglang:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, ...SERVER }],
     promptTokens: [{ versions: '*', metric: 'sglang:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, ...SERVER }],
     generationTokens: [{ versions: '*', metric: 'sglang:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, ...SERVER }],
-    // Observed by every scheduler of a rank alike (like the gauges).
-    queueTime: [{ versions: '*', metric: 'sglang:queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'max', source: SRC }],
-    requestsFinished: [{ versions: '*', metric: 'sglang:num_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, ...SERVER }],
-    // A labelled counter child created at the first abort.
-    requestsFailed: [{ versions: '*', metric: 'sglang:num_aborted_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, lazy: true, ...SERVER }],
+    // Observed by every scheduler of a rank alike (like the gauges). From 0.5.3 (absent from the 0.5.2 wheel).
+    queueTime: [{ versions: '>=0.5.3', metric: 'sglang:queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'max', source: SRC }],
+    // From 0.4.2 (absent from the 0.4.1 wheel).
+    requestsFinished: [{ versions: '>=0.4.2', metric: 'sglang:num_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, ...SERVER }],
+    // A labelled counter child created at the first abort. From 0.5.3 (absent from the 0.5.2 wheel).
+    requestsFailed: [{ versions: '>=0.5.3', metric: 'sglang:num_aborted_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, lazy: true, ...SERVER }],
     prefixCacheHitRate: [{ versions: '*', metric: 'sglang:cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
     // Requests retracted (evicted from the running batch for lack of KV cache) since start; before 0.5.7 only a per-interval gauge.
     preemptions: [{ versions: '>=0.5.7', metric: 'sglang:num_retracted_requests_total', type: 'counter', unit: 'count', rankAggregation: 'max', source: SRC }],
