@@ -4,7 +4,10 @@
  * with a local Prometheus (labelled as the stack's scrape configuration labels
  * pods), evaluates every panel query (Grafana variables substituted as Grafana
  * would) and the signal under every alert and recording rule, and reports the
- * share of queries that return at least one series.
+ * share of queries that return at least one series, with each series' value
+ * (so a caller can check numbers, not only presence: the CLI's `--expect`).
+ * Samples recorded over an interval (`*.before.prom` + `stats.json`) are
+ * served with counters growing over it, so rates are the recorded rates.
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
