@@ -82,3 +82,22 @@ test('every DCGM metric the GPU dashboard and alerts use is a default counter of
   const defaults = new Map(csv.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.split(',').map((x) => x.trim())).map(([name, type]) => [name, type]));
   for (const name of Object.values(DCGM)) expect({ name, type: defaults.get(name) }).toEqual({ name, type: 'gauge' });
 });
+
+test('transformers: an instrument that records nothing (or only 0) when fed as `transformers serve` feeds it is no signal, and the profile says why', () => {
+  let checked = 0;
+  for (const r of recorded.filter((x) => x.engine === 'transformers')) {
+    const batch = JSON.parse(fs.readFileSync(path.join(r.dir, 'stats.json'), 'utf8')).serve_status_batch;
+    const declared: Array<{ otel_name: string }> = JSON.parse(fs.readFileSync(path.join(r.dir, 'otel-instruments.json'), 'utf8')).declared;
+    const fill = batch.batch_fill_percentage as Array<{ sum: number }>;
+    const broken = declared.map((d) => d.otel_name).filter((n) => (n === 'batch_fill_percentage' ? fill.every((p) => p.sum === 0) : !batch.instruments_with_data_after.includes(n)) && /tokens_processed|prefill_ratio|batch_fill/.test(n));
+    expect(broken.sort()).toEqual(['batch_fill_percentage', 'decode_prefill_ratio', 'decode_tokens_processed', 'prefill_tokens_processed']);
+    const profile = PROFILES.transformers;
+    for (const name of broken) {
+      const used = Object.entries(profile.signals).filter(([, alts]) => (alts ?? []).some((a) => versionSatisfies(r.version, a.versions) && a.metric.startsWith(name)));
+      expect({ name, used: used.map(([s]) => s) }).toEqual({ name, used: [] });
+      checked++;
+    }
+  }
+  expect(checked).toBeGreaterThan(0);
+  for (const s of ['promptTokens', 'generationTokens', 'decodePrefillRatio', 'batchFill'] as SignalName[]) expect(PROFILES.transformers.missingSignals?.[s]).toMatch(/RequestStatus/);
+});

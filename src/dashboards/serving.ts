@@ -67,7 +67,7 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
   const dp = decodePrefill();
   overview.push(dp
     ? { panel: stat('Decode/prefill ratio', 'short', { expr: agg('avg', dp), legend: 'ratio' }, 'Generated tokens per prompt token.'), width: 6, height: 5 }
-    : { panel: unavailable('Decode/prefill ratio', 'The engine exports no token counters.'), width: 6, height: 5 });
+    : { panel: unavailable('Decode/prefill ratio', missing('decodePrefillRatio', 'The engine exports no token counters.')), width: 6, height: 5 });
 
   const throughput: P[] = [
     has('generationTokens')
@@ -106,7 +106,7 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
   const batching: P[] = [
     has('batchFill')
       ? { panel: timeseries('Batch fill percentiles', 'percentunit', QUANTILES.map((q) => ({ expr: recordedQuantile('batchFill', alts('batchFill'), q, scope, [MODEL]), legend: `p${Math.round(q * 100)} {{model}}` }))) }
-      : { panel: unavailable('Batch fill percentiles', 'Only transformers continuous batching reports how full each batch is; see running requests for the batch size.') },
+      : { panel: unavailable('Batch fill percentiles', missing('batchFill', 'Only transformers continuous batching reports how full each batch is; see running requests for the batch size.')) },
     kv
       ? { panel: timeseries('KV-cache usage', 'percentunit', [{ expr: kv, legend: '{{model}}' }]) }
       : { panel: unavailable('KV-cache usage over time', missing('kvCacheUsage', 'The engine exports no KV-cache usage.')) },

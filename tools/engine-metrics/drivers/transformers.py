@@ -56,6 +56,30 @@ def State(status, prompt):
     return s
 
 
+# First a batch as `transformers serve` passes it: its states carry transformers.generation's own
+# RequestStatus (an IntEnum, executed here from the release's requests.py), not metrics.RequestStatus.
+requests_py = os.path.join(args.site, 'transformers', 'generation', 'continuous_batching', 'requests.py')
+if os.path.exists(requests_py):
+    import enum
+    ServeStatus = stubimport.definition_from_source(requests_py, 'RequestStatus', {'IntEnum': enum.IntEnum, 'Enum': enum.Enum, 'auto': enum.auto})
+
+    def points():
+        out = {}
+        for rm in reader.get_metrics_data().resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    p = list(metric.data.data_points)
+                    out[metric.name] = [getattr(x, 'value', None) if hasattr(x, 'value') else {'count': x.count, 'sum': x.sum} for x in p]
+        return out
+    seen = points()
+    m.record_batch_metrics([State(ServeStatus.DECODING, 10), State(ServeStatus.DECODING, 10), State(ServeStatus.PREFILLING, 40)])
+    after_serve = points()
+    work['serve_status_batch'] = {
+        'fed': {'decoding': 2, 'prefilling_prompt_tokens': [40]},
+        'instruments_with_data_after': sorted(k for k in after_serve if after_serve[k] != seen.get(k)),
+        'batch_fill_percentage': after_serve.get('batch_fill_percentage'),
+        'note': 'fed with transformers.generation RequestStatus as transformers serve does: prefill/decode counters and the ratio record nothing, batch fill records 0',
+    }
 batch = [State(metrics.RequestStatus.DECODING, 10), State(metrics.RequestStatus.DECODING, 10), State(metrics.RequestStatus.PREFILLING, 40)]
 work['batches'].append({'decoding': 2, 'prefilling_prompt_tokens': [40]})
 m.record_batch_metrics(batch)
