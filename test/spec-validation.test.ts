@@ -157,6 +157,12 @@ describe('plan-time checks that need the engine profile', () => {
     expect(plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.15.0', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] }).ok).toBe(true);
   });
 
+  test('vLLM data parallelism before 0.8.3 (no engine label) is rejected', () => {
+    const r = plan({ models: [model({ engine: 'vllm', engineVersion: '0.8.2', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].parallelism.data', message: 'Invalid value: 2: vLLM 0.8.2 cannot be monitored with data parallelism: before 0.8.3 vLLM labels its metrics with the model only, so the series of data-parallel engines cannot be told apart; use 0.8.3 or later' }] });
+    expect(plan({ models: [model({ engine: 'vllm', engineVersion: '0.8.3', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] }).ok).toBe(true);
+  });
+
   test('autoscaling on a signal the engine lacks is rejected', () => {
     const r = plan({ models: [model({ engine: 'tgi', autoscaling: { metric: 'kvCacheUsage', target: 0.8 } })] });
     expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].autoscaling.metric', message: 'Unsupported value: "kvCacheUsage": TGI 3.3.6 exports no KV-cache usage' }] });

@@ -21,6 +21,9 @@ export const vllm: EngineProfile = {
   displayName: 'vLLM',
   defaultVersion: '0.33.0',
   minimumVersion: '0.8.0',
+  // vllm/v1/metrics/loggers.py labels series with the engine index from 0.8.3 (labelnames ["model_name", "engine"];
+  // 0.8.2 has ["model_name"] only, bisected over the released wheels).
+  dataParallelFrom: { version: '0.8.3', reason: 'before 0.8.3 vLLM labels its metrics with the model only, so the series of data-parallel engines cannot be told apart' },
   image: (version) => `vllm/vllm-openai:v${version.replace(/^v/, '')}`,
   requiresGpu: true,
   defaultPort: 8000,
