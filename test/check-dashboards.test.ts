@@ -47,6 +47,24 @@ runIf('check-dashboards with a real Prometheus', () => {
     expect(coverageTable(report).complete).toBe(true);
   }, 120_000);
 
+  test('a TGI server that has not failed yet (no tgi_request_failure series) shows an error ratio of 0, not "No data"', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-tgi-'));
+    try {
+      const healthy = fs.readFileSync(path.join(FIXTURES, 'tgi.prom'), 'utf8').split('\n').filter((l) => !/tgi_request_failure/.test(l)).join('\n');
+      expect(healthy).toMatch(/^tgi_request_success/m);
+      fs.writeFileSync(path.join(dir, 'tgi.prom'), healthy);
+      // Served as 60 more successes over a minute, so the request rate is not 0.
+      fs.writeFileSync(path.join(dir, 'tgi.before.prom'), healthy.replace(/^tgi_request_success (\d+)/m, (_l, n) => `tgi_request_success ${Number(n) - 60}`));
+      fs.writeFileSync(path.join(dir, 'stats.json'), JSON.stringify({ interval_seconds: 60 }));
+      const report = await checkDashboards({ fixturesDir: dir });
+      const ratios = report.results.filter((r) => r.panel === 'Error ratio' || /availability_bad_ratio/.test(r.panel));
+      expect(ratios.length).toBeGreaterThan(1);
+      for (const r of ratios) expect({ panel: r.panel, values: r.values }).toEqual({ panel: r.panel, values: [0] });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   test('a renamed metric is caught: vLLM 0.9.1 names fail the 0.11 dashboards and pass when the version says 0.9.1', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-old-'));
     try {

@@ -144,6 +144,25 @@ describe('plan-time checks that need the engine profile', () => {
     expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].engineVersion', message: 'Unsupported value: "0.8.0": LMDeploy exports the metrics we monitor from 0.9.2 on' }] });
   });
 
+  test('transformers from 5.9.0, which exports no metrics, is rejected', () => {
+    const r = plan({ models: [model({ engine: 'transformers', engineVersion: '5.9.0' })] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].engineVersion', message: 'Unsupported value: "5.9.0": transformers removed its continuous-batching metrics (transformers/utils/metrics.py) in 5.9.0; 5.9 and later export none; use a version below 5.9.0' }] });
+    expect(plan({ models: [model({ engine: 'transformers', engineVersion: '5.8.1' })] }).ok).toBe(true);
+  });
+
+  test('LMDeploy data parallelism before 0.15 (random rank ports) is rejected; one rank is fine', () => {
+    const r = plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.11.0', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].parallelism.data', message: 'Invalid value: 2: LMDeploy 0.11.0 cannot be monitored with data parallelism: before 0.15 LMDeploy starts the data-parallel rank servers on random ports (find_available_ports) when a proxy is used and ignores --server-port, so their /metrics cannot be scraped; use 0.15.0 or later' }] });
+    expect(plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.11.0' })] }).ok).toBe(true);
+    expect(plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.15.0', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] }).ok).toBe(true);
+  });
+
+  test('vLLM data parallelism before 0.8.3 (no engine label) is rejected', () => {
+    const r = plan({ models: [model({ engine: 'vllm', engineVersion: '0.8.2', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].parallelism.data', message: 'Invalid value: 2: vLLM 0.8.2 cannot be monitored with data parallelism: before 0.8.3 vLLM labels its metrics with the model only, so the series of data-parallel engines cannot be told apart; use 0.8.3 or later' }] });
+    expect(plan({ models: [model({ engine: 'vllm', engineVersion: '0.8.3', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] }).ok).toBe(true);
+  });
+
   test('autoscaling on a signal the engine lacks is rejected', () => {
     const r = plan({ models: [model({ engine: 'tgi', autoscaling: { metric: 'kvCacheUsage', target: 0.8 } })] });
     expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].autoscaling.metric', message: 'Unsupported value: "kvCacheUsage": TGI 3.3.6 exports no KV-cache usage' }] });

@@ -74,7 +74,7 @@ export function engineAlerts(profile: EngineProfile, versions: readonly string[]
       summary: 'KV cache nearly full', description: `${name} model {{ $labels.model }} in {{ $labels.namespace }}: KV-cache usage {{ $value | humanizePercentage }} on its busiest rank; expect preemptions and queueing.` });
   }
   if (alts('preemptions').length) {
-    out.push({ alert: 'InferencePreemptions', signal: counterRate(alts('preemptions'), scope, BY), op: '>', threshold: 0, for: '10m', severity: 'warning',
+    out.push({ alert: 'InferencePreemptions', signal: counterRate(alts('preemptions'), scope, BY, [], profile.duplicateLabels), op: '>', threshold: 0, for: '10m', severity: 'warning',
       summary: 'Requests are being preempted', description: `${name} model {{ $labels.model }} in {{ $labels.namespace }} preempts {{ $value }} requests/s for lack of KV-cache blocks.` });
   }
   const errors = errorRatio(profile, versions, scope, BY);

@@ -4,7 +4,10 @@
  * with a local Prometheus (labelled as the stack's scrape configuration labels
  * pods), evaluates every panel query (Grafana variables substituted as Grafana
  * would) and the signal under every alert and recording rule, and reports the
- * share of queries that return at least one series.
+ * share of queries that return at least one series, with each series' value
+ * (so a caller can check numbers, not only presence: the CLI's `--expect`).
+ * Samples recorded over an interval (`*.before.prom` + `stats.json`) are
+ * served with counters growing over it, so rates are the recorded rates.
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
@@ -30,6 +33,8 @@ export interface QueryResult {
   readonly panel: string;
   readonly expr: string;
   readonly series: number;
+  /** The value of each returned series (instant query), in the order Prometheus returned them. */
+  readonly values: readonly number[];
   readonly error?: string;
 }
 
@@ -39,19 +44,82 @@ export interface CheckReport {
   readonly unavailable: ReadonlyArray<{ engine: string; dashboard: string; panel: string }>;
 }
 
-export interface Fixture { readonly engine: EngineName | 'dcgm'; readonly rank?: number; readonly file: string }
+export interface Fixture {
+  readonly engine: EngineName | 'dcgm';
+  readonly rank?: number;
+  readonly file: string;
+  /**
+   * `<name>.before.prom`: the same endpoint at the start of an interval of
+   * `intervalSeconds` (from `stats.json`, as tools/engine-metrics records
+   * them). Counters and histograms are then served as growing linearly from
+   * the `before` values to the `after` values over that interval (and on at
+   * the same slope), so a rate over any window equals what the engine counted
+   * in the interval divided by its length.
+   */
+  readonly before?: string;
+  readonly intervalSeconds?: number;
+}
 
-/** `<engine>.prom`, `<engine>-rank<N>.prom` and `dcgm.prom` in a directory. */
+/** `<engine>.prom`, `<engine>-rank<N>.prom` and `dcgm.prom` in a directory (with `<name>.before.prom` and `stats.json` when recorded). */
 export function findFixtures(dir: string): Fixture[] {
   const out: Fixture[] = [];
+  const statsFile = path.join(dir, 'stats.json');
+  const intervalSeconds = fs.existsSync(statsFile) ? Number(JSON.parse(fs.readFileSync(statsFile, 'utf8')).interval_seconds) || undefined : undefined;
   for (const name of fs.readdirSync(dir).sort()) {
     const match = /^([a-z]+)(?:-rank(\d+))?\.prom$/.exec(name);
     if (!match) continue;
     const engine = match[1];
     if (engine !== 'dcgm' && !(ENGINE_NAMES as readonly string[]).includes(engine)) continue;
-    out.push({ engine: engine as Fixture['engine'], rank: match[2] !== undefined ? Number(match[2]) : undefined, file: path.join(dir, name) });
+    const before = path.join(dir, name.replace(/\.prom$/, '.before.prom'));
+    out.push({
+      engine: engine as Fixture['engine'], rank: match[2] !== undefined ? Number(match[2]) : undefined, file: path.join(dir, name),
+      ...(fs.existsSync(before) && intervalSeconds ? { before, intervalSeconds } : {}),
+    });
   }
   return out;
+}
+
+const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)(.*)$/;
+
+/** Sample lines by their name and labels, and the `# TYPE` of each family. */
+function parseExposition(text: string): { values: Map<string, number>; types: Map<string, string> } {
+  const values = new Map<string, number>();
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const t = /^# TYPE (\S+) (\S+)/.exec(line);
+    if (t) { types.set(t[1], t[2]); continue; }
+    const m = SAMPLE_LINE.exec(line);
+    if (m && !line.startsWith('#')) values.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+  }
+  return { values, types };
+}
+
+/**
+ * The exposition at `elapsedSeconds` into a recorded interval: counter and
+ * histogram samples at `before + (after - before) * elapsed / interval`,
+ * gauges as `after` has them. A counter or histogram series absent from
+ * `before` was created during the interval (engines create labelled children
+ * at their first event) and counts from 0.
+ */
+export function interpolateExposition(before: string, after: string, elapsedSeconds: number, intervalSeconds: number): string {
+  const b = parseExposition(before);
+  const { types } = parseExposition(after);
+  const growing = (sample: string) => {
+    for (const suffix of ['', '_total', '_bucket', '_sum', '_count']) {
+      if (suffix && !sample.endsWith(suffix)) continue;
+      const kind = types.get(suffix ? sample.slice(0, -suffix.length) : sample);
+      if (kind) return kind === 'counter' || kind === 'histogram' || kind === 'summary';
+    }
+    return false;
+  };
+  const f = elapsedSeconds / intervalSeconds;
+  return after.split('\n').map((line) => {
+    const m = SAMPLE_LINE.exec(line);
+    if (!m || line.startsWith('#') || !growing(m[1])) return line;
+    const start = b.values.get(`${m[1]}${m[2] ?? ''}`) ?? 0;
+    const value = start + (Number(m[3]) - start) * f;
+    return `${m[1]}${m[2] ?? ''} ${value}${m[4]}`;
+  }).join('\n');
 }
 
 /** Grafana's substitution for one selected value; regex contexts get the value escaped. */
@@ -103,9 +171,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function serve(text: string): Promise<{ server: http.Server; port: number }> {
+function serve(f: Fixture): Promise<{ server: http.Server; port: number }> {
+  const after = fs.readFileSync(f.file, 'utf8');
+  const before = f.before ? fs.readFileSync(f.before, 'utf8') : undefined;
+  const started = Date.now();
+  const body = () => (before && f.intervalSeconds ? interpolateExposition(before, after, (Date.now() - started) / 1000, f.intervalSeconds) : after);
   return new Promise((resolve, reject) => {
-    const server = http.createServer((_req, res) => { res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }); res.end(text); });
+    const server = http.createServer((_req, res) => { res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }); res.end(body()); });
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port }));
   });
@@ -136,8 +208,17 @@ export interface CheckOptions {
   readonly prometheus?: string;
   /** Engine versions the dashboards are generated for. @default each profile's default version */
   readonly versions?: Partial<Record<EngineName, string>>;
-  /** Most seconds to wait for every sample to be scraped three times. @default 60 */
+  /** Most seconds to wait for every sample to be scraped `minScrapes` times. @default 60 */
   readonly warmupSeconds?: number;
+  /**
+   * What `$__rate_interval` becomes in panel queries. A rate equals the
+   * samples' slope only once the window is covered by scrapes: check values
+   * with a short interval and `minScrapes` above its length in seconds.
+   * @default '1m'
+   */
+  readonly rateInterval?: string;
+  /** Scrapes of every sample before queries run (rates need two). @default 3 */
+  readonly minScrapes?: number;
 }
 
 export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> {
@@ -149,7 +230,7 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
   try {
     const served = [];
     for (const f of fixtures) {
-      const { server, port } = await serve(fs.readFileSync(f.file, 'utf8'));
+      const { server, port } = await serve(f);
       servers.push(server);
       served.push({ ...f, port });
     }
@@ -172,7 +253,7 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
     const targets = served.length;
     const warm = Date.now() + (opts.warmupSeconds ?? 60) * 1000;
     for (;;) {
-      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent('count_over_time(up[5m]) >= 3')}`);
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(`count_over_time(up[5m]) >= ${opts.minScrapes ?? 3}`)}`);
       const body: any = await res.json();
       if (body.status === 'success' && body.data.result.length >= targets) break;
       if (Date.now() > warm) throw new Error('the samples were not scraped three times in time');
@@ -188,11 +269,13 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
       await new Promise((r) => setTimeout(r, 500));
     }
 
-    const query = async (expr: string): Promise<{ series: number; error?: string }> => {
+    const query = async (expr: string): Promise<{ series: number; values: number[]; error?: string }> => {
       const res = await fetch(`${url}/api/v1/query`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ query: expr }).toString() });
       const body: any = await res.json();
-      if (body.status !== 'success') return { series: 0, error: body.error };
-      return { series: Array.isArray(body.data.result) ? body.data.result.length : 1 };
+      if (body.status !== 'success') return { series: 0, values: [], error: body.error };
+      const result = body.data.result;
+      if (!Array.isArray(result)) return { series: 1, values: [Number(result[1])] };
+      return { series: result.length, values: result.map((r: any) => Number(r.value[1])) };
     };
     const enginesPresent = new Set(fixtures.map((f) => f.engine));
     const results: QueryResult[] = [];
@@ -200,7 +283,7 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
     for (const { engine, dashboard } of catalogDashboards(opts.versions)) {
       const owner = engine ?? 'dcgm';
       if (!enginesPresent.has(owner)) continue;
-      const vars = { namespace: CHECK_NAMESPACE, model: engine ?? Array.from(enginesPresent).filter((e) => e !== 'dcgm').join('|'), rank: '.*', node: '.*', datasource: 'prometheus', __rate_interval: '1m' };
+      const vars = { namespace: CHECK_NAMESPACE, model: engine ?? Array.from(enginesPresent).filter((e) => e !== 'dcgm').join('|'), rank: '.*', node: '.*', datasource: 'prometheus', __rate_interval: opts.rateInterval ?? '1m' };
       const { queries, text } = dashboardQueries(dashboard);
       for (const t of text) unavailable.push({ engine: owner, dashboard: dashboard.title, panel: t });
       for (const q of queries) {

@@ -55,27 +55,44 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       out.write(`wrote ${manifests.length} files to ${opts.outputDir}\n`);
     });
 
+  const parseExpectation = (text: string) => {
+    const m = /^(.+)=(-?[0-9.eE+-]+)(?:~([0-9.eE+-]+))?$/.exec(text);
+    if (!m || Number.isNaN(Number(m[2]))) throw new Error(`--expect ${text}: expected <panel title>=<number>[~<relative tolerance>]`);
+    return { panel: m[1], value: Number(m[2]), tolerance: m[3] !== undefined ? Number(m[3]) : 1e-6 };
+  };
   program.command('check-dashboards')
     .description('serve /metrics samples to a local Prometheus and check that every dashboard panel query and alert/recording-rule signal returns data')
     .requiredOption('--fixtures <dir>', 'directory of samples: <engine>.prom, <engine>-rank<N>.prom (one per separately scraped rank), dcgm.prom')
     .option('--prometheus <path>', 'prometheus binary (default: $PROMETHEUS_BIN, the tools/ build cache, then PATH)')
     .option('--engine-version <engine=version...>', 'engine versions the dashboards are generated for (default: each profile\'s default), e.g. vllm=0.9.1')
-    .option('--verbose', 'list every query, not only those without data')
-    .action(async (opts: { fixtures: string; prometheus?: string; verbose?: boolean; engineVersion?: string[] }) => {
+    .option('--verbose', 'list every query with its values, not only those without data')
+    .option('--rate-interval <duration>', 'what $__rate_interval becomes in panel queries (use a short one with --min-scrapes to check rates against recorded samples)', '1m')
+    .option('--min-scrapes <n>', 'scrapes of every sample before the queries run', '3')
+    .option('--expect <panel=value...>', 'a panel (or rule) title and the value one of its series must have, e.g. "Active (running) requests=12" or "Decode tokens/s=50~0.01" (~ relative tolerance, default 1e-6)')
+    .action(async (opts: { fixtures: string; prometheus?: string; verbose?: boolean; engineVersion?: string[]; rateInterval: string; minScrapes: string; expect?: string[] }) => {
       const versions: Record<string, string> = {};
       for (const pair of opts.engineVersion ?? []) {
         const [engine, version] = pair.split('=');
         if (!engine || !version || !(ENGINE_NAMES as readonly string[]).includes(engine)) throw new Error(`--engine-version ${pair}: expected <engine>=<version> with engine one of ${ENGINE_NAMES.join(', ')}`);
         versions[engine] = version;
       }
-      const report = await checkDashboards({ fixturesDir: opts.fixtures, prometheus: opts.prometheus, versions });
+      const expectations = (opts.expect ?? []).map(parseExpectation);
+      const minScrapes = Number(opts.minScrapes);
+      if (!Number.isInteger(minScrapes) || minScrapes < 2) throw new Error(`--min-scrapes ${opts.minScrapes}: expected an integer of at least 2`);
+      const report = await checkDashboards({ fixturesDir: opts.fixtures, prometheus: opts.prometheus, versions, rateInterval: opts.rateInterval, minScrapes, warmupSeconds: Math.max(60, minScrapes * 2) });
       const { rows, complete } = coverageTable(report);
       out.write('engine        dashboard / rules                                   with data\n');
       for (const r of rows) {
         out.write(`${r.engine.padEnd(13)} ${r.dashboard.padEnd(51)} ${r.withData}/${r.total} (${Math.round((100 * r.withData) / r.total)}%)\n`);
       }
       const missing = report.results.filter((r) => r.series === 0 || opts.verbose);
-      for (const r of missing) out.write(`${r.series > 0 ? 'ok     ' : 'NO DATA'} [${r.engine}] ${r.dashboard} / ${r.panel}: ${r.expr}${r.error ? ` (${r.error})` : ''}\n`);
+      for (const r of missing) out.write(`${r.series > 0 ? 'ok     ' : 'NO DATA'} [${r.engine}] ${r.dashboard} / ${r.panel}: ${r.expr}${r.series > 0 ? ` = ${r.values.join(', ')}` : ''}${r.error ? ` (${r.error})` : ''}\n`);
+      for (const e of expectations) {
+        const candidates = report.results.filter((r) => r.panel === e.panel);
+        const hit = candidates.some((r) => r.values.some((v) => Math.abs(v - e.value) <= e.tolerance * Math.max(1, Math.abs(e.value))));
+        out.write(`${hit ? 'VALUE ok   ' : 'VALUE WRONG'} ${e.panel} = ${e.value}: ${candidates.length ? candidates.map((r) => `[${r.engine}] ${r.values.join(', ') || 'no data'}`).join('; ') : 'no such panel or rule'}\n`);
+        if (!hit) code = 1;
+      }
       if (report.unavailable.length) {
         out.write(`panels that state a signal is not available (not counted): ${report.unavailable.map((u) => `[${u.engine}] ${u.panel}`).join(', ')}\n`);
       }

@@ -8,7 +8,7 @@
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
 import { EngineProfile, SignalName } from '../engines/profile';
 import { Expr, agg, bin, increase, m, print, sel } from '../promql/ast';
-import { counterRate, errorRatio, gaugeMax, gaugeTotal, signalAlternatives } from '../promql/signals';
+import { counterRate, errorRatio, gaugeMax, gaugeMean, gaugeTotal, signalAlternatives } from '../promql/signals';
 import { recordedBuckets, recordedMean, recordedQuantile, recordedRate } from '../promql/recorded';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 import { DashboardJson, Target, baseDashboard, dashboardScope, heatmap, layout, stat, timeseries, unavailable } from './common';
@@ -55,6 +55,11 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
       ? { panel: stat('Waiting requests', 'short', { expr: gaugeTotal(profile, alts('requestsWaiting'), scope, []), legend: 'waiting' }, 'Requests queued for a batch slot.'), width: 6, height: 5 }
       : { panel: unavailable('Waiting requests', missing('requestsWaiting', 'The engine exports no queue length.')), width: 6, height: 5 },
   ];
+  const byReason = alts('requestsWaitingByReason').filter((x) => x.reasonLabel);
+  if (byReason.length) {
+    const reason = byReason[0].reasonLabel!;
+    overview.push({ panel: timeseries('Waiting requests by reason', 'short', [{ expr: agg('sum', sel(byReason[0].metric, scope.matchers), [reason]), legend: `{{${reason}}}` }], 'Queued requests by why they wait (e.g. capacity, or deferred by a transient constraint).'), width: 24, height: 6 });
+  }
   const kv = kvUsage();
   overview.push(kv
     ? { panel: stat('KV-cache usage (worst pod/rank)', 'percentunit', { expr: agg('max', kv), legend: 'usage' }, 'Share of KV-cache blocks in use; near 1 the engine preempts or queues.'), width: 6, height: 5 }
@@ -62,7 +67,7 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
   const dp = decodePrefill();
   overview.push(dp
     ? { panel: stat('Decode/prefill ratio', 'short', { expr: agg('avg', dp), legend: 'ratio' }, 'Generated tokens per prompt token.'), width: 6, height: 5 }
-    : { panel: unavailable('Decode/prefill ratio', 'The engine exports no token counters.'), width: 6, height: 5 });
+    : { panel: unavailable('Decode/prefill ratio', missing('decodePrefillRatio', 'The engine exports no token counters.')), width: 6, height: 5 });
 
   const throughput: P[] = [
     has('generationTokens')
@@ -101,7 +106,7 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
   const batching: P[] = [
     has('batchFill')
       ? { panel: timeseries('Batch fill percentiles', 'percentunit', QUANTILES.map((q) => ({ expr: recordedQuantile('batchFill', alts('batchFill'), q, scope, [MODEL]), legend: `p${Math.round(q * 100)} {{model}}` }))) }
-      : { panel: unavailable('Batch fill percentiles', 'Only transformers continuous batching reports how full each batch is; see running requests for the batch size.') },
+      : { panel: unavailable('Batch fill percentiles', missing('batchFill', 'Only transformers continuous batching reports how full each batch is; see running requests for the batch size.')) },
     kv
       ? { panel: timeseries('KV-cache usage', 'percentunit', [{ expr: kv, legend: '{{model}}' }]) }
       : { panel: unavailable('KV-cache usage over time', missing('kvCacheUsage', 'The engine exports no KV-cache usage.')) },
@@ -111,8 +116,16 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
     if (has('kvCacheFree')) memTargets.push({ expr: agg('sum', sel(alts('kvCacheFree')[0].metric, scope.matchers), [MODEL]), legend: 'free {{model}}' });
     batching.push({ panel: timeseries('KV-cache memory', 'bytes', memTargets) });
   }
+  // Prefix-cache hit rate: hits over queries where the engine counts both (vLLM), else its own ratio gauge averaged over ranks.
+  if (has('prefixCacheHits') && has('prefixCacheQueries')) {
+    batching.push({ panel: timeseries('Prefix-cache hit rate', 'percentunit', [{ expr: bin('/', counterRate(alts('prefixCacheHits'), scope, [MODEL]), counterRate(alts('prefixCacheQueries'), scope, [MODEL])), legend: '{{model}}' }], 'Share of prompt tokens looked up in the prefix cache that were found there.') });
+  } else if (has('prefixCacheHitRate')) {
+    batching.push({ panel: timeseries('Prefix-cache hit rate', 'percentunit', [{ expr: gaugeMean(profile, alts('prefixCacheHitRate'), scope, [MODEL]), legend: '{{model}}' }], 'The engine\'s prefix-cache hit rate, averaged over data-parallel ranks.') });
+  } else {
+    batching.push({ panel: unavailable('Prefix-cache hit rate', 'The engine exports no prefix-cache hit rate for this version.') });
+  }
   batching.push(has('preemptions')
-    ? { panel: timeseries('Preemptions/s', 'short', [{ expr: counterRate(alts('preemptions'), scope, [MODEL]), legend: '{{model}}' }], 'Requests evicted from the batch for lack of KV-cache blocks.') }
+    ? { panel: timeseries('Preemptions/s', 'short', [{ expr: counterRate(alts('preemptions'), scope, [MODEL], [], profile.duplicateLabels), legend: '{{model}}' }], 'Requests evicted from the batch for lack of KV-cache blocks.') }
     : { panel: unavailable('Preemptions/s', missing('preemptions', 'The engine does not count preemptions.')) });
 
   const rows: Array<{ title?: string; panels: P[] }> = [

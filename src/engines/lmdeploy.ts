@@ -18,13 +18,21 @@ const FAILURES = [
  */
 /** Bucket bounds of the latency histograms (loggers.py). */
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0];
-const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+// 20 bounds from 0.005 in 0.11.0 and 0.18.0 (test/fixtures/engines/lmdeploy-*, recorded by tools/engine-metrics).
+/** 0.9.x: 19 bounds from 0.01 (recorded 0.9.2). */
+const TPOT_BUCKETS_0_9 = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+const ITL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
 
 export const lmdeploy: EngineProfile = {
   engine: 'lmdeploy',
   displayName: 'LMDeploy',
-  defaultVersion: '0.11.0',
+  defaultVersion: '0.18.0',
   minimumVersion: '0.9.2',
+  // lmdeploy/serve/openai/launch_server.py (read in the 0.11.0-0.18.0 wheels): up to 0.12 the rank servers of
+  // `--dp N` always start on find_available_ports() (random free ports); in 0.13 and 0.14 they do whenever
+  // --proxy-url is given, which the proxy this profile runs needs; from 0.15 --server-port + rank is used when
+  // --server-port is given (as here). The scrape cannot find random ports, so older versions are rejected.
+  dataParallelFrom: { version: '0.15.0', reason: 'before 0.15 LMDeploy starts the data-parallel rank servers on random ports (find_available_ports) when a proxy is used and ignores --server-port, so their /metrics cannot be scraped' },
   image: (version) => `openmmlab/lmdeploy:v${version.replace(/^v/, '')}-cu12`,
   requiresGpu: true,
   defaultPort: 23333,
@@ -66,7 +74,12 @@ export const lmdeploy: EngineProfile = {
     kvCacheUsage: [{ versions: '*', metric: 'lmdeploy:gpu_cache_usage_perc', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
     ttft: [{ versions: '*', metric: 'lmdeploy:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: TTFT_BUCKETS }],
     // Time between consecutive tokens (the histogram has no `_seconds` suffix, but observes seconds).
-    interTokenLatency: [{ versions: '*', metric: 'lmdeploy:iter_token_latency', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS }],
+    // iter_token_latency exists from 0.10.0 (absent from the recorded 0.9.2, present in the 0.10.0 wheel). Before,
+    // time_per_output_token_seconds observed each iteration's interval per token: the inter-token latency.
+    interTokenLatency: [
+      { versions: '<0.10.0', metric: 'lmdeploy:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: TPOT_BUCKETS_0_9 },
+      { versions: '>=0.10.0', metric: 'lmdeploy:iter_token_latency', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS },
+    ],
     // Per-request mean time per output token.
     timePerOutputToken: [{ versions: '*', metric: 'lmdeploy:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
     e2eLatency: [{ versions: '*', metric: 'lmdeploy:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
@@ -74,7 +87,8 @@ export const lmdeploy: EngineProfile = {
     promptTokens: [{ versions: '*', metric: 'lmdeploy:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     generationTokens: [{ versions: '*', metric: 'lmdeploy:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsFinished: [{ versions: '*', metric: 'lmdeploy:request_success_total', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'finished_reason', failureReasons: FAILURES, source: SRC }],
-    prefixCacheHitRate: [{ versions: '*', metric: 'lmdeploy:prefix_cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
+    // From 0.14.0 (absent from the 0.13.0 wheel's loggers.py, present in 0.14.0; recorded in 0.18.0, absent in 0.11.0).
+    prefixCacheHitRate: [{ versions: '>=0.14.0', metric: 'lmdeploy:prefix_cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
   },
   missingSignals: { preemptions: 'LMDeploy does not count preemptions' },
 };

@@ -28,7 +28,10 @@ export type SignalName =
   | 'preemptions'
   | 'batchSize'
   | 'batchFill'
-  | 'prefixCacheHitRate';
+  | 'prefixCacheHitRate'
+  | 'requestsWaitingByReason'
+  | 'prefixCacheHits'
+  | 'prefixCacheQueries';
 
 export type MetricType = 'gauge' | 'counter' | 'histogram';
 
@@ -55,6 +58,16 @@ export interface SignalMetric {
    * SLO threshold must be one of them, or the good-request count has no bucket.
    */
   readonly buckets?: readonly number[];
+  /**
+   * One series per server, without the rank label: the process that counts it
+   * is not a data-parallel rank (SGLang's tokenizer manager).
+   */
+  readonly serverWide?: boolean;
+  /**
+   * The engine creates the series at its first event (a labelled counter
+   * child, a `metrics` crate counter): until then it is absent, which means 0.
+   */
+  readonly lazy?: boolean;
 }
 
 /** A signal's metric for a range of engine versions (semver range, e.g. `>=0.10.2`). */
@@ -101,6 +114,10 @@ export interface EngineProfile {
   readonly defaultVersion: string;
   /** Oldest version the profile supports (its metric names are known from then on). */
   readonly minimumVersion: string;
+  /** First version the profile no longer supports, and why (e.g. the engine stopped exporting metrics). */
+  readonly unsupportedFrom?: { readonly version: string; readonly reason: string };
+  /** Oldest version that runs data parallelism the way the profile starts and scrapes it, and why older ones do not. */
+  readonly dataParallelFrom?: { readonly version: string; readonly reason: string };
   /** Image for a version. */
   image(version: string): string;
   /** Whether the engine cannot run without a GPU. */

@@ -2,7 +2,11 @@ import { EngineProfile } from './profile';
 
 // Names from sgl-project/sglang python/sglang/srt/metrics/collector.py (scheduler gauges carry
 // tp_rank/pp_rank/dp_rank; tokenizer-side histograms and counters are per server). The release that
-// renamed time_per_output_token_seconds to inter_token_latency_seconds is not verified (0.4.7 assumed).
+// added inter_token_latency_seconds is 0.4.4 (absent from the 0.4.2 wheel's collector.py).
+// Checked against what 0.5.4 and 0.5.23 export (test/fixtures/engines/sglang-*, tools/engine-metrics):
+// from 0.5.7 (absent from the 0.5.6 wheel) scheduler metrics also carry moe_ep_rank, and num_retracted_requests_total exists;
+// tokenizer-side metrics (TTFT, ITL, e2e, tokens, requests) carry no rank label and, from 0.5.2x,
+// engine_type and is_streaming.
 const SRC = 'sgl-project/sglang python/sglang/srt/metrics/collector.py';
 
 /**
@@ -12,12 +16,14 @@ const SRC = 'sgl-project/sglang python/sglang/srt/metrics/collector.py';
  */
 /** Bucket bounds of the latency histograms (collector.py). */
 const TTFT_BUCKETS = [0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400];
-const ITL_BUCKETS = [0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 2];
+const ITL_BUCKETS = [0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8];
+/** Tokenizer-manager metrics: one series per server, no rank label. */
+const SERVER = { serverWide: true } as const;
 
 export const sglang: EngineProfile = {
   engine: 'sglang',
   displayName: 'SGLang',
-  defaultVersion: '0.5.4',
+  defaultVersion: '0.5.23',
   minimumVersion: '0.4.0',
   image: (version) => `lmsysorg/sglang:v${version.replace(/^v/, '')}-cu126`,
   requiresGpu: true,
@@ -39,7 +45,9 @@ export const sglang: EngineProfile = {
   }),
   metrics: { kind: 'scrape', path: '/metrics', portPerRank: false },
   rankLabel: 'dp_rank',
-  duplicateLabels: ['tp_rank', 'pp_rank'],
+  // Every scheduler of a data-parallel rank reports the same values (with --enable-metrics-for-all-schedulers):
+  // tensor-, pipeline- and expert-parallel ranks (moe_ep_rank from 0.5.7) are collapsed before summing ranks.
+  duplicateLabels: ['tp_rank', 'pp_rank', 'moe_ep_rank'],
   modelLabel: 'model_name',
   health: { readinessPath: '/health', livenessPath: '/health', startupSeconds: 1800 },
   resources: { cpu: '8', memory: '64Gi' },
@@ -47,18 +55,25 @@ export const sglang: EngineProfile = {
     requestsWaiting: [{ versions: '*', metric: 'sglang:num_queue_reqs', type: 'gauge', unit: 'count', rankAggregation: 'max', source: SRC }],
     requestsRunning: [{ versions: '*', metric: 'sglang:num_running_reqs', type: 'gauge', unit: 'count', rankAggregation: 'max', source: SRC }],
     kvCacheUsage: [{ versions: '*', metric: 'sglang:token_usage', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
-    ttft: [{ versions: '*', metric: 'sglang:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: TTFT_BUCKETS }],
+    ttft: [{ versions: '*', metric: 'sglang:time_to_first_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: TTFT_BUCKETS, ...SERVER }],
     interTokenLatency: [
-      { versions: '<0.4.7', metric: 'sglang:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC },
-      { versions: '>=0.4.7', metric: 'sglang:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS },
+      { versions: '<0.4.4', metric: 'sglang:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, ...SERVER },
+      // Bounds recorded from 0.5.4 and 0.5.23; not checked for 0.4.4-0.5.3.
+      { versions: '>=0.4.4 <0.5.4', metric: 'sglang:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, ...SERVER },
+      { versions: '>=0.5.4', metric: 'sglang:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS, ...SERVER },
     ],
-    e2eLatency: [{ versions: '*', metric: 'sglang:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
-    promptTokens: [{ versions: '*', metric: 'sglang:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    generationTokens: [{ versions: '*', metric: 'sglang:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    queueTime: [{ versions: '*', metric: 'sglang:queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
-    requestsFinished: [{ versions: '*', metric: 'sglang:num_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    requestsFailed: [{ versions: '*', metric: 'sglang:num_aborted_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    e2eLatency: [{ versions: '*', metric: 'sglang:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, ...SERVER }],
+    promptTokens: [{ versions: '*', metric: 'sglang:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, ...SERVER }],
+    generationTokens: [{ versions: '*', metric: 'sglang:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, ...SERVER }],
+    // Observed by every scheduler of a rank alike (like the gauges). From 0.5.3 (absent from the 0.5.2 wheel).
+    queueTime: [{ versions: '>=0.5.3', metric: 'sglang:queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'max', source: SRC }],
+    // From 0.4.2 (absent from the 0.4.1 wheel).
+    requestsFinished: [{ versions: '>=0.4.2', metric: 'sglang:num_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, ...SERVER }],
+    // A labelled counter child created at the first abort. From 0.5.3 (absent from the 0.5.2 wheel).
+    requestsFailed: [{ versions: '>=0.5.3', metric: 'sglang:num_aborted_requests_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC, lazy: true, ...SERVER }],
     prefixCacheHitRate: [{ versions: '*', metric: 'sglang:cache_hit_rate', type: 'gauge', unit: 'ratio', rankAggregation: 'max', source: SRC }],
+    // Requests retracted (evicted from the running batch for lack of KV cache) since start; before 0.5.7 only a per-interval gauge.
+    preemptions: [{ versions: '>=0.5.7', metric: 'sglang:num_retracted_requests_total', type: 'counter', unit: 'count', rankAggregation: 'max', source: SRC }],
   },
-  missingSignals: { preemptions: 'SGLang reports retractions only as a per-interval gauge' },
+  missingSignals: { preemptions: 'SGLang before 0.5.7 reports retractions only as a per-interval gauge' },
 };

@@ -7,8 +7,17 @@ const SRC = 'huggingface/text-generation-inference router/src/server.rs, router/
  * `_total`); no time-to-first-token histogram. The router also binds 0.0.0.0:9000 for its
  * Prometheus recorder (TGI issue #3062), so 9000 must stay free in the pod.
  */
-/** Duration histograms: 35 buckets doubling from 0.00015 s (router/src/server.rs, Matcher::Suffix("duration")). */
-const DURATION_BUCKETS = Array.from({ length: 35 }, (_, i) => Number((0.00015 * 2 ** i).toPrecision(6)));
+/**
+ * Duration histograms (router/src/server.rs, Matcher::Suffix("duration")): 35 bounds, `value = 0.0001`,
+ * then `value *= 1.5` before each push, computed in the same order so the floats (and `le` strings) are
+ * the router's (checked against test/fixtures/engines/tgi-3.3.6/catalog.json, read from the v3.3.6 source).
+ */
+const DURATION_BUCKETS: readonly number[] = (() => {
+  const out: number[] = [];
+  let value = 0.0001;
+  for (let i = 0; i < 35; i++) { value *= 1.5; out.push(value); }
+  return out;
+})();
 
 export const tgi: EngineProfile = {
   engine: 'tgi',
@@ -42,7 +51,8 @@ export const tgi: EngineProfile = {
     promptTokens: [{ versions: '*', metric: 'tgi_request_input_length_sum', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     generationTokens: [{ versions: '*', metric: 'tgi_request_generated_tokens_sum', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsFinished: [{ versions: '*', metric: 'tgi_request_success', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    requestsFailed: [{ versions: '*', metric: 'tgi_request_failure', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'err', source: SRC }],
+    // The `metrics` crate registers a counter at its first increment: a server without failures has no tgi_request_failure.
+    requestsFailed: [{ versions: '*', metric: 'tgi_request_failure', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'err', source: SRC, lazy: true }],
   },
   missingSignals: {
     ttft: 'TGI has no time-to-first-token histogram; the panel shows queue time + prefill time (tgi_request_queue_duration + tgi_batch_inference_duration{method="prefill"}) as an approximation',

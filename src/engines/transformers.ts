@@ -17,6 +17,8 @@ export const transformers: EngineProfile = {
   displayName: 'transformers',
   defaultVersion: '4.57.0',
   minimumVersion: '4.56.0',
+  // src/transformers/utils/metrics.py (the continuous-batching instruments) was removed in 5.9.0.
+  unsupportedFrom: { version: '5.9.0', reason: 'transformers removed its continuous-batching metrics (transformers/utils/metrics.py) in 5.9.0; 5.9 and later export none' },
   image: (version) => `huggingface/transformers-pytorch-gpu:${version.replace(/^v/, '')}`,
   requiresGpu: false,
   defaultPort: 8000,
@@ -40,12 +42,19 @@ export const transformers: EngineProfile = {
     requestsWaiting: [{ versions: '*', metric: 'waiting_requests_count', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsRunning: [{ versions: '*', metric: 'active_requests_count', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
     kvCacheFree: [{ versions: '*', metric: 'kv_cache_free_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
-    decodePrefillRatio: [{ versions: '*', metric: 'decode_prefill_ratio', type: 'gauge', unit: 'ratio', rankAggregation: 'sum', source: SRC }],
     kvCacheMemory: [{ versions: '*', metric: 'kv_cache_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
     ttft: [{ versions: '*', metric: 'ttft_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC, buckets: [10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000] }],
     e2eLatency: [{ versions: '*', metric: 'request_latency_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC }],
-    promptTokens: [{ versions: '*', metric: 'prefill_tokens_processed_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    generationTokens: [{ versions: '*', metric: 'decode_tokens_processed_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    batchFill: [{ versions: '*', metric: 'batch_fill_percentage_percent', type: 'histogram', unit: 'percent', rankAggregation: 'sum', source: SRC }],
+  },
+  // record_batch_metrics compares each state's status with metrics.RequestStatus, but `transformers serve`
+  // passes states whose status is transformers.generation's RequestStatus (an IntEnum): nothing is ever
+  // DECODING or PREFILLING to it. Fed that way (test/fixtures/engines/transformers-*/stats.json,
+  // serve_status_batch), prefill_tokens_processed, decode_tokens_processed and decode_prefill_ratio record
+  // nothing and batch_fill_percentage records 0. No other instrument counts tokens, so nothing to derive from.
+  missingSignals: {
+    promptTokens: 'transformers (4.56-5.8) never increments prefill_tokens_processed: record_batch_metrics compares request states with a different RequestStatus class, and no other instrument counts tokens',
+    generationTokens: 'transformers (4.56-5.8) never increments decode_tokens_processed: record_batch_metrics compares request states with a different RequestStatus class, and no other instrument counts tokens',
+    decodePrefillRatio: 'transformers (4.56-5.8) never sets decode_prefill_ratio: record_batch_metrics compares request states with a different RequestStatus class',
+    batchFill: 'transformers (4.56-5.8) always records 0 in batch_fill_percentage: record_batch_metrics compares request states with a different RequestStatus class, so it counts no tokens',
   },
 };

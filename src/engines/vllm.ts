@@ -3,6 +3,9 @@ import { EngineProfile } from './profile';
 // Names from vllm-project/vllm vllm/v1/metrics/loggers.py. Renames (from its deprecation comments):
 // kv_cache_usage_perc added in 0.9.2 (gpu_cache_usage_perc hidden in 0.11, removed in 0.12);
 // inter_token_latency_seconds added in 0.11 (time_per_output_token_seconds hidden in 0.12).
+// Checked against what 0.11.0 and 0.33.0 export (test/fixtures/engines/vllm-*, recorded by
+// tools/engine-metrics): 0.33 has neither old name, even as a hidden metric, counts deferred
+// requests in num_requests_waiting and splits them in num_requests_waiting_by_reason{reason}.
 const SRC = 'vllm-project/vllm vllm/v1/metrics/loggers.py';
 
 /**
@@ -16,8 +19,11 @@ const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.
 export const vllm: EngineProfile = {
   engine: 'vllm',
   displayName: 'vLLM',
-  defaultVersion: '0.11.0',
+  defaultVersion: '0.33.0',
   minimumVersion: '0.8.0',
+  // vllm/v1/metrics/loggers.py labels series with the engine index from 0.8.3 (labelnames ["model_name", "engine"];
+  // 0.8.2 has ["model_name"] only, bisected over the released wheels).
+  dataParallelFrom: { version: '0.8.3', reason: 'before 0.8.3 vLLM labels its metrics with the model only, so the series of data-parallel engines cannot be told apart' },
   image: (version) => `vllm/vllm-openai:v${version.replace(/^v/, '')}`,
   requiresGpu: true,
   defaultPort: 8000,
@@ -63,5 +69,10 @@ export const vllm: EngineProfile = {
     generationTokens: [{ versions: '*', metric: 'vllm:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsFinished: [{ versions: '*', metric: 'vllm:request_success_total', type: 'counter', unit: 'count', rankAggregation: 'sum', reasonLabel: 'finished_reason', failureReasons: ['abort', 'error'], source: SRC }],
     preemptions: [{ versions: '*', metric: 'vllm:num_preemptions_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    // Prompt tokens looked up in / found in the prefix cache (in 0.11.0 and 0.33.0; older releases named them gpu_prefix_cache_*).
+    prefixCacheQueries: [{ versions: '>=0.11.0', metric: 'vllm:prefix_cache_queries_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    prefixCacheHits: [{ versions: '>=0.11.0', metric: 'vllm:prefix_cache_hits_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    // From 0.22.0 (bisected over the released wheels' loggers.py: absent in 0.21.0).
+    requestsWaitingByReason: [{ versions: '>=0.22.0', metric: 'vllm:num_requests_waiting_by_reason', type: 'gauge', unit: 'count', rankAggregation: 'sum', reasonLabel: 'reason', source: SRC }],
   },
 };

@@ -156,6 +156,10 @@ function resolveVersion(profile: EngineProfile, given: string | undefined, path:
   if (!versionSatisfies(version, `>=${profile.minimumVersion}`)) {
     errors.push({ path, message: `Unsupported value: ${JSON.stringify(given)}: ${profile.displayName} exports the metrics we monitor from ${profile.minimumVersion} on` });
   }
+  const until = profile.unsupportedFrom;
+  if (until && versionSatisfies(version, `>=${until.version}`)) {
+    errors.push({ path, message: `Unsupported value: ${JSON.stringify(given ?? profile.defaultVersion)}: ${until.reason}; use a version below ${until.version}` });
+  }
   return version;
 }
 
@@ -166,6 +170,10 @@ function planModel(
   const at = `spec.models[${index}]`;
   const profile = profileFor(m.engine);
   const version = resolveVersion(profile, m.engineVersion, `${at}.engineVersion`, errors);
+  const dpFrom = profile.dataParallelFrom;
+  if (dpFrom && m.parallelism.data > 1 && !versionSatisfies(version, `>=${dpFrom.version}`)) {
+    errors.push({ path: `${at}.parallelism.data`, message: `Invalid value: ${m.parallelism.data}: ${profile.displayName} ${version} cannot be monitored with data parallelism: ${dpFrom.reason}; use ${dpFrom.version} or later` });
+  }
   const enginePort = m.port ?? profile.defaultPort;
   const ctx = { model: m.model, port: enginePort, tensorParallel: m.parallelism.tensor, dataParallel: m.parallelism.data, version };
   const perRank = profile.metrics.kind === 'scrape' && profile.metrics.portPerRank && m.parallelism.data > 1;

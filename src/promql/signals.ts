@@ -35,9 +35,17 @@ export function toBaseUnit(e: Expr, metric: SignalMetric): Expr {
   return e;
 }
 
-/** Per-second rate of a counter signal, summed over pods and ranks. */
-export function counterRate(alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[], extra: readonly LabelMatcher[] = []): Expr {
-  return orAll(alts.map((a) => agg('sum', rate(selector(a.metric, scope, extra, true)), by)));
+/**
+ * Per-second rate of a counter signal, summed over pods and ranks. A counter
+ * that every worker of a rank reports alike (`rankAggregation: 'max'`, e.g.
+ * SGLang's scheduler counters under `--enable-metrics-for-all-schedulers`) is
+ * first collapsed with `max` over `duplicateLabels`, as gauges are.
+ */
+export function counterRate(alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[], extra: readonly LabelMatcher[] = [], duplicateLabels: readonly string[] = []): Expr {
+  return orAll(alts.map((a) => {
+    const r = rate(selector(a.metric, scope, extra, true));
+    return agg('sum', a.rankAggregation === 'max' && duplicateLabels.length ? aggWithout('max', r, duplicateLabels) : r, by);
+  }));
 }
 
 /**
@@ -51,6 +59,15 @@ export function gaugeTotal(profile: EngineProfile, alts: readonly SignalMetric[]
     const s = selector(a.metric, scope);
     const deduped = a.rankAggregation === 'max' && profile.duplicateLabels?.length ? aggWithout('max', s, profile.duplicateLabels) : s;
     return agg('sum', deduped, by);
+  }));
+}
+
+/** A ratio gauge (prefix-cache hit rate) averaged over pods and ranks, duplicates of one rank collapsed first. */
+export function gaugeMean(profile: EngineProfile, alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[]): Expr {
+  return orAll(alts.map((a) => {
+    const s = selector(a.metric, scope);
+    const deduped = a.rankAggregation === 'max' && profile.duplicateLabels?.length ? aggWithout('max', s, profile.duplicateLabels) : s;
+    return toBaseUnit(agg('avg', deduped, by), a);
   }));
 }
 
@@ -90,8 +107,10 @@ export function errorRatio(profile: EngineProfile, versions: readonly string[], 
   const finished = signalAlternatives(profile, 'requestsFinished', versions);
   const failed = signalAlternatives(profile, 'requestsFailed', versions);
   if (finished.length && failed.length) {
-    const f = counterRate(failed, scope, by);
-    return bin('/', f, bin('+', counterRate(finished, scope, by), f));
+    const done = counterRate(finished, scope, by);
+    // A failure counter the engine creates at the first failure is absent on a healthy server: 0, not "No data".
+    const f = failed.every((x) => x.lazy) ? bin('or', counterRate(failed, scope, by), bin('*', num(0), done)) : counterRate(failed, scope, by);
+    return bin('/', f, bin('+', done, f));
   }
   const withReasons = finished.filter((x) => x.reasonLabel && x.failureReasons?.length);
   if (withReasons.length) {

@@ -1,0 +1,103 @@
+/**
+ * The engine profiles against the metrics each engine's released code
+ * produced (test/fixtures/engines/<engine>-<version>/catalog.json, recorded by
+ * tools/engine-metrics/record.py): for every committed version in a signal's
+ * version range, the signal's metric exists with the declared type, the label
+ * the profile aggregates on, and the declared bucket bounds.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { EngineName, SignalName, versionSatisfies } from '../src/engines/profile';
+import { PROFILES } from '../src/engines/registry';
+import { DCGM } from '../src/engines/dcgm';
+import { SHARED } from './harness/binaries';
+import { recordings } from './harness/engine-fixtures';
+
+const recorded = recordings();
+
+test('every engine with Python metrics code has recordings of at least its default and newest profile versions', () => {
+  for (const engine of ['vllm', 'lmdeploy', 'sglang'] as EngineName[]) {
+    const versions = recorded.filter((r) => r.engine === engine).map((r) => r.version);
+    expect(versions).toContain(PROFILES[engine].defaultVersion);
+    expect(versions.length).toBeGreaterThanOrEqual(2);
+  }
+});
+
+const cases = recorded.flatMap((r) => Object.entries(PROFILES[r.engine].signals).flatMap(([signal, alts]) =>
+  (alts ?? []).filter((a) => versionSatisfies(r.version, a.versions)).map((a) => ({ ...r, signal: signal as SignalName, metric: a }))));
+
+test.each(cases.map((c) => [c.engine, c.version, c.signal, c.metric.metric, c]))('%s %s: %s is %s as declared', (_e, _v, _s, _m, c) => {
+  // A counter signal may be a histogram's _sum or _count series (TGI's token counts).
+  const part = /^(.*)_(sum|count)$/.exec(c.metric.metric);
+  const base = part ? c.catalog.find((x) => x.name === part[1] && x.type === 'histogram') : undefined;
+  const entry = base ? { ...base, type: 'counter', buckets: undefined } : c.catalog.find((x) => x.name === c.metric.metric);
+  expect({ metric: c.metric.metric, found: !!entry }).toEqual({ metric: c.metric.metric, found: true });
+  expect(entry!.type).toBe(c.metric.type);
+  const profile = PROFILES[c.engine];
+  // Per-rank metrics carry the rank label; a server-wide one (counted once per server) must not, or ranks would be summed twice.
+  if (profile.rankLabel && !c.metric.serverWide) expect(entry!.labels).toContain(profile.rankLabel);
+  if (profile.rankLabel && c.metric.serverWide) expect(entry!.labels).not.toContain(profile.rankLabel);
+  if (profile.modelLabel) expect(entry!.labels).toContain(profile.modelLabel);
+  if (c.metric.reasonLabel) expect(entry!.labels).toContain(c.metric.reasonLabel);
+  if (c.metric.buckets && entry!.buckets) expect(entry!.buckets).toEqual(c.metric.buckets);
+  if (c.metric.buckets && c.metric.type === 'histogram') expect(entry!.buckets).toBeDefined();
+  // Labels that tell identical scheduler reports apart must all be collapsed, or a rank is counted twice.
+  if (c.metric.rankAggregation === 'max' && profile.duplicateLabels) {
+    const rankish = entry!.labels.filter((l) => /_rank$/.test(l) && l !== profile.rankLabel);
+    expect(rankish.filter((l) => !profile.duplicateLabels!.includes(l))).toEqual([]);
+  }
+});
+
+test('a signal declared lazy is absent from an exposition recorded before its first event, and present after it', () => {
+  let checked = 0;
+  for (const r of recorded) {
+    for (const alts of Object.values(PROFILES[r.engine].signals)) {
+      for (const a of (alts ?? []).filter((x) => x.lazy && versionSatisfies(r.version, x.versions))) {
+        const before = fs.readdirSync(r.dir).filter((f) => f.endsWith('.before.prom')).map((f) => fs.readFileSync(path.join(r.dir, f), 'utf8')).join('\n');
+        expect(before).not.toMatch(new RegExp(`^${a.metric.replace(/[:.]/g, '\\$&')}[{ ]`, 'm'));
+        expect(r.catalog.map((x) => x.name)).toContain(a.metric);
+        checked++;
+      }
+    }
+  }
+  expect(checked).toBeGreaterThan(0);
+});
+
+test('a profile that says an engine lacks a signal is right for every recorded version', () => {
+  for (const r of recorded) {
+    const profile = PROFILES[r.engine];
+    const names = new Set(r.catalog.map((x) => x.name));
+    // vLLM 0.33 no longer has the names its profile keeps for old versions.
+    for (const alts of Object.values(profile.signals)) {
+      for (const a of alts ?? []) if (!versionSatisfies(r.version, a.versions) && names.has(a.metric) && !(alts ?? []).some((b) => b !== a && versionSatisfies(r.version, b.versions) && names.has(b.metric))) {
+        throw new Error(`${r.engine} ${r.version} exports ${a.metric}, but the profile limits it to ${a.versions} and has nothing else for that signal`);
+      }
+    }
+  }
+});
+
+test('every DCGM metric the GPU dashboard and alerts use is a default counter of dcgm-exporter, with the declared type', () => {
+  // ../shared/fixtures/metrics/upstream/dcgm-default-counters.csv: NVIDIA/dcgm-exporter etc/default-counters.csv (see its SOURCES.md).
+  const csv = fs.readFileSync(path.join(SHARED, 'fixtures', 'metrics', 'upstream', 'dcgm-default-counters.csv'), 'utf8');
+  const defaults = new Map(csv.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.split(',').map((x) => x.trim())).map(([name, type]) => [name, type]));
+  for (const name of Object.values(DCGM)) expect({ name, type: defaults.get(name) }).toEqual({ name, type: 'gauge' });
+});
+
+test('transformers: an instrument that records nothing (or only 0) when fed as `transformers serve` feeds it is no signal, and the profile says why', () => {
+  let checked = 0;
+  for (const r of recorded.filter((x) => x.engine === 'transformers')) {
+    const batch = JSON.parse(fs.readFileSync(path.join(r.dir, 'stats.json'), 'utf8')).serve_status_batch;
+    const declared: Array<{ otel_name: string }> = JSON.parse(fs.readFileSync(path.join(r.dir, 'otel-instruments.json'), 'utf8')).declared;
+    const fill = batch.batch_fill_percentage as Array<{ sum: number }>;
+    const broken = declared.map((d) => d.otel_name).filter((n) => (n === 'batch_fill_percentage' ? fill.every((p) => p.sum === 0) : !batch.instruments_with_data_after.includes(n)) && /tokens_processed|prefill_ratio|batch_fill/.test(n));
+    expect(broken.sort()).toEqual(['batch_fill_percentage', 'decode_prefill_ratio', 'decode_tokens_processed', 'prefill_tokens_processed']);
+    const profile = PROFILES.transformers;
+    for (const name of broken) {
+      const used = Object.entries(profile.signals).filter(([, alts]) => (alts ?? []).some((a) => versionSatisfies(r.version, a.versions) && a.metric.startsWith(name)));
+      expect({ name, used: used.map(([s]) => s) }).toEqual({ name, used: [] });
+      checked++;
+    }
+  }
+  expect(checked).toBeGreaterThan(0);
+  for (const s of ['promptTokens', 'generationTokens', 'decodePrefillRatio', 'batchFill'] as SignalName[]) expect(PROFILES.transformers.missingSignals?.[s]).toMatch(/RequestStatus/);
+});
