@@ -31,8 +31,11 @@ function run(commit: string, minutes: number, extra: Partial<BenchmarkRun> = {})
   };
 }
 
-const vars = { branch: 'main', gpu_name: GPU, last_n_commits: '10' };
-const substitute = (sql: string) => sql.replace(/\$\{(\w+)\}/g, (_m, v) => (vars as any)[v]);
+const vars: Record<string, string> = { branch: 'main', gpu_name: GPU, last_n_commits: '10' };
+/** Grafana's interpolation: `${var}`, and the PostgreSQL datasource's `$__timeFilter(col)` over the time range `from`/`to` (epoch ms). */
+const substitute = (sql: string, range = { from: vars.StartTime, to: vars.EndTime }) => sql
+  .replace(/\$__timeFilter\(([\w.]+)\)/g, (_m, col) => `${col} BETWEEN to_timestamp(${range.from} / 1000.0) AND to_timestamp(${range.to} / 1000.0)`)
+  .replace(/\$\{(\w+)\}/g, (_m, v) => vars[v]);
 
 const runIf = havePostgres() ? describe : describe.skip;
 
@@ -49,6 +52,10 @@ runIf('benchmark dashboard on PostgreSQL', () => {
     await recordBenchmark(db, run('bbbb222', 10, { benchmarkId: '00000000-0000-4000-8000-000000000000' }));
     await recordBenchmark(db, run('cccc333', 20));
     await recordBenchmark(db, run('dddd444', 5, { benchmarkId: '42' })); // a legacy integer id
+    await recordBenchmark(db, run('ffff999', 100, { branch: 'feature' }));
+    // The dashboard's own chained variables, evaluated as Grafana does once `branch` is chosen.
+    const variable = (name: string) => (benchmarkDashboard() as any).templating.list.find((v: any) => v.name === name).query;
+    for (const name of ['StartTime', 'EndTime']) vars[name] = String(Object.values((await db.query(substitute(variable(name)))).rows[0])[0]);
   }, 60_000);
   afterAll(async () => { await db?.end(); pg?.stop(); });
 
@@ -74,6 +81,26 @@ runIf('benchmark dashboard on PostgreSQL', () => {
       const r = await db.query(substitute(t.rawSql));
       expect(r.rowCount).toBeGreaterThan(0);
     }
+  });
+
+  test("StartTime and EndTime span the branch's runs: its first benchmark - 5 s to its last device measurement + 5 s; the device panels keep to that range", async () => {
+    const minute = (m: number) => Date.UTC(2026, 10, 1, 12, m);
+    // main: runs at minutes 0, 5, 10 and 20, the last one's device samples until minute 22 (ids in no time order).
+    expect({ StartTime: Number(vars.StartTime), EndTime: Number(vars.EndTime) }).toEqual({ StartTime: minute(0) - 5000, EndTime: minute(22) + 5000 });
+    const names = (benchmarkDashboard() as any).templating.list.map((v: any) => [v.name, v.hide ?? 0]);
+    expect(names).toEqual([['branch', 0], ['StartTime', 2], ['EndTime', 2], ['gpu_name', 0], ['last_n_commits', 0]]);
+    expect(dashboard.links).toEqual([expect.objectContaining({ title: 'Go to data', url: '/d/inference-benchmarks/?from=${StartTime}&to=${EndTime}', includeVars: true, keepTime: false })]);
+    const cpu = panels.find((p: any) => p.title === 'CPU utilization').targets[0].rawSql;
+    expect((await db.query(substitute(cpu))).rowCount).toBe(4 * 3);
+    // The feature branch's range (its run at minute 100) holds none of main's measurements.
+    const feature = { branch: 'feature' };
+    const featureRange = { from: '', to: '' };
+    for (const [k, name] of [['from', 'StartTime'], ['to', 'EndTime']] as const) {
+      const q = (dashboard.templating.list.find((v: any) => v.name === name).query as string).replace('${branch}', feature.branch);
+      featureRange[k] = String(Object.values((await db.query(q)).rows[0])[0]);
+    }
+    expect(Number(featureRange.from)).toBe(minute(100) - 5000);
+    expect((await db.query(substitute(cpu, featureRange))).rowCount).toBe(0);
   });
 
   test('commits are listed newest first by time, whatever their ids', async () => {

@@ -12,6 +12,7 @@ import { OWNER_LABEL } from '../src/controller/reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, kindOf, resourcePath } from '../src/controller/resources';
 import { CHILD_VERBS, CONTROLLER_CLUSTER_RULES, CONTROLLER_LEASE_RULES, HELD_WITHOUT_REQUEST } from '../src/controller/rbac';
 import { renderManifests } from '../src/render';
+import { vllm } from '../src/engines/vllm';
 import { renderInstall } from './harness/install';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from './harness/control-plane';
@@ -110,8 +111,9 @@ runIf('controller against a real kube-apiserver', () => {
     await waitFor('ConfigMap recreated', () => api.get(cm, NS, 'demo-grafana-datasources'));
     const dep = kindOf('apps/v1', 'Deployment');
     await api.request('PATCH', `${resourcePath(dep, NS, 'demo-llama')}?fieldManager=kubectl-edit`, { spec: { template: { spec: { containers: [{ name: 'engine', image: 'vllm/vllm-openai:hacked' }] } } } }, 'application/strategic-merge-patch+json');
-    const repaired = await waitFor('image restored', async () => { const d = await api.get(dep, NS, 'demo-llama'); return d?.spec.template.spec.containers[0].image === 'vllm/vllm-openai:v0.11.0' ? d : undefined; });
-    expect(repaired.spec.template.spec.containers[0].image).toBe('vllm/vllm-openai:v0.11.0');
+    const ours = vllm.image(vllm.defaultVersion);
+    const repaired = await waitFor('image restored', async () => { const d = await api.get(dep, NS, 'demo-llama'); return d?.spec.template.spec.containers[0].image === ours ? d : undefined; });
+    expect(repaired.spec.template.spec.containers[0].image).toBe(ours);
   });
 
   test('a spec edit changes the children and observedGeneration follows', async () => {

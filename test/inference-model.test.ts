@@ -104,6 +104,21 @@ describe('InferenceModel', () => {
     expect(plan([{ name: 't', model: 'x/y', engine: 'transformers' }]).models[0].metricsEndpoints).toEqual([]);
   });
 
+  test('transformers serve runs under opentelemetry-instrument, which installs the MeterProvider transformers never does', () => {
+    const container = (extra: Record<string, unknown>) => deploymentOf(render([{ name: 't', model: 'x/y', engine: 'transformers' }], extra), 'demo-t').spec.template.spec.containers[0];
+    const traced = container({});
+    expect(traced.command).toEqual(['opentelemetry-instrument', 'transformers', 'serve']);
+    expect(traced.image).toBe('inference-monitoring-transformers-serve:5.8.1');
+    const envOf = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value]));
+    // One entry per variable: tracing's exporter replaces the engine's default `none`.
+    expect(new Set(traced.env.map((e: any) => e.name)).size).toBe(traced.env.length);
+    expect(envOf(traced)).toMatchObject({ OTEL_METRICS_EXPORTER: 'otlp', OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf', OTEL_LOGS_EXPORTER: 'none' });
+    // Without traces the distro's default trace exporter (to localhost:4317) is off.
+    const untraced = container({ tracing: { enabled: false }, tempo: { enabled: false } });
+    expect(envOf(untraced)).toMatchObject({ OTEL_METRICS_EXPORTER: 'otlp', OTEL_TRACES_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' });
+    expect(envOf(untraced).OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).toBeUndefined();
+  });
+
   test('long model and resource names are shortened to 63 characters with a stable hash', () => {
     const long = 'a'.repeat(40);
     const objs = renderManifests({ name: 'inference-monitoring-for-the-research-cluster', namespace: 'llm', spec: { models: [{ name: long, model: 'meta-llama/Llama-3.1-405B-Instruct-FP8', engine: 'vllm', gpu: { count: 8 }, parallelism: { tensor: 8 } }] } });

@@ -50,8 +50,8 @@ image() {
   umoci new --image "$L:$tag"
   umoci unpack --image "$L:$tag" "$B"
   cp -a "$rootfs/." "$B/rootfs/"
-  umoci repack --no-history --image "$L:$tag" "$B"
-  umoci config --no-history --image "$L:$tag" --os linux --architecture amd64 "$@"
+  umoci repack --history.created_by "tools/build-images.sh" --image "$L:$tag" "$B"
+  umoci config --history.created_by "tools/build-images.sh" --image "$L:$tag" --os linux --architecture amd64 "$@"
   umoci gc --layout "$L"
   tar -C "$L" -cf "$OUT.partial/$name.tar" .
   rm -rf "$B"
@@ -78,7 +78,7 @@ image prometheus "v$PV" "$R" --config.entrypoint /bin/prometheus \
 # engine stand-in: one binary under every engine command name, the recorded samples in /samples
 R=$W/standin-root; mkdir -p "$R/usr/local/bin" "$R/samples" "$R/tmp"; chmod 1777 "$R/tmp"
 cp "$BIN/engine-standin" "$R/usr/local/bin/"
-for c in lmdeploy vllm sglang text-generation-launcher transformers; do ln -s engine-standin "$R/usr/local/bin/$c"; done
+for c in lmdeploy vllm sglang text-generation-launcher transformers opentelemetry-instrument; do ln -s engine-standin "$R/usr/local/bin/$c"; done
 cp test/fixtures/metrics/*.prom test/fixtures/metrics/*.json "$R/samples/" 2>/dev/null || true
 passwd "$R" standin 1000
 image engine-standin 1 "$R" --config.env PATH=/usr/local/bin:/usr/bin:/bin --config.entrypoint /usr/local/bin/engine-standin

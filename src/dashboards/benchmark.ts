@@ -7,7 +7,7 @@
  * time, not by id (upstream's writer inserts UUIDs into an integer schema).
  */
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
-import { DashboardBuilder, QueryVariableBuilder, TextBoxVariableBuilder, VariableRefresh } from '@grafana/grafana-foundation-sdk/dashboard';
+import { DashboardBuilder, DashboardLinkBuilder, DashboardLinkType, QueryVariableBuilder, TextBoxVariableBuilder, VariableHide, VariableRefresh } from '@grafana/grafana-foundation-sdk/dashboard';
 import { PanelBuilder as BarChartBuilder } from '@grafana/grafana-foundation-sdk/barchart';
 import { PanelBuilder as TableBuilder } from '@grafana/grafana-foundation-sdk/table';
 import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
@@ -41,12 +41,12 @@ export function measurementSql(key: string): string {
   ].join('\n');
 }
 
-/** One device measurement column over time for the branch and GPU. */
+/** One device measurement column over time for the branch and GPU, within the dashboard's time range. */
 export function deviceSql(column: string): string {
   return [
     `SELECT d.time AS time, d.${column} AS ${column}, left(b.commit_id, 7) AS commit`,
     'FROM benchmarks AS b JOIN device_measurements AS d ON b.benchmark_id = d.benchmark_id',
-    `WHERE ${FILTER}`,
+    `WHERE ${FILTER} AND $__timeFilter(d.time)`,
     'ORDER BY d.time',
   ].join('\n');
 }
@@ -60,8 +60,16 @@ export const COMMITS_SQL = [
 
 export const VARIABLE_SQL = {
   branch: 'SELECT DISTINCT branch FROM benchmarks ORDER BY 1',
+  // The seed's hidden StartTime and EndTime: the branch's first benchmark minus 5 s and its last device
+  // measurement plus 5 s, the time range of its runs (epoch milliseconds, what Grafana's from/to take).
+  // Upstream picks them by benchmark_id order, which is no time order for UUIDs: by time here.
+  StartTime: "SELECT CAST(EXTRACT(EPOCH FROM min(created_at) - INTERVAL '5 seconds') * 1000 AS bigint) FROM benchmarks WHERE branch = '${branch}'",
+  EndTime: "SELECT CAST(EXTRACT(EPOCH FROM max(d.time) + INTERVAL '5 seconds') * 1000 AS bigint) FROM benchmarks AS b JOIN device_measurements AS d ON b.benchmark_id = d.benchmark_id WHERE b.branch = '${branch}'",
   gpu_name: "SELECT DISTINCT metadata->>'gpu_name' FROM benchmarks WHERE metadata ? 'gpu_name' ORDER BY 1",
 } as const;
+
+/** The seed's "Go to data" link: this dashboard over the selected branch's runs (the device panels follow the range). */
+export const BRANCH_RUNS_LINK_URL = `/d/${BENCHMARK_DASHBOARD_UID}/?from=\${StartTime}&to=\${EndTime}`;
 
 const bar = (title: string, key: string) => new BarChartBuilder().title(title).datasource(PG_DS).unit('s').xField('commit')
   .withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: measurementSql(key), format: 'table' }));
@@ -76,8 +84,12 @@ export function benchmarkDashboard(): DashboardJson {
     .timezone('browser')
     .readonly()
     .withVariable(new QueryVariableBuilder('branch').label('Branch').datasource(PG_DS).query(VARIABLE_SQL.branch).refresh(VariableRefresh.OnDashboardLoad))
+    .withVariable(new QueryVariableBuilder('StartTime').datasource(PG_DS).query(VARIABLE_SQL.StartTime).refresh(VariableRefresh.OnDashboardLoad).hide(VariableHide.HideVariable))
+    .withVariable(new QueryVariableBuilder('EndTime').datasource(PG_DS).query(VARIABLE_SQL.EndTime).refresh(VariableRefresh.OnDashboardLoad).hide(VariableHide.HideVariable))
     .withVariable(new QueryVariableBuilder('gpu_name').label('GPU').datasource(PG_DS).query(VARIABLE_SQL.gpu_name).refresh(VariableRefresh.OnDashboardLoad))
-    .withVariable(new TextBoxVariableBuilder('last_n_commits').label('Last N commits').defaultValue('10').current({ text: '10', value: '10' }));
+    .withVariable(new TextBoxVariableBuilder('last_n_commits').label('Last N commits').defaultValue('10').current({ text: '10', value: '10' }))
+    .link(new DashboardLinkBuilder('Go to data').type(DashboardLinkType.Link).icon('external link').tooltip("This branch's runs")
+      .url(BRANCH_RUNS_LINK_URL).includeVars(true).keepTime(false).asDropdown(false).targetBlank(false).tags([]));
   return layout(dash, [
     { panels: [{ panel: new TableBuilder().title('Commits').datasource(PG_DS).withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: COMMITS_SQL, format: 'table' })), width: 24, height: 6 }] },
     { title: 'Eager forward pass', panels: [

@@ -15,20 +15,35 @@ const SRC = 'huggingface/transformers src/transformers/utils/metrics.py';
 export const transformers: EngineProfile = {
   engine: 'transformers',
   displayName: 'transformers',
-  defaultVersion: '4.57.0',
+  // The newest release with metrics (5.9.0 removed them).
+  defaultVersion: '5.8.1',
   minimumVersion: '4.56.0',
   // src/transformers/utils/metrics.py (the continuous-batching instruments) was removed in 5.9.0.
   unsupportedFrom: { version: '5.9.0', reason: 'transformers removed its continuous-batching metrics (transformers/utils/metrics.py) in 5.9.0; 5.9 and later export none' },
-  image: (version) => `huggingface/transformers-pytorch-gpu:${version.replace(/^v/, '')}`,
+  // Built from images/transformers-serve (serving extras + opentelemetry-distro); transformers' own CI
+  // image has neither the serving extras nor OpenTelemetry.
+  image: (version) => `inference-monitoring-transformers-serve:${version.replace(/^v/, '')}`,
   requiresGpu: false,
   defaultPort: 8000,
+  // `transformers serve` records its instruments through the OpenTelemetry API but never installs a
+  // MeterProvider: without one they go to the API's no-op provider and nothing is exported. Run under
+  // opentelemetry-instrument (opentelemetry-distro), whose configurator installs the SDK's providers
+  // from the OTEL_* variables. images/transformers-serve is an image with the serving extras and it.
   command: (ctx) => ({
-    command: ['transformers', 'serve'],
+    command: ['opentelemetry-instrument', 'transformers', 'serve'],
     args: ['--host', '0.0.0.0', '--port', String(ctx.port), '--continuous-batching', '--force-model', ctx.model],
+    // The distro also turns on trace and log exporters (to localhost:4317) unless told otherwise;
+    // tracing below sets the trace exporter when traces have somewhere to go.
+    env: [
+      { name: 'OTEL_TRACES_EXPORTER', value: 'none' },
+      { name: 'OTEL_LOGS_EXPORTER', value: 'none' },
+    ],
   }),
   tracing: (ctx) => ({
     args: [],
     env: [
+      { name: 'OTEL_TRACES_EXPORTER', value: 'otlp' },
+      { name: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', value: 'http/protobuf' },
       { name: 'OTEL_SERVICE_NAME', value: ctx.serviceName },
       { name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', value: `${ctx.httpEndpoint}/v1/traces` },
       { name: 'OTEL_TRACES_SAMPLER', value: 'traceidratio' },

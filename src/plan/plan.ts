@@ -206,7 +206,8 @@ function planModel(
   const engineProcess: ProcessSpec = {
     command: engine.command,
     args: [...engine.args, ...(tracing?.args ?? []), ...(m.args ?? [])],
-    env: [...(engine.env ?? []), ...(tracing?.env ?? [])],
+    // Tracing's variables override the engine's defaults of the same name (one entry per name).
+    env: lastByName([...(engine.env ?? []), ...(tracing?.env ?? [])]),
   };
 
   if (m.autoscaling) {
@@ -255,4 +256,11 @@ function planTarget(input: StackInput, base: string, t: TargetSpec, index: numbe
     metricsEndpoints,
     signals: availableSignals(profile, version),
   };
+}
+
+/** One entry per name, the last value winning, at the position of the first. */
+function lastByName<T extends { readonly name: string }>(env: readonly T[]): T[] {
+  const byName = new Map<string, T>();
+  for (const e of env) byName.set(e.name, e);
+  return [...byName.values()];
 }

@@ -99,8 +99,10 @@ type rankServer struct {
 func main() {
 	prog := filepath.Base(os.Args[0])
 	args := os.Args[1:]
-	if prog == "engine-standin" && len(args) > 0 { // engine-standin <engine> <args...>
-		prog, args = args[0], args[1:]
+	// engine-standin <engine> <args...>, and opentelemetry-instrument <engine> <args...> (transformers
+	// runs under the OpenTelemetry distro's launcher, which execs its arguments).
+	for (prog == "engine-standin" || prog == "opentelemetry-instrument") && len(args) > 0 {
+		prog, args = filepath.Base(args[0]), args[1:]
 	}
 	e, ok := engines[prog]
 	if !ok {
