@@ -14,7 +14,7 @@ export const EXAMPLE_SPEC: InferenceMonitoringSpec | Record<string, unknown> = {
       name: 'qwen-lmdeploy',
       model: 'Qwen/Qwen2.5-7B-Instruct',
       engine: 'lmdeploy',
-      gpu: { count: 4 },
+      gpu: { count: 2 }, // LMDeploy: max(tp, dp) GPUs, the ranks share the tensor-parallel group
       parallelism: { tensor: 2, data: 2 },
       modelCache: { type: 'persistentVolumeClaim', size: '100Gi' },
     },

@@ -21,7 +21,7 @@ const spec = {
   models: [
     { name: 'v', model: 'x/y', engine: 'vllm', gpu: { count: 2 }, parallelism: { data: 2 } },
     { name: 's', model: 'x/y', engine: 'sglang', gpu: { count: 2 }, parallelism: { tensor: 2 } },
-    { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2 } },
+    { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2, tensor: 2 } },
     { name: 't', model: 'x/y', engine: 'tgi' },
   ],
   alerts: { ttftP95Seconds: 2, queueLength: 20, kvCacheUsage: 0.95, errorRatio: 0.05 },

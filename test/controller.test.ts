@@ -21,7 +21,7 @@ import { waitFor as poll } from './harness/wait';
 const NS = 'llm';
 const SPEC = {
   models: [
-    { name: 'qwen', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2 } },
+    { name: 'qwen', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2, tensor: 2 } },
     { name: 'llama', model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' },
   ],
   monitoring: { mode: 'operator' },

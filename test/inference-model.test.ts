@@ -139,7 +139,7 @@ describe('every synthesized object passes its schema', () => {
       { name: 'h', model: 'x/y', engine: 'transformers', gpu: { count: 0 } },
       { name: 'a', model: 'x/y', engine: 'vllm', autoscaling: { metric: 'kvCacheUsage', target: 0.8, maxReplicas: 8 } },
     ], { slo: { ttft: { thresholdSeconds: 1 } } }],
-    ['operator mode with targets', [{ name: 'v', model: 'x/y', engine: 'vllm' }, { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2 } }],
+    ['operator mode with targets', [{ name: 'v', model: 'x/y', engine: 'vllm' }, { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2, tensor: 2 } }],
       { monitoring: { mode: 'operator' }, targets: [{ name: 'old', engine: 'lmdeploy', selector: { app: 'old' }, port: 23333, ranks: 2, namespace: 'other' }] }],
   ];
   test.each(variants)('%s', (_name, models, extra) => {

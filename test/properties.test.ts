@@ -11,6 +11,7 @@ import { parser } from '@prometheus-io/lezer-promql';
 import { buildRuleFiles } from '../src/alerts/rules';
 import { stackDashboards } from '../src/dashboards';
 import { dashboardQueries, substituteVariables } from '../src/check/check-dashboards';
+import { PROFILES } from '../src/engines/registry';
 import { planStack } from '../src/plan/plan';
 import { renderManifests } from '../src/render';
 import { validateSpec } from '../src/spec/validate';
@@ -31,7 +32,7 @@ const model = fc.record({
   extraGpus: fc.integer({ min: 0, max: 2 }),
   replicas: fc.integer({ min: 0, max: 4 }),
   cache: fc.constantFrom('emptyDir', 'pvc'),
-}).map((m) => ({
+}).map((m) => ({ ...m, tensor: PROFILES[m.engine].gpuLayout === 'max' && m.data > 1 ? Math.max(m.tensor, 2) : m.tensor })).map((m) => ({
   name: m.name, model: m.model, engine: m.engine, replicas: m.replicas,
   gpu: { count: m.tensor * m.data + m.extraGpus },
   parallelism: { tensor: m.tensor, data: m.data },

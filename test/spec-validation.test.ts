@@ -61,6 +61,22 @@ describe('spec validation', () => {
     expect(validateSpec({ models: [model({ gpu: { count: 4 }, parallelism: { tensor: 2, data: 2 } })] }).ok).toBe(true);
   });
 
+  test("LMDeploy's data-parallel ranks share the tensor-parallel GPUs: max(tensor, data) GPUs, and data parallelism needs tensor > 1", () => {
+    // lmdeploy/serve/openai/launch_server.py: num_devices = max(dp, tp, ep), each rank num_devices // dp of them; assert tp > 1 or ep > 1.
+    const lmdeploy = (gpus: number, tensor: number, data: number) => model({ engine: 'lmdeploy', gpu: { count: gpus }, parallelism: { tensor, data } });
+    expect(validateSpec({ models: [lmdeploy(2, 2, 2)] }).ok).toBe(true);
+    expect(errorsOf({ models: [lmdeploy(1, 2, 2)] })).toEqual([{
+      path: 'spec.models[0].parallelism', message: 'Invalid value: max(parallelism.tensor, parallelism.data) must not exceed gpu.count: lmdeploy data-parallel ranks share the tensor-parallel GPUs',
+    }]);
+    expect(errorsOf({ models: [lmdeploy(2, 1, 2)] })).toEqual([{
+      path: 'spec.models[0].parallelism.tensor', message: 'Invalid value: lmdeploy data parallelism needs parallelism.tensor > 1: its data-parallel ranks share the tensor-parallel GPUs (tensor is the total)',
+    }]);
+    // Other engines run a tensor-parallel group per rank.
+    expect(errorsOf({ models: [model({ engine: 'vllm', gpu: { count: 2 }, parallelism: { tensor: 2, data: 2 } })] })).toEqual([{
+      path: 'spec.models[0].parallelism', message: 'Invalid value: parallelism.tensor × parallelism.data must not exceed gpu.count',
+    }]);
+  });
+
   test('a duplicate model name is rejected at the duplicate', () => {
     expect(errorsOf({ models: [model(), model({ engine: 'sglang' })] })).toEqual([{
       path: 'spec.models[1]', message: 'Duplicate value: name="qwen"',
@@ -130,12 +146,12 @@ describe('plan-time checks that need the engine profile', () => {
   const plan = (spec: unknown) => planStack({ name: 'demo', namespace: 'llm', spec });
 
   test('LMDeploy rank ports past 65535 are rejected', () => {
-    const r = plan({ models: [model({ engine: 'lmdeploy', port: 65535, gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] });
+    const r = plan({ models: [model({ engine: 'lmdeploy', port: 65535, gpu: { count: 2 }, parallelism: { data: 2, tensor: 2 } })] });
     expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].port', message: 'Invalid value: 65535: 2 data-parallel ranks use ports 65535-65536, beyond 65535' }] });
   });
 
   test('LMDeploy rank ports may not overlap the proxy port', () => {
-    const r = plan({ models: [model({ engine: 'lmdeploy', port: 7999, gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] });
+    const r = plan({ models: [model({ engine: 'lmdeploy', port: 7999, gpu: { count: 2 }, parallelism: { data: 2, tensor: 2 } })] });
     expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].port', message: 'Invalid value: 7999: rank ports 7999-8000 overlap the proxy port 8000' }] });
   });
 
@@ -151,10 +167,10 @@ describe('plan-time checks that need the engine profile', () => {
   });
 
   test('LMDeploy data parallelism before 0.15 (random rank ports) is rejected; one rank is fine', () => {
-    const r = plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.11.0', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] });
+    const r = plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.11.0', gpu: { count: 2 }, parallelism: { data: 2, tensor: 2 } })] });
     expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].parallelism.data', message: 'Invalid value: 2: LMDeploy 0.11.0 cannot be monitored with data parallelism: before 0.15 LMDeploy starts the data-parallel rank servers on random ports (find_available_ports) when a proxy is used and ignores --server-port, so their /metrics cannot be scraped; use 0.15.0 or later' }] });
     expect(plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.11.0' })] }).ok).toBe(true);
-    expect(plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.15.0', gpu: { count: 2 }, parallelism: { data: 2, tensor: 1 } })] }).ok).toBe(true);
+    expect(plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.15.0', gpu: { count: 2 }, parallelism: { data: 2, tensor: 2 } })] }).ok).toBe(true);
   });
 
   test('vLLM data parallelism before 0.8.3 (no engine label) is rejected', () => {

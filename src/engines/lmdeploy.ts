@@ -32,6 +32,9 @@ export const lmdeploy: EngineProfile = {
   // `--dp N` always start on find_available_ports() (random free ports); in 0.13 and 0.14 they do whenever
   // --proxy-url is given, which the proxy this profile runs needs; from 0.15 --server-port + rank is used when
   // --server-port is given (as here). The scrape cannot find random ports, so older versions are rejected.
+  // lmdeploy/serve/openai/launch_server.py (0.11.0 and 0.18.0 wheels): with --dp > 1 it asserts tp > 1 or ep > 1,
+  // uses num_devices = max(dp, tp, ep) GPUs and gives each rank num_devices // dp of them.
+  gpuLayout: 'max',
   dataParallelFrom: { version: '0.15.0', reason: 'before 0.15 LMDeploy starts the data-parallel rank servers on random ports (find_available_ports) when a proxy is used and ignores --server-port, so their /metrics cannot be scraped' },
   image: (version) => `openmmlab/lmdeploy:v${version.replace(/^v/, '')}-cu12`,
   requiresGpu: true,

@@ -118,6 +118,13 @@ export interface EngineProfile {
   readonly unsupportedFrom?: { readonly version: string; readonly reason: string };
   /** Oldest version that runs data parallelism the way the profile starts and scrapes it, and why older ones do not. */
   readonly dataParallelFrom?: { readonly version: string; readonly reason: string };
+  /**
+   * How `parallelism` maps onto GPUs. `product`: every data-parallel rank runs a tensor-parallel group of its
+   * own, tensor × data GPUs. `max`: the tensor-parallel size is shared by the data-parallel ranks (each rank
+   * gets tensor / data GPUs), max(tensor, data) GPUs, and data parallelism needs tensor > 1.
+   * @default 'product'
+   */
+  readonly gpuLayout?: 'product' | 'max';
   /** Image for a version. */
   image(version: string): string;
   /** Whether the engine cannot run without a GPU. */

@@ -12,5 +12,8 @@ export function profileFor(engine: EngineName): EngineProfile {
   return PROFILES[engine];
 }
 
+/** Engines whose data-parallel ranks share the tensor-parallel GPUs; the CRD's CEL rule is generated from this list. */
+export const SHARED_TP_ENGINE_NAMES: string[] = ENGINE_NAMES.filter((e) => PROFILES[e].gpuLayout === 'max');
+
 /** Engines that cannot run without a GPU; the CRD's CEL rule is generated from this list. */
 export const GPU_ENGINE_NAMES: string[] = ENGINE_NAMES.filter((e) => PROFILES[e].requiresGpu);

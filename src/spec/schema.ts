@@ -5,7 +5,7 @@
  */
 import { Type, Static } from '@sinclair/typebox';
 import { ENGINE_NAMES } from '../engines/names';
-import { GPU_ENGINE_NAMES } from '../engines/registry';
+import { GPU_ENGINE_NAMES, SHARED_TP_ENGINE_NAMES } from '../engines/registry';
 import {
   Duration, List, Obj, Quantity, StringEnum, StringMap,
   DNS_LABEL_PATTERN, LABEL_VALUE_PATTERN, RESOURCE_NAME_PATTERN,
@@ -46,14 +46,14 @@ const Toleration = Obj({
 }, { description: 'A toleration for the GPU nodes\' taints.' });
 
 const Gpu = Obj({
-  count: Type.Integer({ description: 'GPUs per replica, requested as limits of `resourceName`. Must cover parallelism.tensor × parallelism.data.', minimum: 0, maximum: 64, default: 1 }),
+  count: Type.Integer({ description: 'GPUs per replica, requested as limits of `resourceName`. Must cover the GPUs parallelism needs: tensor × data (LMDeploy: max(tensor, data), its data-parallel ranks share the tensor-parallel GPUs).', minimum: 0, maximum: 64, default: 1 }),
   resourceName: Type.String({ description: 'Extended resource advertised by the device plugin.', pattern: RESOURCE_NAME_PATTERN, maxLength: 253, default: 'nvidia.com/gpu' }),
   product: Type.Optional(Type.String({ description: 'GPU product (the `nvidia.com/gpu.product` node label set by GPU feature discovery, e.g. `NVIDIA-A100-SXM4-80GB`); pods are pinned to nodes with this label.', maxLength: 63, pattern: LABEL_VALUE_PATTERN })),
   tolerations: Type.Optional(List(Toleration, { description: 'Tolerations for GPU node taints. Default: tolerate `nvidia.com/gpu` with any effect.', maxItems: 16 })),
 }, { description: 'GPUs of each replica.', default: {} });
 
 const Parallelism = Obj({
-  tensor: Type.Integer({ description: 'Tensor-parallel size (GPUs per model copy).', minimum: 1, maximum: 64, default: 1 }),
+  tensor: Type.Integer({ description: 'Tensor-parallel size: GPUs per model copy (LMDeploy with data parallelism: the total, shared by its data-parallel ranks).', minimum: 1, maximum: 64, default: 1 }),
   data: Type.Integer({ description: 'Data-parallel size (model copies in one pod). Engines that run one API server per rank (LMDeploy) get one scrape endpoint per rank.', minimum: 1, maximum: 64, default: 1 }),
 }, { description: 'How the model is split across the GPUs of one replica.', default: {} });
 
@@ -120,9 +120,14 @@ export const ModelSchema = Obj({
       fieldPath: '.gpu.count',
     },
     {
-      rule: 'self.parallelism.tensor * self.parallelism.data <= (self.gpu.count > 0 ? self.gpu.count : 1)',
-      message: 'parallelism.tensor × parallelism.data must not exceed gpu.count',
+      rule: `(self.engine in ${celList(SHARED_TP_ENGINE_NAMES)} ? (self.parallelism.tensor > self.parallelism.data ? self.parallelism.tensor : self.parallelism.data) : self.parallelism.tensor * self.parallelism.data) <= (self.gpu.count > 0 ? self.gpu.count : 1)`,
+      messageExpression: `self.engine in ${celList(SHARED_TP_ENGINE_NAMES)} ? 'max(parallelism.tensor, parallelism.data) must not exceed gpu.count: ' + self.engine + ' data-parallel ranks share the tensor-parallel GPUs' : 'parallelism.tensor × parallelism.data must not exceed gpu.count'`,
       fieldPath: '.parallelism',
+    },
+    {
+      rule: `!(self.engine in ${celList(SHARED_TP_ENGINE_NAMES)}) || self.parallelism.data == 1 || self.parallelism.tensor > 1`,
+      messageExpression: "self.engine + ' data parallelism needs parallelism.tensor > 1: its data-parallel ranks share the tensor-parallel GPUs (tensor is the total)'",
+      fieldPath: '.parallelism.tensor',
     },
   ],
 });
