@@ -26,7 +26,7 @@ import { versions, cacheRoot } from './binaries';
 import { ControlPlane, freePort, k8sBinDir, NODE_NAME, NODE_TOKEN, SERVICE_CIDR } from './control-plane';
 import { waitFor } from './wait';
 
-/** Everything the node writes: containerd, kubelet, CNI state, pod logs, pid files. */
+/** Everything the node writes: containerd, kubelet, CNI state, pod logs. Its daemons carry it in their command lines, which is how cleanup finds them. */
 export const NODE_BASE = '/var/lib/cim-node';
 const BRIDGE = 'cim0';
 export const POD_CIDR = '10.244.0.0/24';
@@ -89,7 +89,6 @@ function startDaemon(name: string, bin: string, args: string[], env: NodeJS.Proc
   const log = fs.openSync(path.join(NODE_BASE, 'logs', `${name}.log`), 'a');
   const child = spawn(bin, args, { stdio: ['ignore', log, log], env, detached: false });
   child.on('exit', () => fs.closeSync(log));
-  if (child.pid) fs.writeFileSync(path.join(NODE_BASE, 'pids', name), String(child.pid));
   return child;
 }
 
@@ -185,7 +184,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
   const can = canRunNode();
   if (!can.ok) throw new Error(`cannot run a node here: ${can.why}`);
   clearNodeState();
-  for (const d of ['logs', 'pids', 'containerd/root', 'containerd/state', 'cni/net.d', 'cni/ipam', 'kubelet', 'pod-logs', 'certs.d']) fs.mkdirSync(path.join(NODE_BASE, d), { recursive: true });
+  for (const d of ['logs', 'containerd/root', 'containerd/state', 'cni/net.d', 'cni/ipam', 'kubelet', 'pod-logs', 'certs.d']) fs.mkdirSync(path.join(NODE_BASE, d), { recursive: true });
   fs.writeFileSync(IP_FORWARD_SAVED, fs.readFileSync(IP_FORWARD, 'utf8'));
   const procs: ChildProcess[] = [];
   const hostIp = cp.hostIp;
