@@ -115,6 +115,18 @@ describe('NetworkPolicies (managed mode)', () => {
     ]);
   });
 
+  test('a fenced component without peers admits nobody, never everyone (a rule without `from` matches all sources)', () => {
+    const fenced = (spec: Record<string, unknown>) => renderManifests({ name: 'demo', namespace: 'llm', spec: { models: [{ name: 'v', model: 'x/y', engine: 'vllm' }], ...spec } })
+      .filter((o) => o.kind === 'NetworkPolicy' && ['prometheus', 'tempo'].includes(o.spec.podSelector.matchLabels['app.kubernetes.io/component']));
+    for (const spec of [{ grafana: { enabled: false }, tempo: { enabled: false }, tracing: { enabled: false } }, { grafana: { enabled: false } }]) {
+      const policies = fenced(spec);
+      expect(policies.length).toBeGreaterThan(0);
+      for (const p of policies) {
+        expect({ policy: p.metadata.name, open: (p.spec.ingress ?? []).filter((r: any) => !r.from?.length) }).toEqual({ policy: p.metadata.name, open: [] });
+      }
+    }
+  });
+
   test('DCGM exporter metrics are reachable only from Prometheus', () => {
     expect(policy('demo-dcgm-exporter').spec.ingress).toEqual([{ from: [sel('prometheus')], ports: [{ protocol: 'TCP', port: 9400 }] }]);
   });

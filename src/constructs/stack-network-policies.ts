@@ -36,6 +36,10 @@ export class StackNetworkPolicies extends Construct {
     const labels = stackLabels(props.instance, 'network-policy', 'security');
     const tcp = (port: number) => ({ protocol: 'TCP', port: IntOrString.fromNumber(port) });
     const from = (...groups: Array<PodGroup | undefined>) => groups.filter((g): g is PodGroup => g !== undefined).map((g) => ({ podSelector: { matchLabels: g.selector } }));
+    // A rule whose `from` is empty matches every source: with no peer to admit, the rule is left out (no
+    // rule admits nobody), it never becomes "from everywhere". Only ports open to clients have no `from`.
+    const fenced = (peers: NetworkPolicyIngressRule['from'], ports: NetworkPolicyIngressRule['ports']): NetworkPolicyIngressRule[] =>
+      peers && peers.length ? [{ from: peers, ports }] : [];
     const policy = (name: string, selector: Record<string, string>, ingress: NetworkPolicyIngressRule[]) => {
       this.policies.push(new KubeNetworkPolicy(this, name, {
         metadata: { name, namespace: props.namespace, labels },
@@ -45,26 +49,25 @@ export class StackNetworkPolicies extends Construct {
 
     if (props.prometheus) {
       const pushers = props.models.filter((m) => m.pushesToPrometheus);
-      policy(props.prometheus.name, props.prometheus.selector, [
-        { from: [...from(props.grafana, props.tempo), ...from(...pushers)], ports: [tcp(props.prometheus.port)] },
-      ]);
+      policy(props.prometheus.name, props.prometheus.selector, fenced([...from(props.grafana, props.tempo), ...from(...pushers)], [tcp(props.prometheus.port)]));
     }
     if (props.tempo) {
       const senders = props.models.filter((m) => m.sendsTraces);
-      const rules: NetworkPolicyIngressRule[] = [{ from: from(props.grafana), ports: [tcp(props.tempo.queryPort)] }];
-      if (senders.length) rules.push({ from: from(...senders), ports: props.tempo.otlpPorts.map(tcp) });
-      policy(props.tempo.name, props.tempo.selector, rules);
+      policy(props.tempo.name, props.tempo.selector, [
+        ...fenced(from(props.grafana), [tcp(props.tempo.queryPort)]),
+        ...fenced(from(...senders), props.tempo.otlpPorts.map(tcp)),
+      ]);
     }
     if (props.grafana) {
       policy(props.grafana.name, props.grafana.selector, [{ ports: [tcp(props.grafana.port)] }]);
     }
     if (props.dcgm && props.prometheus) {
-      policy(props.dcgm.name, props.dcgm.selector, [{ from: from(props.prometheus), ports: [tcp(props.dcgm.port)] }]);
+      policy(props.dcgm.name, props.dcgm.selector, fenced(from(props.prometheus), [tcp(props.dcgm.port)]));
     }
     for (const m of props.models) {
       const rules: NetworkPolicyIngressRule[] = [];
       if (m.openPorts.length) rules.push({ ports: m.openPorts.map(tcp) });
-      if (m.metricsOnlyPorts.length && props.prometheus) rules.push({ from: from(props.prometheus), ports: m.metricsOnlyPorts.map(tcp) });
+      if (m.metricsOnlyPorts.length) rules.push(...fenced(from(props.prometheus), m.metricsOnlyPorts.map(tcp)));
       policy(m.name, m.selector, rules);
     }
   }
