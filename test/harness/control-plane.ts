@@ -57,16 +57,22 @@ export const NODE_TOKEN = 'test-node-token';
 export const SERVICE_CIDR = '10.96.0.0/16';
 export const KUBERNETES_SERVICE_IP = '10.96.0.1';
 
+/** The interface with the default route. */
+export function defaultInterface(): string {
+  const route = fs.readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)).find((r) => r[1] === '00000000');
+  if (!route) throw new Error('no default route');
+  return route[0];
+}
+
 /** The IPv4 address of the interface with the default route: what pods reach the host at. */
 export function hostAddress(): string {
-  const routes = fs.readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/));
-  const iface = routes.find((r) => r[1] === '00000000')?.[0];
-  const addr = iface ? os.networkInterfaces()[iface]?.find((a) => a.family === 'IPv4') : undefined;
+  const addr = os.networkInterfaces()[defaultInterface()]?.find((a) => a.family === 'IPv4');
   if (!addr) throw new Error('no IPv4 address on the default-route interface');
   return addr.address;
 }
 
-function startProcess(name: string, bin: string, args: string[], dir: string): ChildProcess {
+/** Starts a component with its output in `<dir>/<name>.log`. */
+export function startProcess(name: string, bin: string, args: string[], dir: string): ChildProcess {
   const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
   const child = spawn(bin, args, { stdio: ['ignore', log, log], env: { ...process.env, HOME: dir } });
   child.on('exit', () => fs.closeSync(log));

@@ -18,12 +18,12 @@
  * its state lives under a fixed directory so that a run killed half-way is
  * cleared by the next start, and `stop()` restores the machine.
  */
-import { ChildProcess, execFile, execFileSync, spawn } from 'child_process';
+import { ChildProcess, execFile, execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { stringify } from 'yaml';
 import { versions, cacheRoot } from './binaries';
-import { ControlPlane, freePort, k8sBinDir, NODE_NAME, NODE_TOKEN, SERVICE_CIDR } from './control-plane';
+import { ControlPlane, defaultInterface, freePort, k8sBinDir, NODE_NAME, NODE_TOKEN, SERVICE_CIDR, startProcess } from './control-plane';
 import { waitFor } from './wait';
 
 /** Everything the node writes: containerd, kubelet, CNI state, pod logs. Its daemons carry it in their command lines, which is how cleanup finds them. */
@@ -83,13 +83,6 @@ function sh(cmd: string, args: string[], input?: string): string {
 }
 function trySh(cmd: string, args: string[], input?: string): string | undefined {
   try { return sh(cmd, args, input); } catch { return undefined; }
-}
-
-function startDaemon(name: string, bin: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  const log = fs.openSync(path.join(NODE_BASE, 'logs', `${name}.log`), 'a');
-  const child = spawn(bin, args, { stdio: ['ignore', log, log], env, detached: false });
-  child.on('exit', () => fs.closeSync(log));
-  return child;
 }
 
 function killPid(pid: number): void { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
@@ -191,6 +184,11 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
   const bin = k8sBinDir();
   const sock = path.join(NODE_BASE, 'containerd.sock');
   const p = (f: string) => path.join(NODE_BASE, f);
+  const logs = p('logs');
+  const logTail = (component: string, lines = 40) => {
+    const f = path.join(logs, `${component}.log`);
+    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').slice(-lines).join('\n') : '';
+  };
   let stopped = false;
 
   const stop = async () => {
@@ -228,7 +226,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
       '[plugins."io.containerd.grpc.v1.cri".cni]', '  bin_dir = "/usr/lib/cni"', `  conf_dir = "${p('cni/net.d')}"`,
       '[plugins."io.containerd.grpc.v1.cri".registry]', `  config_path = "${p('certs.d')}"`, '',
     ].join('\n'));
-    procs.push(startDaemon('containerd', '/usr/bin/containerd', ['--config', p('containerd.toml')]));
+    procs.push(startProcess('containerd', '/usr/bin/containerd', ['--config', p('containerd.toml')], logs));
     await waitFor('containerd', async () => fs.existsSync(sock) && (await run('ctr', ['-a', sock, 'version'])).code === 0, 30_000);
     const ctr = async (args: string[]) => {
       const r = await run('ctr', ['-a', sock, '-n', 'k8s.io', ...args]);
@@ -264,7 +262,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
       conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
       iptables: { localhostNodePorts: false, syncPeriod: '1s', minSyncPeriod: '0s' },
     }));
-    procs.push(startDaemon('kube-proxy', path.join(bin, 'kube-proxy'), [`--config=${p('kube-proxy.yaml')}`, '--v=1']));
+    procs.push(startProcess('kube-proxy', path.join(bin, 'kube-proxy'), [`--config=${p('kube-proxy.yaml')}`, '--v=1'], logs));
     await waitFor('kube-proxy rules for the kubernetes Service', async () => (trySh('iptables', ['-t', 'nat', '-S', 'KUBE-SERVICES']) ?? '').includes('default/kubernetes'), 60_000);
 
     // CoreDNS on the host address: cluster names only; nothing is forwarded.
@@ -274,7 +272,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
       '  kubernetes cluster.local in-addr.arpa ip6.arpa {', `    kubeconfig ${adminKubeconfig} test`, '    pods insecure', '    fallthrough in-addr.arpa ip6.arpa', '    ttl 5', '  }',
       '  cache 5', '}', '',
     ].join('\n'));
-    procs.push(startDaemon('coredns', corednsBin(), ['-conf', p('Corefile')]));
+    procs.push(startProcess('coredns', corednsBin(), ['-conf', p('Corefile')], logs));
     await waitFor('coredns ready', async () => (await fetch(`http://127.0.0.1:${dnsReady}/ready`)).ok, 30_000);
 
     fs.writeFileSync(p('resolv.conf'), `nameserver ${hostIp}\n`);
@@ -292,10 +290,10 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
       port: kubeletPort, healthzBindAddress: '127.0.0.1', healthzPort, readOnlyPort: 0,
       serializeImagePulls: false, nodeStatusUpdateFrequency: '4s', syncFrequency: '5s', fileCheckFrequency: '5s',
     }));
-    procs.push(startDaemon('kubelet', path.join(bin, 'kubelet'), [
+    procs.push(startProcess('kubelet', path.join(bin, 'kubelet'), [
       `--config=${p('kubelet/config.yaml')}`, `--kubeconfig=${nodeKubeconfig}`, `--root-dir=${p('kubelet')}`, `--cert-dir=${p('kubelet/pki')}`,
       `--hostname-override=${NODE_NAME}`, `--node-ip=${hostIp}`, `--containerd=${sock}`, '--v=1',
-    ]));
+    ], logs));
     await waitFor('node Ready', async () => {
       const r = await cp.request('GET', `/api/v1/nodes/${NODE_NAME}`);
       return r.status === 200 && (r.body.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
@@ -308,26 +306,14 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
     }
     return {
       name: NODE_NAME, ip: hostIp, dnsIp: hostIp, containerdSocket: sock, ctr,
-      logTail: (component, lines = 40) => {
-        const f = p(`logs/${component}.log`);
-        return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').slice(-lines).join('\n') : '';
-      },
+      logTail,
       stop,
     };
   } catch (e) {
-    const tails = ['containerd', 'kube-proxy', 'coredns', 'kubelet'].map((c) => {
-      const f = p(`logs/${c}.log`);
-      return fs.existsSync(f) ? `--- ${c}\n${fs.readFileSync(f, 'utf8').split('\n').slice(-25).join('\n')}` : '';
-    }).join('\n');
+    const tails = ['containerd', 'kube-proxy', 'coredns', 'kubelet'].map((c) => `--- ${c}\n${logTail(c, 25)}`).join('\n');
     await stop();
     throw new Error(`${(e as Error).message}\n${tails}`);
   }
-}
-
-function defaultInterface(): string {
-  const r = fs.readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)).find((x) => x[1] === '00000000');
-  if (!r) throw new Error('no default route');
-  return r[0];
 }
 
 /** `registry/repo:tag` → [`registry/repo`, `tag`]. */
