@@ -131,3 +131,51 @@ describe('NetworkPolicies (managed mode)', () => {
     expect(policy('demo-dcgm-exporter').spec.ingress).toEqual([{ from: [sel('prometheus')], ports: [{ protocol: 'TCP', port: 9400 }] }]);
   });
 });
+
+describe('NetworkPolicies (operator mode, KEDA, default deny)', () => {
+  const np = (spec: Record<string, unknown>) => renderManifests({ name: EXAMPLE_NAME, namespace: EXAMPLE_NAMESPACE, spec: { ...EXAMPLE_SPEC, ...spec } }).filter((o) => o.kind === 'NetworkPolicy');
+  const byName = (objs: Manifest[], n: string) => objs.find((o) => o.metadata.name === n)!;
+  const rank = [{ protocol: 'TCP', port: 23333 }, { protocol: 'TCP', port: 23334 }];
+
+  test('operator mode with a shared Prometheus: metrics-only ports admit only its pods, in its namespace; no policy for a Prometheus not ours', () => {
+    const objs = np({ monitoring: { mode: 'operator' }, networkPolicy: { sharedPrometheus: { namespace: 'obs', podSelector: { 'app.kubernetes.io/name': 'prometheus', prometheus: 'k8s' } } } });
+    expect(byName(objs, 'demo-qwen-lmdeploy').spec.ingress[1]).toEqual({
+      from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus', prometheus: 'k8s' } }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'obs' } } }],
+      ports: rank,
+    });
+    expect(objs.find((o) => o.metadata.name === 'demo-prometheus')).toBeUndefined();
+  });
+
+  test('operator mode with createPrometheus: its policy selects the pods the operator labels, and they scrape the ranks', () => {
+    const objs = np({ monitoring: { mode: 'operator', createPrometheus: true } });
+    const own = { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus', 'operator.prometheus.io/name': 'demo-prometheus' } } };
+    expect(byName(objs, 'demo-prometheus').spec.podSelector).toEqual(own.podSelector);
+    expect(byName(objs, 'demo-qwen-lmdeploy').spec.ingress[1]).toEqual({ from: [own], ports: rank });
+  });
+
+  test('KEDA reaches Prometheus only when a model autoscales', () => {
+    const keda = { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'keda-operator' } }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'keda' } } };
+    const models = (EXAMPLE_SPEC as any).models;
+    const scaled = np({ models: [{ ...models[1], autoscaling: { minReplicas: 1, maxReplicas: 3, metric: 'queueLength', target: 5 } }, models[0]] });
+    expect(byName(scaled, 'demo-prometheus').spec.ingress[0].from).toContainEqual(keda);
+    expect(byName(np({}), 'demo-prometheus').spec.ingress[0].from).not.toContainEqual(keda);
+  });
+
+  test('default deny: one policy denies the stack\'s pods everything, each component gets DNS and only the egress it needs', () => {
+    const objs = np({ networkPolicy: { defaultDeny: true }, monitoring: { remoteWrite: [{ url: 'https://mimir.example:9009/api/v1/push' }] } });
+    expect(byName(objs, 'demo-default-deny').spec).toEqual({ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'demo' } }, policyTypes: ['Ingress', 'Egress'] });
+    const dns = { ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] };
+    for (const p of objs.filter((o) => o.metadata.name !== 'demo-default-deny')) {
+      expect(p.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+      expect(p.spec.egress[0]).toEqual(dns);
+    }
+    const prom = byName(objs, 'demo-prometheus').spec.egress;
+    expect(prom).toContainEqual({ ports: [{ protocol: 'TCP', port: 443 }, { protocol: 'TCP', port: 6443 }] });
+    expect(prom).toContainEqual({ to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'demo', 'monitoring.inference.dev/model': 'qwen-lmdeploy' } } }], ports: rank });
+    expect(prom).toContainEqual({ ports: [{ protocol: 'TCP', port: 9009 }] });
+    const grafana = byName(objs, 'demo-grafana').spec.egress;
+    expect(grafana).toContainEqual({ to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'demo', 'app.kubernetes.io/component': 'prometheus' } } }], ports: [{ protocol: 'TCP', port: 9090 }] });
+    // Every egress rule without `to` names its ports: nothing may reach every port everywhere.
+    for (const p of objs) for (const r of p.spec.egress ?? []) expect(r.ports?.length).toBeGreaterThan(0);
+  });
+});

@@ -184,11 +184,14 @@ function targetAlerts(plan: StackPlan): AlertingRule[] {
     ...plan.models.filter((x) => x.metricsEndpoints.length > 0).map((x) => x.objectName),
     ...plan.targets.map((t) => t.objectName),
   ];
+  // The pods' namespaces too: in a Prometheus shared by several stacks (operator mode) another namespace's
+  // stack may have the same job names.
+  const namespaces = [...new Set([plan.namespace, ...plan.targets.map((t) => t.namespace)])].sort();
   const rules: AlertingRule[] = [];
   if (jobs.length) {
     rules.push({
       alert: 'InferenceTargetDown',
-      expr: print(bin('==', sel('up', [m('job', '=~', jobs.join('|'))]), num(0))),
+      expr: print(bin('==', sel('up', [m('job', '=~', jobs.join('|')), namespaces.length > 1 ? m('namespace', '=~', namespaces.join('|')) : m('namespace', '=', namespaces[0])]), num(0))),
       for: '5m',
       labels: { severity: 'critical' },
       annotations: { summary: 'An inference metrics endpoint cannot be scraped', description: '{{ $labels.job }} at {{ $labels.instance }} (pod {{ $labels.pod }}) has been down for 5 minutes; its data-parallel rank is missing from every dashboard.' },

@@ -1,9 +1,10 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { buildRuleFiles } from '../alerts/rules';
-import { componentSelector, objectName, stackLabels } from '../names';
+import { LABEL_INSTANCE, componentSelector, labelValue, objectName, stackLabels } from '../names';
 import { StackPlan } from '../plan/plan';
 import { DCGM_JOB, PROMETHEUS_PORT, buildPrometheusConfig, dcgmSelector } from '../prometheus/prometheus-config';
+import { dcgmTargetLabels, forOperator, modelTargetLabels, workloadTargetLabels } from '../prometheus/target-labels';
 import { stackDashboards } from '../dashboards';
 import { DashboardConfigMaps } from './dashboard-config-maps';
 import { DcgmExporter } from './dcgm-exporter';
@@ -129,12 +130,14 @@ export class InferenceMonitoringStack extends Construct {
       this.dcgmExporter = new DcgmExporter(this, 'dcgm-exporter', { name: plan.names.dcgm, namespace: plan.namespace, instance: plan.name, port: spec.gpuMetrics.port });
     }
 
-    if (managed) this.addNetworkPolicies(plan);
+    if (spec.networkPolicy.enabled) this.addNetworkPolicies(plan);
   }
 
   private addOperatorObjects(plan: StackPlan, ruleFiles: ReturnType<typeof buildRuleFiles> | Record<string, never>, discoveryNamespaces: string[]): void {
     const spec = plan.spec;
-    const release = { release: spec.monitoring.release };
+    // With a Prometheus of our own, kube-prometheus-stack's must not select the same monitors and rules too
+    // (every target scraped twice, every alert doubled): the `release` label is only for a shared Prometheus.
+    const release: Record<string, string> = spec.monitoring.createPrometheus ? {} : { release: spec.monitoring.release };
     const monitorLabels: Record<string, string> = { ...stackLabels(plan.name, 'podmonitor', 'monitoring'), ...release };
     for (const model of plan.models.filter((m) => m.metricsEndpoints.length > 0)) {
       this.podMonitors.push(new ModelPodMonitor(this, `podmonitor-${model.spec.name}`, {
@@ -142,7 +145,7 @@ export class InferenceMonitoringStack extends Construct {
         namespace: plan.namespace,
         labels: monitorLabels,
         selector: model.selectorLabels,
-        endpoints: model.metricsEndpoints,
+        endpoints: model.metricsEndpoints.map((e) => ({ portName: e.portName, path: e.path, relabelings: forOperator(modelTargetLabels(), model.objectName) })),
         interval: spec.monitoring.interval,
       }));
     }
@@ -153,9 +156,9 @@ export class InferenceMonitoringStack extends Construct {
         labels: monitorLabels,
         selector: target.spec.selector,
         podNamespace: target.namespace,
-        endpoints: target.metricsEndpoints,
+        // No port filter: a rank port the pod does not declare is scraped all the same, as in managed mode.
+        endpoints: target.metricsEndpoints.map((e) => ({ path: e.path, relabelings: forOperator(workloadTargetLabels(target.objectName, e.port, target.spec.name, target.spec.engine), target.objectName) })),
         interval: spec.monitoring.interval,
-        byPortNumber: true,
       }));
     }
     if (spec.gpuMetrics.enabled) {
@@ -165,11 +168,9 @@ export class InferenceMonitoringStack extends Construct {
         labels: { ...monitorLabels, 'app.kubernetes.io/name': DCGM_JOB },
         selector: dcgmSelector(plan),
         podNamespace: spec.gpuMetrics.exporterNamespace,
-        endpoints: [{ portName: 'metrics', port: spec.gpuMetrics.port, path: '/metrics' }],
+        endpoints: [{ portNumber: spec.gpuMetrics.port, path: '/metrics', relabelings: forOperator(dcgmTargetLabels(), DCGM_JOB) }],
         interval: spec.monitoring.interval,
-        byPortNumber: true,
         honorLabels: true,
-        copyModelLabels: false,
       }));
     }
     const file = Object.values(ruleFiles)[0];
@@ -186,8 +187,9 @@ export class InferenceMonitoringStack extends Construct {
         name: plan.names.prometheus,
         namespace: plan.namespace,
         instance: plan.name,
-        selectLabels: { 'app.kubernetes.io/instance': monitorLabels['app.kubernetes.io/instance'], release: spec.monitoring.release },
-        retention: spec.monitoring.retention,
+        selectLabels: { 'app.kubernetes.io/instance': monitorLabels['app.kubernetes.io/instance'] },
+        monitoring: spec.monitoring,
+        externalLabels: buildPrometheusConfig(plan).global.external_labels ?? {},
         version: OPERATOR_PROMETHEUS_VERSION,
         discoveryNamespaces,
       });
@@ -195,16 +197,39 @@ export class InferenceMonitoringStack extends Construct {
   }
 
   private addNetworkPolicies(plan: StackPlan): void {
+    const spec = plan.spec;
+    const np = spec.networkPolicy;
     const group = (component: string) => ({ selector: componentSelector(plan.name, component) });
+    const managed = spec.monitoring.mode === 'managed';
+    // The operator labels its Prometheus pods itself (it overwrites app.kubernetes.io/instance with the Prometheus' name).
+    const own = managed
+      ? { name: plan.names.prometheus, port: PROMETHEUS_PORT, ...group('prometheus') }
+      : spec.monitoring.createPrometheus ? { name: plan.names.prometheus, port: PROMETHEUS_PORT, selector: operatorPrometheusSelector(plan.names.prometheus) } : undefined;
+    const shared = { namespace: np.sharedPrometheus.namespace, selector: np.sharedPrometheus.podSelector };
+    const scraper = own ?? shared;
+    const queryPort = own ? PROMETHEUS_PORT : urlPort(spec.monitoring.prometheusUrl);
+    const metricsPortsOf = (m: StackPlan['models'][number]) => new Set(m.metricsEndpoints.map((e) => e.port));
+    const dcgmPeer = spec.gpuMetrics.enabled
+      ? { namespace: spec.gpuMetrics.deployExporter ? plan.namespace : (spec.gpuMetrics.exporterNamespace ?? plan.namespace), selector: dcgmSelector(plan), ports: [spec.gpuMetrics.port] }
+      : undefined;
     new StackNetworkPolicies(this, 'network-policies', {
       namespace: plan.namespace,
       instance: plan.name,
-      prometheus: { name: plan.names.prometheus, port: PROMETHEUS_PORT, ...group('prometheus') },
-      tempo: this.tempo ? { name: plan.names.tempo, queryPort: TEMPO_HTTP_PORT, otlpPorts: [OTLP_GRPC_PORT, OTLP_HTTP_PORT], ...group('tempo') } : undefined,
+      stackSelector: { [LABEL_INSTANCE]: labelValue(plan.name) },
+      prometheus: own,
+      scraper,
+      queryPrometheus: { ...scraper, port: queryPort },
+      autoscaler: plan.models.some((m) => m.spec.autoscaling) ? { namespace: np.autoscaler.namespace, selector: np.autoscaler.podSelector } : undefined,
+      tempo: this.tempo ? { name: plan.names.tempo, queryPort: TEMPO_HTTP_PORT, otlpPorts: [OTLP_GRPC_PORT, OTLP_HTTP_PORT], remoteWrites: own !== undefined, ...group('tempo') } : undefined,
       grafana: this.grafana ? { name: plan.names.grafana, port: GRAFANA_PORT, ...group('grafana') } : undefined,
-      dcgm: this.dcgmExporter ? { name: plan.names.dcgm, port: plan.spec.gpuMetrics.port, ...group('gpu-metrics') } : undefined,
+      dcgm: this.dcgmExporter ? { name: plan.names.dcgm, port: spec.gpuMetrics.port, ...group('gpu-metrics') } : undefined,
+      scrapeTargets: [
+        ...plan.models.filter((m) => m.metricsEndpoints.length > 0).map((m) => ({ selector: m.selectorLabels, ports: [...metricsPortsOf(m)].sort((a, b) => a - b) })),
+        ...plan.targets.map((t) => ({ namespace: t.namespace, selector: t.spec.selector, ports: t.metricsEndpoints.map((e) => e.port) })),
+        ...(dcgmPeer ? [dcgmPeer] : []),
+      ],
       models: plan.models.map((m) => {
-        const metricsPorts = new Set(m.metricsEndpoints.map((e) => e.port));
+        const metricsPorts = metricsPortsOf(m);
         const open = [m.servicePort.port, ...enginePorts(m).map((p) => p.port).filter((p) => !metricsPorts.has(p))];
         return {
           name: m.objectName,
@@ -215,6 +240,29 @@ export class InferenceMonitoringStack extends Construct {
           sendsTraces: m.tracesExported,
         };
       }),
+      defaultDeny: np.defaultDeny ? {
+        apiServerPorts: np.apiServerPorts,
+        modelEgressPorts: np.modelEgressPorts,
+        remoteWritePorts: [...new Set((own ? spec.monitoring.remoteWrite ?? [] : []).map((r) => urlPort(r.url)))].sort((a, b) => a - b),
+        benchmarkDatabasePort: spec.benchmarks.enabled && spec.benchmarks.host ? hostPort(spec.benchmarks.host, 5432) : undefined,
+      } : undefined,
     });
   }
+}
+
+/** Labels prometheus-operator puts on the pods of a `Prometheus` (it sets them after any of ours). */
+export function operatorPrometheusSelector(name: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'prometheus', 'operator.prometheus.io/name': name };
+}
+
+/** Port of an http(s) URL, explicit or the scheme's. */
+function urlPort(url: string): number {
+  const u = new URL(url);
+  return u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+}
+
+/** Port of `host:port`, or the default. */
+function hostPort(host: string, fallback: number): number {
+  const m = /:(\d+)$/.exec(host);
+  return m ? Number(m[1]) : fallback;
 }

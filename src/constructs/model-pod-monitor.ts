@@ -1,14 +1,31 @@
 import { Construct } from 'constructs';
-import { PodMonitor, PodMonitorSpecPodMetricsEndpoints, PodMonitorSpecPodMetricsEndpointsRelabelingsAction } from '../imports/monitoring.coreos.com';
-import { POD_LABEL_TARGETS, podLabelMeta } from '../monitoring-labels';
-import { MetricsEndpoint } from '../plan/plan';
+import { PodMonitor, PodMonitorSpecPodMetricsEndpoints, PodMonitorSpecPodMetricsEndpointsRelabelings } from '../imports/monitoring.coreos.com';
+import { TargetRelabel, toPodMonitorRelabeling } from '../prometheus/target-labels';
+
+/** One scrape endpoint of a PodMonitor. */
+export interface PodMonitorEndpoint {
+  /**
+   * Container port name to scrape.
+   * @default - no port filter: every pod address, rewritten by `relabelings`
+   */
+  readonly portName?: string;
+  /**
+   * Container port number to scrape (the port must be declared by the pod).
+   * @default - by `portName`
+   */
+  readonly portNumber?: number;
+  /** Metrics path. */
+  readonly path: string;
+  /** Target relabelings (see `target-labels.ts`): the same the managed Prometheus applies. */
+  readonly relabelings: readonly TargetRelabel[];
+}
 
 export interface ModelPodMonitorProps {
   /** Name of the PodMonitor. */
   readonly name: string;
   /** Namespace of the PodMonitor. */
   readonly namespace: string;
-  /** Labels of the PodMonitor; include `release` so kube-prometheus-stack selects it. */
+  /** Labels of the PodMonitor; the selecting Prometheus matches them. */
   readonly labels: Record<string, string>;
   /** Pod labels (matchLabels) of the pods to scrape. */
   readonly selector: Record<string, string>;
@@ -18,25 +35,15 @@ export interface ModelPodMonitorProps {
    */
   readonly podNamespace?: string;
   /** Every port that serves metrics: one endpoint each, so every data-parallel rank is scraped. */
-  readonly endpoints: readonly MetricsEndpoint[];
+  readonly endpoints: readonly PodMonitorEndpoint[];
   /** Scrape interval, e.g. `15s`. */
   readonly interval: string;
-  /**
-   * Address ports by number (for pods whose ports are not named, e.g. `spec.targets`).
-   * @default false - by port name
-   */
-  readonly byPortNumber?: boolean;
   /**
    * Keep the scraped series' own labels on conflict. True for DCGM exporter, whose
    * `namespace`/`pod`/`container` name the pod using the GPU, not the exporter.
    * @default false
    */
   readonly honorLabels?: boolean;
-  /**
-   * Copy the pods' model and engine labels onto the series.
-   * @default true
-   */
-  readonly copyModelLabels?: boolean;
 }
 
 /**
@@ -50,17 +57,13 @@ export class ModelPodMonitor extends Construct {
 
   constructor(scope: Construct, id: string, props: ModelPodMonitorProps) {
     super(scope, id);
-    const relabelings = (props.copyModelLabels ?? true ? POD_LABEL_TARGETS : []).map(([target, podLabel]) => ({
-      sourceLabels: [podLabelMeta(podLabel)],
-      targetLabel: target,
-      action: PodMonitorSpecPodMetricsEndpointsRelabelingsAction.REPLACE,
-    }));
     const podMetricsEndpoints: PodMonitorSpecPodMetricsEndpoints[] = props.endpoints.map((e) => ({
-      ...(props.byPortNumber ? { portNumber: e.port } : { port: e.portName }),
+      ...(e.portName ? { port: e.portName } : {}),
+      ...(e.portNumber ? { portNumber: e.portNumber } : {}),
       path: e.path,
       interval: props.interval,
       honorLabels: props.honorLabels ?? false,
-      ...(relabelings.length ? { relabelings } : {}),
+      relabelings: e.relabelings.map((r) => toPodMonitorRelabeling(r) as PodMonitorSpecPodMetricsEndpointsRelabelings),
     }));
     this.resource = new PodMonitor(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels: props.labels },

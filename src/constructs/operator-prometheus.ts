@@ -1,17 +1,23 @@
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { Prometheus } from '../imports/monitoring.coreos.com';
+import { Prometheus, PrometheusSpecOtlpTranslationStrategy, PrometheusSpecStorageVolumeClaimTemplateSpecResourcesRequests } from '../imports/monitoring.coreos.com';
 import { stackLabels } from '../names';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
+import { InferenceMonitoringSpec } from '../spec/schema';
 
 export interface OperatorPrometheusProps {
+  /** Name of the Prometheus resource and its ServiceAccount. */
   readonly name: string;
+  /** Namespace of the Prometheus resource. */
   readonly namespace: string;
   /** `app.kubernetes.io/instance` value. */
   readonly instance: string;
   /** Labels the stack's PodMonitors and PrometheusRules carry; this Prometheus selects exactly those. */
   readonly selectLabels: Record<string, string>;
-  readonly retention: string;
+  /** The spec's `monitoring` section: every field the managed Prometheus uses is carried over. */
+  readonly monitoring: InferenceMonitoringSpec['monitoring'];
+  /** External labels, the same the managed Prometheus sets. */
+  readonly externalLabels: Record<string, string>;
   /** Prometheus version prometheus-operator runs. */
   readonly version: string;
   /**
@@ -25,6 +31,9 @@ export interface OperatorPrometheusProps {
  * A `Prometheus` resource of its own for operator mode (`createPrometheus`),
  * selecting only this stack's PodMonitors and rules, with the OTLP and
  * remote-write receivers on, and a ServiceAccount limited to pod discovery.
+ * It runs the managed Prometheus' configuration in the operator's terms:
+ * intervals, retention, storage, remote write, OTLP translation, out-of-order
+ * window and exemplar storage.
  */
 export class OperatorPrometheus extends Construct {
   public readonly resource: Prometheus;
@@ -32,6 +41,7 @@ export class OperatorPrometheus extends Construct {
   constructor(scope: Construct, id: string, props: OperatorPrometheusProps) {
     super(scope, id);
     const labels = stackLabels(props.instance, 'prometheus', 'prometheus');
+    const m = props.monitoring;
     const sa = new kplus.ServiceAccount(this, 'sa', { metadata: { name: props.name, namespace: props.namespace, labels }, automountToken: true });
     for (const ns of [...new Set([props.namespace, ...(props.discoveryNamespaces ?? [])])].sort()) {
       const role = new kplus.Role(this, `discovery-${ns}`, { metadata: { name: props.name, namespace: ns, labels } });
@@ -44,12 +54,32 @@ export class OperatorPrometheus extends Construct {
         version: props.version,
         replicas: 1,
         serviceAccountName: props.name,
-        retention: props.retention,
+        scrapeInterval: m.interval,
+        evaluationInterval: m.evaluationInterval,
+        retention: m.retention,
+        externalLabels: props.externalLabels,
+        ...(m.storage.size ? {
+          storage: {
+            volumeClaimTemplate: {
+              spec: {
+                accessModes: ['ReadWriteOnce'],
+                ...(m.storage.storageClassName ? { storageClassName: m.storage.storageClassName } : {}),
+                resources: { requests: { storage: PrometheusSpecStorageVolumeClaimTemplateSpecResourcesRequests.fromString(m.storage.size) } },
+              },
+            },
+          },
+        } : {}),
+        ...(m.remoteWrite?.length ? { remoteWrite: m.remoteWrite.map((r) => ({ url: r.url, ...(r.name ? { name: r.name } : {}) })) } : {}),
         podMonitorSelector: { matchLabels: props.selectLabels },
         ruleSelector: { matchLabels: props.selectLabels },
         enableOtlpReceiver: true,
         enableRemoteWriteReceiver: true,
-        otlp: { promoteResourceAttributes: [SERIES_MODEL_LABEL, SERIES_ENGINE_LABEL, 'namespace', 'pod'] },
+        enableFeatures: ['exemplar-storage'],
+        otlp: {
+          promoteResourceAttributes: [SERIES_MODEL_LABEL, SERIES_ENGINE_LABEL, 'namespace', 'pod'],
+          translationStrategy: PrometheusSpecOtlpTranslationStrategy.UNDERSCORE_ESCAPING_WITH_SUFFIXES,
+        },
+        tsdb: { outOfOrderTimeWindow: '5m' },
         securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, fsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' as any } },
       },
     });

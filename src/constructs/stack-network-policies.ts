@@ -1,32 +1,102 @@
 import { Construct } from 'constructs';
-import { KubeNetworkPolicy, NetworkPolicyIngressRule } from 'cdk8s-plus-28/lib/imports/k8s';
-import { IntOrString } from 'cdk8s-plus-28/lib/imports/k8s';
-import { stackLabels } from '../names';
+import { IntOrString, KubeNetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer } from 'cdk8s-plus-28/lib/imports/k8s';
+import { objectName, stackLabels } from '../names';
 
-export interface PodGroup {
+/** Pods a rule admits or lets reach: by labels, in the policy's namespace or another one. */
+export interface Peer {
   /** Pod labels (matchLabels). */
   readonly selector: Record<string, string>;
+  /**
+   * Namespace of the pods.
+   * @default - the policy's namespace
+   */
+  readonly namespace?: string;
+}
+
+/** A component of the stack the policies select. */
+export interface PolicyComponent extends Peer {
+  /** Name of its NetworkPolicy. */
+  readonly name: string;
+}
+
+export interface ModelPolicy extends PolicyComponent {
+  /** Ports that serve clients: anyone may connect. */
+  readonly openPorts: readonly number[];
+  /** Ports that serve only `/metrics` (LMDeploy rank servers): only the scraping Prometheus. */
+  readonly metricsOnlyPorts: readonly number[];
+  /** It pushes OTLP metrics to the stack's Prometheus. */
+  readonly pushesToPrometheus: boolean;
+  /** It exports traces to the stack's Tempo. */
+  readonly sendsTraces: boolean;
+}
+
+/** With `defaultDeny`: what the stack's pods may reach beyond their own peers. */
+export interface EgressAllowance {
+  /** TCP ports of the API server (Prometheus' discovery). */
+  readonly apiServerPorts: readonly number[];
+  /** TCP ports model pods may reach anywhere (model downloads). */
+  readonly modelEgressPorts: readonly number[];
+  /** TCP ports of remote-write endpoints (any address: they are outside the cluster or unknown). */
+  readonly remoteWritePorts: readonly number[];
+  /** TCP port of the benchmark database Grafana queries, if any. */
+  readonly benchmarkDatabasePort?: number;
 }
 
 export interface StackNetworkPoliciesProps {
+  /** Namespace of the policies (the stack's). */
   readonly namespace: string;
   /** `app.kubernetes.io/instance` value. */
   readonly instance: string;
-  readonly prometheus?: PodGroup & { readonly name: string; readonly port: number };
-  readonly tempo?: PodGroup & { readonly name: string; readonly queryPort: number; readonly otlpPorts: readonly number[] };
+  /** Selector of every pod of the stack (the default-deny policy's). */
+  readonly stackSelector: Record<string, string>;
+  /**
+   * The stack's own Prometheus (managed, or operator mode's `createPrometheus`).
+   * @default - none: a shared Prometheus, whose policies are not ours
+   */
+  readonly prometheus?: PolicyComponent & { readonly port: number };
+  /** The Prometheus that scrapes the stack's targets: its own, or the shared one. */
+  readonly scraper: Peer;
+  /** The Prometheus Grafana queries and engines push to, and its port. */
+  readonly queryPrometheus: Peer & { readonly port: number };
+  /**
+   * The KEDA operator, admitted to the stack's own Prometheus when a model autoscales.
+   * @default - none
+   */
+  readonly autoscaler?: Peer;
+  /** Tempo, with its query and OTLP ports; `remoteWrites` when its metrics generator writes to the stack's Prometheus. */
+  readonly tempo?: PolicyComponent & { readonly queryPort: number; readonly otlpPorts: readonly number[]; readonly remoteWrites: boolean };
   /** Grafana: users reach its HTTP port from anywhere, nothing else. */
-  readonly grafana?: PodGroup & { readonly name: string; readonly port: number };
-  readonly dcgm?: PodGroup & { readonly name: string; readonly port: number };
-  /** Model pods: `openPorts` serve clients (anyone may connect), `metricsOnlyPorts` only Prometheus. */
-  readonly models: ReadonlyArray<PodGroup & { readonly name: string; readonly openPorts: readonly number[]; readonly metricsOnlyPorts: readonly number[]; readonly pushesToPrometheus: boolean; readonly sendsTraces: boolean }>;
+  readonly grafana?: PolicyComponent & { readonly port: number };
+  /** Our DCGM exporter: only the scraping Prometheus reaches it. */
+  readonly dcgm?: PolicyComponent & { readonly port: number };
+  /** Everything Prometheus scrapes, for its egress: model pods, existing workloads, an exporter elsewhere. */
+  readonly scrapeTargets: ReadonlyArray<Peer & { readonly ports: readonly number[] }>;
+  /** Model pods. */
+  readonly models: readonly ModelPolicy[];
+  /**
+   * Deny every other ingress and egress of the stack's pods (a policy selecting them all, and egress rules per component).
+   * @default - ingress only; egress is not restricted
+   */
+  readonly defaultDeny?: EgressAllowance;
 }
 
+const tcp = (port: number) => ({ protocol: 'TCP', port: IntOrString.fromNumber(port) });
+const peer = (p: Peer, policyNamespace: string): NetworkPolicyPeer => ({
+  podSelector: { matchLabels: p.selector },
+  // A peer in the policy's own namespace needs no namespaceSelector; one elsewhere is matched by the
+  // namespace name label the apiserver sets on every namespace (it cannot be spoofed by a tenant).
+  ...(p.namespace && p.namespace !== policyNamespace ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': p.namespace } } } : {}),
+});
+
 /**
- * Ingress NetworkPolicies of the managed stack: only Grafana (and Tempo's
- * metrics generator and engines pushing OTLP) reach Prometheus, only engines
- * and Grafana reach Tempo, and only Prometheus reaches metrics-only ports.
- * A port that serves both clients and `/metrics` (vLLM, SGLang, TGI) stays
- * open: a NetworkPolicy cannot tell a path apart.
+ * NetworkPolicies of a stack, in both monitoring modes: only Grafana, Tempo's
+ * metrics generator, OTLP-pushing engines and KEDA reach the stack's
+ * Prometheus; only Grafana queries Tempo and only trace-exporting engines send
+ * to it; only the scraping Prometheus (the stack's own or the shared one)
+ * reaches metrics-only ports. A port that serves both clients and `/metrics`
+ * (vLLM, SGLang, TGI) stays open: a NetworkPolicy cannot tell a path apart.
+ * With `defaultDeny`, every pod of the stack is also denied all other ingress
+ * and egress, and each component gets the egress it needs.
  */
 export class StackNetworkPolicies extends Construct {
   public readonly policies: KubeNetworkPolicy[] = [];
@@ -34,41 +104,75 @@ export class StackNetworkPolicies extends Construct {
   constructor(scope: Construct, id: string, props: StackNetworkPoliciesProps) {
     super(scope, id);
     const labels = stackLabels(props.instance, 'network-policy', 'security');
-    const tcp = (port: number) => ({ protocol: 'TCP', port: IntOrString.fromNumber(port) });
-    const from = (...groups: Array<PodGroup | undefined>) => groups.filter((g): g is PodGroup => g !== undefined).map((g) => ({ podSelector: { matchLabels: g.selector } }));
-    // A rule whose `from` is empty matches every source: with no peer to admit, the rule is left out (no
-    // rule admits nobody), it never becomes "from everywhere". Only ports open to clients have no `from`.
-    const fenced = (peers: NetworkPolicyIngressRule['from'], ports: NetworkPolicyIngressRule['ports']): NetworkPolicyIngressRule[] =>
-      peers && peers.length ? [{ from: peers, ports }] : [];
-    const policy = (name: string, selector: Record<string, string>, ingress: NetworkPolicyIngressRule[]) => {
+    const ns = props.namespace;
+    const from = (...peers: Array<Peer | undefined>) => peers.filter((g): g is Peer => g !== undefined).map((g) => peer(g, ns));
+    // A rule whose `from`/`to` is empty matches every peer: with no peer to admit, the rule is left out (no
+    // rule admits nobody), it never becomes "everywhere". Only ports open to clients have no `from`.
+    const fenced = (peers: NetworkPolicyPeer[], ports: readonly number[]): NetworkPolicyIngressRule[] =>
+      peers.length && ports.length ? [{ from: peers, ports: ports.map(tcp) }] : [];
+    const to = (peers: NetworkPolicyPeer[], ports: readonly number[]): NetworkPolicyEgressRule[] =>
+      peers.length && ports.length ? [{ to: peers, ports: ports.map(tcp) }] : [];
+    const anywhere = (ports: readonly number[]): NetworkPolicyEgressRule[] => (ports.length ? [{ ports: ports.map(tcp) }] : []);
+    // DNS may be CoreDNS pods or a node-local cache on the host: the port, to any address.
+    const dns: NetworkPolicyEgressRule = { ports: [{ protocol: 'UDP', port: IntOrString.fromNumber(53) }, tcp(53)] };
+    const deny = props.defaultDeny;
+    const policy = (name: string, selector: Record<string, string>, ingress: NetworkPolicyIngressRule[], egress: NetworkPolicyEgressRule[]) => {
       this.policies.push(new KubeNetworkPolicy(this, name, {
-        metadata: { name, namespace: props.namespace, labels },
-        spec: { podSelector: { matchLabels: selector }, policyTypes: ['Ingress'], ingress },
+        metadata: { name, namespace: ns, labels },
+        spec: {
+          podSelector: { matchLabels: selector },
+          policyTypes: deny ? ['Ingress', 'Egress'] : ['Ingress'],
+          ingress,
+          ...(deny ? { egress: [dns, ...egress] } : {}),
+        },
       }));
     };
 
+    const pushers = props.models.filter((m) => m.pushesToPrometheus);
+    const senders = props.models.filter((m) => m.sendsTraces);
+    const prometheusReceives = props.prometheus ? [props.prometheus.port] : [];
     if (props.prometheus) {
-      const pushers = props.models.filter((m) => m.pushesToPrometheus);
-      policy(props.prometheus.name, props.prometheus.selector, fenced([...from(props.grafana, props.tempo), ...from(...pushers)], [tcp(props.prometheus.port)]));
+      const p = props.prometheus;
+      policy(p.name, p.selector, fenced(from(props.grafana, props.tempo?.remoteWrites ? props.tempo : undefined, ...pushers, props.autoscaler), [p.port]), deny ? [
+        ...anywhere(deny.apiServerPorts),
+        ...props.scrapeTargets.flatMap((t) => to(from(t), t.ports)),
+        ...anywhere(deny.remoteWritePorts),
+      ] : []);
     }
     if (props.tempo) {
-      const senders = props.models.filter((m) => m.sendsTraces);
-      policy(props.tempo.name, props.tempo.selector, [
-        ...fenced(from(props.grafana), [tcp(props.tempo.queryPort)]),
-        ...fenced(from(...senders), props.tempo.otlpPorts.map(tcp)),
-      ]);
+      const t = props.tempo;
+      policy(t.name, t.selector, [
+        ...fenced(from(props.grafana), [t.queryPort]),
+        ...fenced(from(...senders), t.otlpPorts),
+      ], t.remoteWrites && props.prometheus ? to(from(props.prometheus), prometheusReceives) : []);
     }
     if (props.grafana) {
-      policy(props.grafana.name, props.grafana.selector, [{ ports: [tcp(props.grafana.port)] }]);
+      const g = props.grafana;
+      policy(g.name, g.selector, [{ ports: [tcp(g.port)] }], [
+        ...to(from(props.queryPrometheus), [props.queryPrometheus.port]),
+        ...(props.tempo ? to(from(props.tempo), [props.tempo.queryPort]) : []),
+        ...(deny?.benchmarkDatabasePort ? anywhere([deny.benchmarkDatabasePort]) : []),
+      ]);
     }
-    if (props.dcgm && props.prometheus) {
-      policy(props.dcgm.name, props.dcgm.selector, fenced(from(props.prometheus), [tcp(props.dcgm.port)]));
+    if (props.dcgm) {
+      policy(props.dcgm.name, props.dcgm.selector, fenced(from(props.scraper), [props.dcgm.port]), []);
     }
     for (const m of props.models) {
-      const rules: NetworkPolicyIngressRule[] = [];
-      if (m.openPorts.length) rules.push({ ports: m.openPorts.map(tcp) });
-      if (m.metricsOnlyPorts.length) rules.push(...fenced(from(props.prometheus), m.metricsOnlyPorts.map(tcp)));
-      policy(m.name, m.selector, rules);
+      policy(m.name, m.selector, [
+        ...(m.openPorts.length ? [{ ports: m.openPorts.map(tcp) }] : []),
+        ...fenced(from(props.scraper), m.metricsOnlyPorts),
+      ], deny ? [
+        ...(m.pushesToPrometheus ? to(from(props.queryPrometheus), [props.queryPrometheus.port]) : []),
+        ...(m.sendsTraces && props.tempo ? to(from(props.tempo), props.tempo.otlpPorts) : []),
+        ...anywhere(deny.modelEgressPorts),
+      ] : []);
+    }
+    if (deny) {
+      // Whatever pod of the stack no policy above selects (and everything the rules above do not admit).
+      this.policies.push(new KubeNetworkPolicy(this, 'default-deny', {
+        metadata: { name: objectName([props.instance, 'default-deny']), namespace: ns, labels },
+        spec: { podSelector: { matchLabels: props.stackSelector }, policyTypes: ['Ingress', 'Egress'] },
+      }));
     }
   }
 }

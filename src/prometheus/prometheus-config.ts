@@ -5,9 +5,10 @@
  * files and remote write. Each `add*` function owns one block.
  */
 import { componentSelector } from '../names';
-import { POD_LABEL_TARGETS, SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL, podLabelMeta } from '../monitoring-labels';
+import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 import { ModelPlan, StackPlan, TargetPlan } from '../plan/plan';
-import { PrometheusConfig, RelabelConfig, ScrapeConfig } from './config-types';
+import { PrometheusConfig, ScrapeConfig } from './config-types';
+import { dcgmTargetLabels, modelTargetLabels, workloadTargetLabels } from './target-labels';
 
 /** Where the rule files of the stack are mounted in the Prometheus pod. */
 export const RULES_DIR = '/etc/prometheus/rules';
@@ -15,20 +16,6 @@ export const PROMETHEUS_PORT = 9090;
 export const DCGM_PORT = 9400;
 /** Job label of GPU series. */
 export const DCGM_JOB = 'dcgm-exporter';
-
-/** Labels copied onto every inference series: the target's namespace, pod and container, and our model/engine labels. */
-function podTargetLabels(): RelabelConfig[] {
-  return [
-    { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
-    { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
-    { source_labels: ['__meta_kubernetes_pod_container_name'], target_label: 'container' },
-    { source_labels: ['__meta_kubernetes_pod_node_name'], target_label: 'node' },
-    ...POD_LABEL_TARGETS.map(([target, podLabel]) => ({ source_labels: [podLabelMeta(podLabel)], target_label: target })),
-  ];
-}
-
-/** Pods that are not running cannot be scraped; they only add `up == 0` noise. */
-const DROP_NOT_RUNNING: RelabelConfig = { source_labels: ['__meta_kubernetes_pod_phase'], regex: 'Pending|Succeeded|Failed|Unknown', action: 'drop' };
 
 const selectorString = (labels: Record<string, string>) => Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',');
 
@@ -44,10 +31,9 @@ export function modelScrapeConfig(plan: StackPlan, model: ModelPlan): ScrapeConf
       selectors: [{ role: 'pod', label: selectorString(model.selectorLabels) }],
     }],
     relabel_configs: [
-      DROP_NOT_RUNNING,
       // One target per port that serves /metrics: every data-parallel rank's server.
       { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: ports.join('|'), action: 'keep' },
-      ...podTargetLabels(),
+      ...modelTargetLabels(),
     ],
   };
 }
@@ -67,16 +53,7 @@ export function targetScrapeConfigs(target: TargetPlan): ScrapeConfig[] {
       namespaces: { names: [target.namespace] },
       selectors: [{ role: 'pod', label: selectorString(target.spec.selector) }],
     }],
-    relabel_configs: [
-      DROP_NOT_RUNNING,
-      { source_labels: ['__meta_kubernetes_pod_ip'], regex: '(.+)', target_label: '__address__', replacement: `$1:${e.port}` },
-      { target_label: 'job', replacement: target.objectName },
-      { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
-      { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
-      { source_labels: ['__meta_kubernetes_pod_node_name'], target_label: 'node' },
-      { target_label: SERIES_MODEL_LABEL, replacement: target.spec.name },
-      { target_label: SERIES_ENGINE_LABEL, replacement: target.spec.engine },
-    ],
+    relabel_configs: workloadTargetLabels(target.objectName, e.port, target.spec.name, target.spec.engine),
   }));
 }
 
@@ -97,9 +74,8 @@ export function dcgmScrapeConfig(plan: StackPlan): ScrapeConfig {
       selectors: [{ role: 'pod', label: selectorString(dcgmSelector(plan)) }],
     }],
     relabel_configs: [
-      DROP_NOT_RUNNING,
       { source_labels: ['__meta_kubernetes_pod_container_port_number'], regex: String(gm.port), action: 'keep' },
-      { source_labels: ['__meta_kubernetes_pod_node_name'], target_label: 'node' },
+      ...dcgmTargetLabels(),
     ],
   };
 }

@@ -163,7 +163,16 @@ const Monitoring = Obj({
   remoteWrite: Type.Optional(List(RemoteWrite, { description: 'Remote-write targets for long-term storage.', maxItems: 8 })),
   createPrometheus: Type.Boolean({ description: 'In operator mode, also emit a `Prometheus` resource that selects this stack\'s monitors and rules.', default: false }),
   prometheusUrl: Type.String({ description: 'In operator mode without createPrometheus: the existing Prometheus Grafana queries and OTLP-pushing engines send to (its OTLP receiver must be on).', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$', default: 'http://kube-prometheus-stack-prometheus.monitoring.svc:9090' }),
-}, { description: 'How metrics are collected.', default: {} });
+}, {
+  description: 'How metrics are collected.',
+  default: {},
+  // A shared Prometheus (operator mode without createPrometheus) is not ours to configure: fields only a
+  // Prometheus of the stack's own can honour are refused rather than dropped silently.
+  'x-kubernetes-validations': [
+    { rule: "self.mode == 'managed' || self.createPrometheus || !has(self.remoteWrite)", message: 'remoteWrite needs a Prometheus of the stack\'s own: mode managed, or createPrometheus in operator mode (configure remote write on the shared Prometheus instead)', fieldPath: '.remoteWrite', reason: 'FieldValueForbidden' },
+    { rule: "self.mode == 'managed' || self.createPrometheus || (!has(self.storage.size) && !has(self.storage.storageClassName))", message: 'storage needs a Prometheus of the stack\'s own: mode managed, or createPrometheus in operator mode', fieldPath: '.storage', reason: 'FieldValueForbidden' },
+  ],
+});
 
 const Tracing = Obj({
   enabled: Type.Boolean({ description: 'Export OTLP traces from the engines.', default: true }),
@@ -235,6 +244,22 @@ const Benchmarks = Obj({
   ],
 });
 
+const PolicyPeer = (what: string, namespace: string, labels: Record<string, string>) => Obj({
+  namespace: Type.String({ description: `Namespace of ${what}.`, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', default: namespace }),
+  podSelector: StringMap(Type.String({ maxLength: 63, pattern: LABEL_VALUE_PATTERN }), { description: `Pod labels (matchLabels) of ${what}.`, minProperties: 1, maxProperties: 16, default: labels }),
+}, { description: `Where ${what} runs: NetworkPolicies admit (or let reach) these pods.`, default: {} });
+
+const PORT = Type.Integer({ minimum: 1, maximum: 65535 });
+
+const NetworkPolicy = Obj({
+  enabled: Type.Boolean({ description: 'Emit NetworkPolicies that admit only the traffic the stack needs (ingress).', default: true }),
+  defaultDeny: Type.Boolean({ description: 'Also deny every other ingress and egress of the stack\'s pods: each component may then only reach DNS, what it needs (Prometheus: the API server, its scrape targets, remote write; Grafana: Prometheus, Tempo, PostgreSQL; engines: their telemetry receivers and `modelEgressPorts`). Off by default: it also blocks what this spec cannot know about.', default: false }),
+  sharedPrometheus: PolicyPeer('the shared Prometheus that scrapes the stack in operator mode without createPrometheus', 'monitoring', { 'app.kubernetes.io/name': 'prometheus' }),
+  autoscaler: PolicyPeer('the KEDA operator, which queries Prometheus for autoscaled models', 'keda', { 'app.kubernetes.io/name': 'keda-operator' }),
+  apiServerPorts: List(PORT, { description: 'With defaultDeny: TCP ports of the Kubernetes API server (its Service port and its endpoints\' port), which Prometheus reaches for discovery.', minItems: 1, maxItems: 4, default: [443, 6443], 'x-kubernetes-list-type': 'set' }),
+  modelEgressPorts: List(PORT, { description: 'With defaultDeny: TCP ports model pods may reach on any address (model downloads from a hub over HTTPS). Empty: none.', maxItems: 8, default: [443], 'x-kubernetes-list-type': 'set' }),
+}, { description: 'NetworkPolicies of the stack.', default: {} });
+
 export const SpecSchema = Obj({
   models: Type.Optional(List(ModelSchema, {
     description: 'Models to deploy and monitor.',
@@ -249,6 +274,7 @@ export const SpecSchema = Obj({
     'x-kubernetes-list-map-keys': ['name'],
   })),
   monitoring: Monitoring,
+  networkPolicy: NetworkPolicy,
   tracing: Tracing,
   tempo: Tempo,
   grafana: Grafana,
