@@ -2,7 +2,7 @@
  * The default install and the README's example, run the way a cluster runs
  * them: a real kubelet node (containerd, runc, CNI bridge, kube-proxy, CoreDNS;
  * test/harness/node.ts) joined to kube-apiserver, kube-controller-manager and
- * kube-scheduler. `dist/0-cluster.k8s.yaml` and `dist/1-controller.k8s.yaml`
+ * kube-scheduler, with NetworkPolicies enforced by kube-router. `dist/0-cluster.k8s.yaml` and `dist/1-controller.k8s.yaml`
  * are applied exactly as committed; the controller runs in pods with its own
  * ServiceAccount token; the managed Prometheus discovers the model pods with
  * its own token and scrapes every rank.
@@ -20,10 +20,12 @@ import { renderManifests, stackInputFromResource } from '../src/render';
 import { ControlPlane, installPrometheusOperatorCrds, NODE_NAME, startControlPlane } from './harness/control-plane';
 import { buildNodeImages, CONTROLLER_IMAGE, ENGINE_STANDIN_IMAGE } from './harness/images';
 import { canRunNode, POD_CIDR, startNode, TestNode } from './harness/node';
+import { canRunPolicyEngine } from './harness/policy-engine';
 import { waitFor as poll } from './harness/wait';
+import { clusterClient, prometheusApi } from './harness/cluster-client';
 import { REPO } from './harness/binaries';
 
-const can = canRunNode();
+const can = [canRunNode(), canRunPolicyEngine()].find((c) => !c.ok) ?? { ok: true, why: '' };
 if (!can.ok && process.env.CI) throw new Error(`the node end-to-end test must run in CI: ${can.why}`);
 const runIf = can.ok ? describe : describe.skip;
 
@@ -46,34 +48,18 @@ function exampleResource(): any {
 runIf('on a real node: the committed install and the example stack in pods', () => {
   let cp: ControlPlane;
   let node: TestNode;
-  const kubectl = async (args: string[], input?: string) => {
-    const r = await cp.kubectl(args, input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const getJson = async (args: string[]) => JSON.parse(await kubectl([...args, '-o', 'json']));
-  const podsOf = async (ns: string, selector: string) => (await getJson(['-n', ns, 'get', 'pods', '-l', selector])).items as any[];
-  /** Why a wait failed: the pods, their containers' states and the last events. */
-  const explain = async (e: Error) => {
-    const pods = await cp.kubectl(['get', 'pods', '-A', '-o', 'wide']);
-    const events = await cp.kubectl(['get', 'events', '-A', '--sort-by=.lastTimestamp']);
-    return new Error(`${e.message}\n${pods.stdout}\n${events.stdout.split('\n').slice(-25).join('\n')}\n--- kubelet\n${node?.logTail('kubelet', 15)}`);
-  };
+  const { kubectl, getJson, podsOf, explain } = clusterClient(() => cp, () => `--- kubelet\n${node?.logTail('kubelet', 15)}`);
+
   let promUrl = '';
-  const prom = async (apiPath: string) => {
-    const r = await fetch(`${promUrl}${apiPath}`);
-    const body: any = await r.json();
-    if (body.status !== 'success') throw new Error(`${apiPath}: ${JSON.stringify(body)}`);
-    return body.data;
-  };
-  const query = async (q: string) => (await prom(`/api/v1/query?query=${encodeURIComponent(q)}`)).result as any[];
+  const { api: prom, query } = prometheusApi(() => promUrl);
 
   beforeAll(async () => {
     const images = buildNodeImages();
     cp = await startControlPlane({ forPods: true });
     // kube-prometheus-stack's CRDs: the install carries a ServiceMonitor for the controller.
     await installPrometheusOperatorCrds(cp);
-    node = await startNode(cp, { images, gpus: 8 });
+    // NetworkPolicies enforced (kube-router): the stack's own policies are in force while Prometheus scrapes and engines push.
+    node = await startNode(cp, { images, gpus: 8, networkPolicy: true });
   }, 600_000);
   afterAll(async () => {
     await node?.stop();

@@ -7,6 +7,8 @@
 #                    no shell), /app/{lib,bin,node_modules,package.json}, user 65532, the same
 #                    entrypoint; from this checkout's `npm run build` and its production dependencies
 #   prometheus       the prometheus binary tools/build-prometheus.sh built, user nobody
+#   config-reloader  prometheus-operator's prometheus-config-reloader (tools/build-operator.sh), the sidecar
+#                    and init container of every Prometheus the operator runs
 #   engine-standin   the engine stand-in (tools/images/standin): a recorded /metrics sample per
 #                    rank port under each engine's command name; not an engine
 # Needs `npm run build` first. Go binaries and archives are cached by the hash of their inputs.
@@ -35,7 +37,10 @@ if [ "${1:-}" = --binaries ]; then echo "$BIN"; exit 0; fi
 PROM_BIN=$CACHE_ROOT/prometheus/$PROMETHEUS_MODULE_VERSION
 [ -x "$PROM_BIN/prometheus" ] || { echo "build-images: run tools/build-prometheus.sh first" >&2; exit 1; }
 
-KEY=$(hash_of tools/images tools/build-images.sh lib/src bin package.json package-lock.json test/fixtures/metrics "$PROM_BIN/prometheus")
+OP_BIN=$CACHE_ROOT/prometheus-operator/$PROMETHEUS_OPERATOR_VERSION
+[ -x "$OP_BIN/prometheus-config-reloader" ] || { echo "build-images: run tools/build-operator.sh first" >&2; exit 1; }
+
+KEY=$(hash_of tools/images tools/build-images.sh lib/src bin package.json package-lock.json test/fixtures/metrics "$PROM_BIN/prometheus" "$OP_BIN/prometheus-config-reloader")
 OUT=$CACHE_ROOT/images/$KEY
 if [ -f "$OUT/done" ]; then echo "$OUT"; exit 0; fi
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
@@ -74,6 +79,12 @@ passwd "$R" nobody 65534; chown 65534:65534 "$R/prometheus"
 PV=${PROMETHEUS_MODULE_VERSION#v0.}; PV="3.${PV#3}"   # v0.316.0 -> 3.16.0, the image tag v3.16.0
 image prometheus "v$PV" "$R" --config.entrypoint /bin/prometheus \
   --config.cmd --config.file=/etc/prometheus/prometheus.yml --config.user 65534:65534 --config.workingdir /prometheus
+
+# prometheus-config-reloader (the quay.io image's layout: /bin/prometheus-config-reloader, user nobody)
+R=$W/reloader-root; mkdir -p "$R/bin"
+cp "$OP_BIN/prometheus-config-reloader" "$R/bin/"
+passwd "$R" nobody 65534
+image config-reloader "$PROMETHEUS_OPERATOR_VERSION" "$R" --config.entrypoint /bin/prometheus-config-reloader --config.user 65534:65534
 
 # engine stand-in: one binary under every engine command name, the recorded samples in /samples
 R=$W/standin-root; mkdir -p "$R/usr/local/bin" "$R/samples" "$R/tmp"; chmod 1777 "$R/tmp"

@@ -8,11 +8,13 @@ start=$(date +%s)
 bash tools/build-k8s.sh >/dev/null
 echo "setup: control-plane and node binaries ready after $(( $(date +%s) - start ))s"
 bash tools/build-node.sh >/dev/null
-echo "setup: containerd, runc, CNI, umoci (Debian) and CoreDNS ready after $(( $(date +%s) - start ))s"
+echo "setup: containerd, runc, CNI, umoci, ipset (Debian), CoreDNS and kube-router ready after $(( $(date +%s) - start ))s"
 bash tools/build-images.sh --binaries >/dev/null
 echo "setup: pause and engine stand-in binaries ready after $(( $(date +%s) - start ))s"
 bash tools/build-prometheus.sh >/dev/null
 echo "setup: prometheus/promtool ready after $(( $(date +%s) - start ))s"
+bash tools/build-operator.sh >/dev/null
+echo "setup: prometheus-operator and prometheus-config-reloader ready after $(( $(date +%s) - start ))s"
 bash tools/build-kube-score.sh >/dev/null
 echo "setup: kube-score ready after $(( $(date +%s) - start ))s"
 # PostgreSQL server binaries for the benchmark-dashboard tests (started per test in a temp dir).

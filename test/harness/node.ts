@@ -12,11 +12,13 @@
  * machine: no masquerading, forwarded traffic from the pod bridge to any other
  * interface is dropped, host traffic to an untranslated Service IP is dropped,
  * kube-proxy has its rules in place before the first pod starts, and CoreDNS
- * forwards nothing.
+ * forwards nothing. With `networkPolicy: true`, kube-router's firewall enforces
+ * NetworkPolicies (policy-engine.ts).
  *
  * One node per machine (root, the bridge, global iptables chains and cgroups):
  * its state lives under a fixed directory so that a run killed half-way is
- * cleared by the next start, and `stop()` restores the machine.
+ * cleared by the next start, and `stop()` restores the machine. A lock file
+ * makes a second test process wait for the running node to stop.
  */
 import { ChildProcess, execFile, execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -24,6 +26,7 @@ import * as path from 'path';
 import { stringify } from 'yaml';
 import { versions, cacheRoot } from './binaries';
 import { ControlPlane, defaultInterface, freePort, k8sBinDir, NODE_NAME, NODE_TOKEN, SERVICE_CIDR, startProcess } from './control-plane';
+import { canRunPolicyEngine, clearPolicyEngineState, startPolicyEngine } from './policy-engine';
 import { waitFor } from './wait';
 
 /** Everything the node writes: containerd, kubelet, CNI state, pod logs. Its daemons carry it in their command lines, which is how cleanup finds them. */
@@ -35,6 +38,8 @@ const CLUSTER_CIDR = '10.244.0.0/16';
 const RULE_COMMENT = 'cim-node';
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 const IP_FORWARD_SAVED = `${NODE_BASE}.ip_forward`;
+/** Held (pid and start time) by the process whose node runs: a second test file waits instead of clearing a running node. */
+const NODE_LOCK = `${NODE_BASE}.lock`;
 
 /** An OCI archive and the name containerd gives it (`ctr images import --base-name`). */
 export interface NodeImage { readonly archive: string; readonly name: string }
@@ -48,6 +53,18 @@ export interface NodeOptions {
    * @default 0
    */
   readonly gpus?: number;
+  /**
+   * Enforce NetworkPolicies: kube-router's firewall (policy-engine.ts) runs from when the node is
+   * Ready, before the first pod. Without it, as in most bare CNI set-ups, policies are stored and
+   * never enforced.
+   * @default false
+   */
+  readonly networkPolicy?: boolean;
+  /**
+   * How long to wait for another process' node (one node per machine) to stop.
+   * @default 480_000
+   */
+  readonly lockTimeoutMs?: number;
 }
 
 export interface TestNode {
@@ -59,7 +76,7 @@ export interface TestNode {
   readonly containerdSocket: string;
   /** `ctr -n k8s.io …` against this node's containerd. */
   ctr(args: string[]): Promise<string>;
-  /** The last lines of a component's log (kubelet, containerd, kube-proxy, coredns). */
+  /** The last lines of a component's log (kubelet, containerd, kube-proxy, coredns, kube-router). */
   logTail(component: string, lines?: number): string;
   stop(): Promise<void>;
 }
@@ -151,6 +168,7 @@ export function clearNodeState(): void {
   removeCgroups();
   trySh('ip', ['link', 'del', BRIDGE]);
   removeIptables();
+  clearPolicyEngineState();
   fs.rmSync(NODE_BASE, { recursive: true, force: true });
   if (fs.existsSync(IP_FORWARD_SAVED)) {
     fs.writeFileSync(IP_FORWARD, fs.readFileSync(IP_FORWARD_SAVED, 'utf8'));
@@ -170,12 +188,48 @@ function guardNetwork(): void {
   sh('iptables', ['-t', 'filter', '-I', 'OUTPUT', '1', '-d', SERVICE_CIDR, ...c, '-j', 'DROP']);
 }
 
+function startTime(pid: number): string | undefined {
+  try { return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()!.split(' ')[19]; } catch { return undefined; }
+}
+
+/** Takes the machine's node lock, waiting while a live other process holds it; a dead holder's lock is taken over. */
+async function lockNode(timeoutMs: number): Promise<void> {
+  const me = `${process.pid} ${startTime(process.pid)}`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fs.writeFileSync(NODE_LOCK, me, { flag: 'wx' });
+      // Two processes taking over the same stale lock: the later removal wins; the loser sees it and waits.
+      await new Promise((r) => setTimeout(r, 200));
+      if (fs.readFileSync(NODE_LOCK, 'utf8') === me) return;
+      continue;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let holder = '';
+    try { holder = fs.readFileSync(NODE_LOCK, 'utf8'); } catch { continue; }
+    const [pid, start] = holder.split(' ');
+    if (holder === me || !pid || startTime(Number(pid)) !== start) { fs.rmSync(NODE_LOCK, { force: true }); continue; }
+    if (Date.now() > deadline) throw new Error(`another test's node runs on this machine (process ${pid}, ${NODE_LOCK}); one node per machine`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function unlockNode(): void {
+  try { if (fs.readFileSync(NODE_LOCK, 'utf8').startsWith(`${process.pid} `)) fs.rmSync(NODE_LOCK); } catch { /* not ours or gone */ }
+}
+
 const REGISTRIES = ['_default', 'docker.io', 'registry-1.docker.io', 'quay.io', 'ghcr.io', 'nvcr.io', 'registry.k8s.io', 'gcr.io', 'public.ecr.aws', 'mcr.microsoft.com'];
 
 export async function startNode(cp: ControlPlane, options: NodeOptions): Promise<TestNode> {
   if (!cp.pki || !cp.hostIp) throw new Error('startNode needs a control plane started with forPods: true');
   const can = canRunNode();
   if (!can.ok) throw new Error(`cannot run a node here: ${can.why}`);
+  if (options.networkPolicy) {
+    const engine = canRunPolicyEngine();
+    if (!engine.ok) throw new Error(`cannot enforce NetworkPolicies here: ${engine.why}`);
+  }
+  await lockNode(options.lockTimeoutMs ?? 480_000);
   clearNodeState();
   for (const d of ['logs', 'containerd/root', 'containerd/state', 'cni/net.d', 'cni/ipam', 'kubelet', 'pod-logs', 'certs.d']) fs.mkdirSync(path.join(NODE_BASE, d), { recursive: true });
   fs.writeFileSync(IP_FORWARD_SAVED, fs.readFileSync(IP_FORWARD, 'utf8'));
@@ -197,6 +251,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
     // The kubelet first, so nothing restarts containers while they are killed.
     for (const c of [...procs].reverse()) c.kill('SIGKILL');
     clearNodeState();
+    unlockNode();
   };
   try {
     guardNetwork();
@@ -304,13 +359,17 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
       if (r.status >= 300) throw new Error(`advertising GPUs: ${r.text}`);
       await waitFor('GPUs allocatable', async () => (await cp.request('GET', `/api/v1/nodes/${NODE_NAME}`)).body.status?.allocatable?.['nvidia.com/gpu'] === String(options.gpus), 30_000);
     }
+    // The policy engine reads the registered Node (its InternalIP: which pods are local) and is in place before the first pod.
+    if (options.networkPolicy) {
+      procs.push(await startPolicyEngine({ nodeName: NODE_NAME, kubeconfig: adminKubeconfig, serviceCidr: SERVICE_CIDR, dir: p('kube-router'), logs }));
+    }
     return {
       name: NODE_NAME, ip: hostIp, dnsIp: hostIp, containerdSocket: sock, ctr,
       logTail,
       stop,
     };
   } catch (e) {
-    const tails = ['containerd', 'kube-proxy', 'coredns', 'kubelet'].map((c) => `--- ${c}\n${logTail(c, 25)}`).join('\n');
+    const tails = ['containerd', 'kube-proxy', 'coredns', 'kubelet', ...(options.networkPolicy ? ['kube-router'] : [])].map((c) => `--- ${c}\n${logTail(c, 25)}`).join('\n');
     await stop();
     throw new Error(`${(e as Error).message}\n${tails}`);
   }
