@@ -127,21 +127,25 @@ runIf('alert rules under promtool test rules', () => {
       ...histogram('vllm:time_to_first_token_seconds', lbl('vllm', 'fast', { engine: '0' }), TTFT, 0.5, 10).map((x) => ({ ...x, values: x.values.replace('x30', 'x90') })),
     ],
     alert_rule_test: [{ eval_time: '80m', alertname: 'InferenceSLOTtftBudgetBurn', exp_alerts: [
-      ...expect1('InferenceSLOTtftBudgetBurn', { ...alertLabels('vllm', 'v', 'critical'), window: '1h' }, ''),
-      ...expect1('InferenceSLOTtftBudgetBurn', { ...alertLabels('vllm', 'v', 'critical'), window: '6h' }, ''),
+      ...expect1('InferenceSLOTtftBudgetBurn', { ...alertLabels('vllm', 'v', 'critical'), window: '1h' }, '100%'),
+      ...expect1('InferenceSLOTtftBudgetBurn', { ...alertLabels('vllm', 'v', 'critical'), window: '6h' }, '100%'),
     ] }],
   }]));
 
-  test('GPU XID error and target down fire; a GPU without XID does not', () => runTests('gpu', [{
+  test('GPU XID error (with the model whose pod holds the GPU, and without for a GPU no model holds) and target down fire; a GPU without XID does not', () => runTests('gpu', [{
     interval: '1m',
     input_series: [
       { series: 'DCGM_FI_DEV_XID_ERRORS{Hostname="gpu-node-0",gpu="0",namespace="llm",pod="demo-v-0"}', values: '79x10' },
       { series: 'DCGM_FI_DEV_XID_ERRORS{Hostname="gpu-node-0",gpu="1"}', values: '0x10' },
-      { series: 'up{job="demo-v",instance="10.0.0.5:8000",namespace="llm",pod="demo-v-0"}', values: '0x10' },
+      { series: 'DCGM_FI_DEV_XID_ERRORS{Hostname="gpu-node-0",gpu="2",namespace="batch",pod="trainer-0"}', values: '48x10' },
+      { series: 'up{job="demo-v",instance="10.0.0.5:8000",namespace="llm",pod="demo-v-0",model="v"}', values: '0x10' },
     ],
     alert_rule_test: [
-      { eval_time: '5m', alertname: 'GpuXidError', exp_alerts: expect1('GpuXidError', { severity: 'critical', Hostname: 'gpu-node-0', gpu: '0', namespace: 'llm', pod: 'demo-v-0' }, '79') },
-      { eval_time: '6m', alertname: 'InferenceTargetDown', exp_alerts: expect1('InferenceTargetDown', { severity: 'critical', job: 'demo-v', instance: '10.0.0.5:8000', namespace: 'llm', pod: 'demo-v-0' }, '') },
+      { eval_time: '5m', alertname: 'GpuXidError', exp_alerts: [
+        ...expect1('GpuXidError', { severity: 'critical', Hostname: 'gpu-node-0', gpu: '0', namespace: 'llm', pod: 'demo-v-0', model: 'v' }, '79'),
+        ...expect1('GpuXidError', { severity: 'critical', Hostname: 'gpu-node-0', gpu: '2', namespace: 'batch', pod: 'trainer-0' }, '48'),
+      ] },
+      { eval_time: '6m', alertname: 'InferenceTargetDown', exp_alerts: expect1('InferenceTargetDown', { severity: 'critical', job: 'demo-v', instance: '10.0.0.5:8000', namespace: 'llm', pod: 'demo-v-0', model: 'v' }, '0') },
     ],
   }]));
 });

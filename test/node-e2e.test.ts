@@ -17,6 +17,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { renderManifests, stackInputFromResource } from '../src/render';
+import { configYaml } from '../src/config-yaml';
+import { recommendedAlertmanagerConfig } from '../src/alerts/alertmanager-config';
 import { ControlPlane, installPrometheusOperatorCrds, NODE_NAME, startControlPlane } from './harness/control-plane';
 import { buildNodeImages, CONTROLLER_IMAGE, ENGINE_STANDIN_IMAGE } from './harness/images';
 import { canRunNode, POD_CIDR, startNode, TestNode } from './harness/node';
@@ -99,6 +101,10 @@ runIf('on a real node: the committed install and the example stack in pods', () 
   let cr: any;
   test('the example with stand-in engines reconciles to Ready from real pod and Deployment status', async () => {
     await kubectl(['-n', NS, 'create', 'secret', 'generic', 'hf-token', '--from-literal=token=test-only']);
+    // The Alertmanager configuration is the user's Secret; here the recommended one, with a webhook nobody listens on
+    // (delivery itself is proven in test/alert-delivery.test.ts).
+    await kubectl(['-n', NS, 'create', 'secret', 'generic', 'demo-alertmanager',
+      `--from-literal=alertmanager.yaml=${configYaml(recommendedAlertmanagerConfig({ webhook: { url: 'http://127.0.0.1:9/' } }))}`]);
     cr = exampleResource();
     await kubectl(['apply', '--server-side', '-f', '-'], stringify(cr));
     const status = await waitFor('InferenceMonitoring Ready', async () => {
@@ -162,6 +168,21 @@ runIf('on a real node: the committed install and the example stack in pods', () 
       return ['llama', 'qwen', 'tf'].every((m) => models.includes(m)) ? models : undefined;
     }, 90_000);
     expect(withData).toEqual(expect.arrayContaining(['llama', 'qwen', 'tf']));
+  }, 180_000);
+
+  test('the stack\'s Alertmanager runs (restricted, configuration from the user\'s Secret) and Prometheus has discovered it by its Service name', async () => {
+    const [am] = await waitFor('Alertmanager pod Ready', async () => {
+      const ps = await podsOf(NS, 'app.kubernetes.io/component=alertmanager');
+      return ps.length === 1 && ps[0].status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') ? ps : undefined;
+    }).catch(async (e) => { throw await explain(e); });
+    expect(am.spec.containers[0].securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    const status = await (await fetch(`http://${am.status.podIP}:9093/api/v2/status`)).json() as any;
+    expect(status.config.original).toContain('inference-oncall');
+    const active = await waitFor('Prometheus lists the Alertmanager', async () => {
+      const d = await prom('/api/v1/alertmanagers');
+      return d.activeAlertmanagers.length ? d.activeAlertmanagers : undefined;
+    }, 60_000);
+    expect(active.map((a: any) => a.url)).toEqual([`http://demo-alertmanager.${NS}.svc:9093/api/v2/alerts`]);
   }, 180_000);
 
   test('the transformers stand-in pushes OTLP to Prometheus by its Service DNS name; labels promoted, exemplar kept', async () => {

@@ -294,6 +294,8 @@ runIf('operator mode and NetworkPolicies on a node that enforces them', () => {
       allow(outsider, d(s, 'demo-qwen'), [8000], 'LMDeploy\'s proxy serves clients');
       allow(other, d(s, 'demo-llama'), [8000], 'vLLM\'s port serves clients and /metrics');
       allow(prometheus, d(s, 'demo-dcgm-exporter'), [9400], 'Prometheus scrapes DCGM');
+      allow(prometheus, d(s, 'demo-alertmanager'), [9093], 'Prometheus sends alerts to the stack\'s Alertmanager');
+      deny(outsider, d(s, 'demo-alertmanager'), [9093], 'nobody else reaches its unauthenticated API (silences)');
       deny(outsider, d(s, 'demo-dcgm-exporter'), [9400], 'GPU metrics only to Prometheus');
     }
     // A shared Prometheus: only its pods, in its namespace, reach the metrics-only ports.
@@ -307,6 +309,7 @@ runIf('operator mode and NetworkPolicies on a node that enforces them', () => {
     deny(d('deny', 'demo-grafana'), other, [8080], 'egress: Grafana reaches only Prometheus, Tempo and the database');
     deny(d('deny', 'demo-tf'), other, [8080], 'egress: an engine reaches its receivers and modelEgressPorts only');
     deny(d('deny', 'outsider'), d('deny', 'demo-qwen'), [23333], 'ingress stays fenced');
+    deny(d('deny', 'demo-alertmanager'), other, [8080], 'egress: Alertmanager reaches its receivers\' ports (alertmanagerEgressPorts) only');
     allow(d('deny', 'outsider'), d('deny', 'demo-grafana'), [3000], 'pods outside the stack are not restricted by it');
     allow(d('managed', 'demo-prometheus'), d('managed', 'demo-grafana'), [3000], 'without defaultDeny egress is not restricted');
     allow(d('managed', 'demo-grafana'), other, [8080], 'without defaultDeny egress is not restricted');

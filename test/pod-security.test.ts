@@ -37,10 +37,10 @@ runIf('Pod Security Admission', () => {
   } });
   const component = (o: any) => o.metadata.labels?.['app.kubernetes.io/component'];
 
-  test('the monitoring stack (Prometheus, Tempo, Grafana and their config) is accepted under "restricted" without warnings', async () => {
+  test('the monitoring stack (Prometheus, Tempo, Grafana, Alertmanager and their config) is accepted under "restricted" without warnings', async () => {
     await namespace('mon-restricted', 'restricted');
     const objs = stack('mon-restricted').filter((o) => !['inference', 'gpu-metrics'].includes(component(o)));
-    expect(objs.filter((o) => o.spec?.template).map((o) => o.metadata.name).sort()).toEqual(['demo-grafana', 'demo-prometheus', 'demo-tempo']);
+    expect(objs.filter((o) => o.spec?.template).map((o) => o.metadata.name).sort()).toEqual(['demo-alertmanager', 'demo-grafana', 'demo-prometheus', 'demo-tempo']);
     const r = await applyDryRun(objs);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   });

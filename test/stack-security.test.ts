@@ -18,7 +18,7 @@ const stacks: Array<[string, Manifest[]]> = [
 const podSpecOf = (o: Manifest) => o.spec?.template?.spec;
 const workloads = (objs: Manifest[]) => objs.filter((o) => podSpecOf(o));
 const component = (o: Manifest) => o.metadata.labels?.['app.kubernetes.io/component'];
-const MONITORING = ['prometheus', 'tempo', 'grafana'];
+const MONITORING = ['prometheus', 'tempo', 'grafana', 'alertmanager'];
 
 describe.each(stacks)('%s', (_name, objs) => {
   test('monitoring pods meet Pod Security "restricted"', () => {

@@ -25,10 +25,12 @@ SRC=$(echo "$J" | field Dir)
 REV=$(echo "$J" | field Hash); REV=${REV:-unknown}
 [ -n "$SRC" ] && [ -f "$SRC/go.mod" ] || { echo "build-alertmanager: no module dir for $MOD@$VERSION" >&2; exit 1; }
 cp -r "$SRC" "$W/src"; chmod -R u+w "$W/src"
+# ui/web.go serves .html only precompressed, as upstream's vite build writes it: index.html.gz answers plain and
+# gzip requests; there is no .br (no brotli here), so a client that accepts br gets 404 for / and /ui/.
 for app in elm mantine; do
   mkdir -p "$W/src/ui/app/dist/$app"
   printf '<!doctype html><title>Alertmanager</title><p>Built from the Go module without its web UI; the HTTP API is at /api/v2/.</p>\n' \
-    > "$W/src/ui/app/dist/$app/index.html"
+    | gzip -9n > "$W/src/ui/app/dist/$app/index.html.gz"
 done
 
 mkdir -p "$OUT.partial"

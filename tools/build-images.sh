@@ -7,6 +7,7 @@
 #                    no shell), /app/{lib,bin,node_modules,package.json}, user 65532, the same
 #                    entrypoint; from this checkout's `npm run build` and its production dependencies
 #   prometheus       the prometheus binary tools/build-prometheus.sh built, user nobody
+#   alertmanager     the alertmanager binary tools/build-alertmanager.sh built, user nobody
 #   config-reloader  prometheus-operator's prometheus-config-reloader (tools/build-operator.sh), the sidecar
 #                    and init container of every Prometheus the operator runs
 #   engine-standin   the engine stand-in (tools/images/standin): a recorded /metrics sample per
@@ -40,7 +41,10 @@ PROM_BIN=$CACHE_ROOT/prometheus/$PROMETHEUS_MODULE_VERSION
 OP_BIN=$CACHE_ROOT/prometheus-operator/$PROMETHEUS_OPERATOR_VERSION
 [ -x "$OP_BIN/prometheus-config-reloader" ] || { echo "build-images: run tools/build-operator.sh first" >&2; exit 1; }
 
-KEY=$(hash_of tools/images tools/build-images.sh lib/src bin package.json package-lock.json test/fixtures/metrics "$PROM_BIN/prometheus" "$OP_BIN/prometheus-config-reloader")
+AM_BIN=$CACHE_ROOT/alertmanager/$ALERTMANAGER_VERSION
+[ -x "$AM_BIN/alertmanager" ] || { echo "build-images: run tools/build-alertmanager.sh first" >&2; exit 1; }
+
+KEY=$(hash_of tools/images tools/build-images.sh lib/src bin package.json package-lock.json test/fixtures/metrics "$PROM_BIN/prometheus" "$OP_BIN/prometheus-config-reloader" "$AM_BIN/alertmanager")
 OUT=$CACHE_ROOT/images/$KEY
 if [ -f "$OUT/done" ]; then echo "$OUT"; exit 0; fi
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
@@ -79,6 +83,12 @@ passwd "$R" nobody 65534; chown 65534:65534 "$R/prometheus"
 PV=${PROMETHEUS_MODULE_VERSION#v0.}; PV="3.${PV#3}"   # v0.316.0 -> 3.16.0, the image tag v3.16.0
 image prometheus "v$PV" "$R" --config.entrypoint /bin/prometheus \
   --config.cmd --config.file=/etc/prometheus/prometheus.yml --config.user 65534:65534 --config.workingdir /prometheus
+
+# alertmanager (the quay.io image's layout: /bin/alertmanager, /alertmanager owned by nobody)
+R=$W/alertmanager-root; mkdir -p "$R/bin" "$R/alertmanager" "$R/etc/alertmanager"
+cp "$AM_BIN/alertmanager" "$AM_BIN/amtool" "$R/bin/"
+passwd "$R" nobody 65534; chown 65534:65534 "$R/alertmanager"
+image alertmanager "$ALERTMANAGER_VERSION" "$R" --config.entrypoint /bin/alertmanager --config.user 65534:65534 --config.workingdir /alertmanager
 
 # prometheus-config-reloader (the quay.io image's layout: /bin/prometheus-config-reloader, user nobody)
 R=$W/reloader-root; mkdir -p "$R/bin"

@@ -13,6 +13,8 @@ bash tools/build-images.sh --binaries >/dev/null
 echo "setup: pause and engine stand-in binaries ready after $(( $(date +%s) - start ))s"
 bash tools/build-prometheus.sh >/dev/null
 echo "setup: prometheus/promtool ready after $(( $(date +%s) - start ))s"
+bash tools/build-alertmanager.sh >/dev/null
+echo "setup: alertmanager/amtool ready after $(( $(date +%s) - start ))s"
 bash tools/build-operator.sh >/dev/null
 echo "setup: prometheus-operator and prometheus-config-reloader ready after $(( $(date +%s) - start ))s"
 bash tools/build-kube-score.sh >/dev/null

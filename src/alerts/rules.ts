@@ -163,17 +163,26 @@ function burnAlerts(key: string, title: string, objective: number, engine: strin
   const name = `InferenceSLO${key.charAt(0).toUpperCase()}${key.slice(1)}BudgetBurn`;
   return [
     { alert: name, expr: print(pair('1h', '5m', 14.4)), for: '2m', labels: { severity: 'critical', window: '1h', [SERIES_ENGINE_LABEL]: engine },
-      annotations: { summary: `Fast ${title} error-budget burn`, description: `{{ $labels.model }} in {{ $labels.namespace }} burns its ${title} error budget (objective ${objective}) 14.4× too fast over 1h and 5m: 2% of a 30-day budget per hour.` } },
+      annotations: { summary: `Fast ${title} error-budget burn`, description: `{{ $labels.model }} in {{ $labels.namespace }} burns its ${title} error budget (objective ${objective}) 14.4× too fast over 1h and 5m: {{ $value | humanizePercentage }} of requests bad over the last hour, 2% of a 30-day budget per hour.` } },
     { alert: name, expr: print(pair('6h', '30m', 6)), for: '15m', labels: { severity: 'critical', window: '6h', [SERIES_ENGINE_LABEL]: engine },
-      annotations: { summary: `Sustained ${title} error-budget burn`, description: `{{ $labels.model }} in {{ $labels.namespace }} burns its ${title} error budget (objective ${objective}) 6× too fast over 6h and 30m: 5% of a 30-day budget in 6 hours.` } },
+      annotations: { summary: `Sustained ${title} error-budget burn`, description: `{{ $labels.model }} in {{ $labels.namespace }} burns its ${title} error budget (objective ${objective}) 6× too fast over 6h and 30m: {{ $value | humanizePercentage }} of requests bad over the last 6 hours, 5% of a 30-day budget in 6 hours.` } },
   ];
 }
 
 /** Alerts on GPU health from DCGM: XID errors and temperature. */
 export function gpuAlerts(): AlertDefinition[] {
+  // The GPU's consumer pod, when it is a model's: its `model` label (from `up`), so Alertmanager can inhibit that
+  // model's latency alerts; GPUs no model pod holds keep their alert without it.
+  const byGpu = ['Hostname', 'gpu', 'namespace', 'pod'];
+  const models = sel('up', [m(SERIES_MODEL_LABEL, '!=', '')]);
+  const ofModel = (metric: string) => orAll([
+    // `group` (value 1): the GPU's value must not depend on whether the pod's target is up.
+    agg('max', bin('*', sel(metric, []), agg('group', models, ['namespace', 'pod', SERIES_MODEL_LABEL]), { on: ['namespace', 'pod'], groupLeft: [SERIES_MODEL_LABEL] }), [...byGpu, SERIES_MODEL_LABEL]),
+    bin('unless', agg('max', sel(metric, []), byGpu), models, { on: ['namespace', 'pod'] }),
+  ]);
   return [
-    { alert: 'GpuXidError', signal: agg('max', sel(DCGM.xid, []), ['Hostname', 'gpu', 'namespace', 'pod']), op: '>', threshold: 0, for: '1m', severity: 'critical',
-      summary: 'GPU reported an XID error', description: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} (pod {{ $labels.pod }}) reported XID {{ $value }}; XIDs 48, 63, 64, 74, 79, 92, 94 and 95 usually need a node drain or reset.' },
+    { alert: 'GpuXidError', signal: ofModel(DCGM.xid), op: '>', threshold: 0, for: '1m', severity: 'critical',
+      summary: 'GPU reported an XID error', description: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} (model {{ $labels.model }}, pod {{ $labels.namespace }}/{{ $labels.pod }}) reported XID {{ $value }}; XIDs 48, 63, 64, 74, 79, 92, 94 and 95 usually need a node drain or reset.' },
     { alert: 'GpuTemperatureHigh', signal: agg('max', sel(DCGM.temperature, []), ['Hostname', 'gpu']), op: '>', threshold: 85, for: '10m', severity: 'warning',
       summary: 'GPU running hot', description: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is at {{ $value }}°C.' },
   ];
@@ -194,12 +203,12 @@ function targetAlerts(plan: StackPlan): AlertingRule[] {
       expr: print(bin('==', sel('up', [m('job', '=~', jobs.join('|')), namespaces.length > 1 ? m('namespace', '=~', namespaces.join('|')) : m('namespace', '=', namespaces[0])]), num(0))),
       for: '5m',
       labels: { severity: 'critical' },
-      annotations: { summary: 'An inference metrics endpoint cannot be scraped', description: '{{ $labels.job }} at {{ $labels.instance }} (pod {{ $labels.pod }}) has been down for 5 minutes; its data-parallel rank is missing from every dashboard.' },
+      annotations: { summary: 'An inference metrics endpoint cannot be scraped', description: 'Model {{ $labels.model }} in {{ $labels.namespace }}: {{ $labels.job }} at {{ $labels.instance }} (pod {{ $labels.pod }}) has been down for 5 minutes (up = {{ $value }}); its data-parallel rank is missing from every dashboard.' },
     });
   }
   if (plan.spec.gpuMetrics.enabled) {
     rules.push({ alert: 'GpuExporterDown', expr: print(bin('==', sel('up', [m('job', '=', DCGM_JOB)]), num(0))), for: '10m', labels: { severity: 'warning' },
-      annotations: { summary: 'DCGM exporter cannot be scraped', description: 'GPU metrics from {{ $labels.node }} are missing.' } });
+      annotations: { summary: 'DCGM exporter cannot be scraped', description: 'The DCGM exporter at {{ $labels.instance }} on {{ $labels.node }} cannot be scraped (up = {{ $value }}): GPU metrics from that node are missing.' } });
   }
   return rules;
 }
@@ -236,7 +245,20 @@ export function buildRuleFiles(plan: StackPlan): Record<string, RuleFile> {
   for (const engine of ENGINE_NAMES.filter((e) => versions.has(e))) {
     groups.push(...engineGroups(engine, [...versions.get(engine)!].sort(), plan.spec).map((g) => g.group));
   }
-  return groups.length ? { 'inference-monitoring.yaml': { groups } } : {};
+  return groups.length ? { 'inference-monitoring.yaml': { groups: withRunbooks(groups, plan.spec.alerting.runbookBaseUrl) } } : {};
+}
+
+/** The runbook of an alert: `docs/runbooks/<alert>.md`, published under `alerting.runbookBaseUrl`. */
+export function runbookUrl(base: string, alert: string): string {
+  return `${base}/${alert}.md`;
+}
+
+/** Every alerting rule gets its `runbook_url` annotation. */
+function withRunbooks(groups: RuleGroup[], base: string): RuleGroup[] {
+  return groups.map((g) => ({
+    ...g,
+    rules: g.rules.map((r) => ('alert' in r ? { ...r, annotations: { ...r.annotations, runbook_url: runbookUrl(base, r.alert) } } : r)),
+  }));
 }
 
 /** Every engine's rule groups at its default version, and the GPU alerts (for check-dashboards). */

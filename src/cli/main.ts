@@ -14,6 +14,8 @@ import { checkDashboards, coverageTable } from '../check/check-dashboards';
 import { ENGINE_NAMES } from '../engines/names';
 import { Controller } from '../controller/manager';
 import { KubeApi } from '../controller/kube';
+import { configYaml } from '../config-yaml';
+import { recommendedAlertmanagerConfig } from '../alerts/alertmanager-config';
 import { ensureSchema, parseBenchmarkRun, recordBenchmark } from '../benchmarks/loader';
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
@@ -53,6 +55,15 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         fs.writeFileSync(path.join(opts.outputDir!, `${name}.yaml`), Yaml.stringify(m));
       });
       out.write(`wrote ${manifests.length} files to ${opts.outputDir}\n`);
+    });
+
+  program.command('alertmanager-config')
+    .description('print the recommended Alertmanager configuration (grouping, inhibitions) for the Secret the stack\'s Alertmanager mounts')
+    .option('--webhook-url <url>', 'webhook every alert goes to (written into the configuration)')
+    .option('--webhook-url-file <file>', 'path, inside the Alertmanager pod, of a file holding the webhook URL (keeps a token out of the configuration)')
+    .action((opts: { webhookUrl?: string; webhookUrlFile?: string }) => {
+      if (!opts.webhookUrl === !opts.webhookUrlFile) throw new Error('give exactly one of --webhook-url and --webhook-url-file');
+      out.write(configYaml(recommendedAlertmanagerConfig({ webhook: { url: opts.webhookUrl, urlFile: opts.webhookUrlFile } })));
     });
 
   const parseExpectation = (text: string) => {

@@ -3,7 +3,8 @@ import { Construct } from 'constructs';
 import { buildRuleFiles } from '../alerts/rules';
 import { LABEL_INSTANCE, componentSelector, labelValue, objectName, stackLabels } from '../names';
 import { StackPlan } from '../plan/plan';
-import { DCGM_JOB, PROMETHEUS_PORT, buildPrometheusConfig, dcgmSelector } from '../prometheus/prometheus-config';
+import { DCGM_JOB, PROMETHEUS_PORT, SECRETS_DIR, buildPrometheusConfig, dcgmSelector, prometheusSecretFiles } from '../prometheus/prometheus-config';
+import { Alertmanager } from './alertmanager';
 import { dcgmTargetLabels, forOperator, modelTargetLabels, workloadTargetLabels } from '../prometheus/target-labels';
 import { stackDashboards } from '../dashboards';
 import { DashboardConfigMaps } from './dashboard-config-maps';
@@ -37,6 +38,7 @@ export class InferenceMonitoringStack extends Construct {
   public readonly tempo?: Tempo;
   public readonly grafana?: Grafana;
   public readonly dcgmExporter?: DcgmExporter;
+  public readonly alertmanager?: Alertmanager;
 
   constructor(scope: Construct, id: string, props: InferenceMonitoringStackProps) {
     super(scope, id);
@@ -82,9 +84,22 @@ export class InferenceMonitoringStack extends Construct {
         storageSize: spec.monitoring.storage.size,
         storageClassName: spec.monitoring.storage.storageClassName,
         discoveryNamespaces,
+        secretNames: prometheusSecretFiles(plan).map((f) => f.name),
+        secretsDir: SECRETS_DIR,
       });
     } else {
       this.addOperatorObjects(plan, ruleFiles, discoveryNamespaces);
+    }
+
+    if (plan.endpoints.alertmanager) {
+      const ref = spec.alerting.alertmanager.configSecretRef;
+      this.alertmanager = new Alertmanager(this, 'alertmanager', {
+        name: plan.names.alertmanager,
+        namespace: plan.namespace,
+        instance: plan.name,
+        port: plan.endpoints.alertmanager.port,
+        configSecret: { name: plan.names.alertmanagerConfigSecret, key: ref?.key ?? 'alertmanager.yaml' },
+      });
     }
 
     if (spec.tempo.enabled) {
@@ -191,6 +206,7 @@ export class InferenceMonitoringStack extends Construct {
         monitoring: spec.monitoring,
         externalLabels: buildPrometheusConfig(plan).global.external_labels ?? {},
         version: OPERATOR_PROMETHEUS_VERSION,
+        alertmanagerService: plan.endpoints.alertmanager ? plan.names.alertmanager : undefined,
         discoveryNamespaces,
       });
     }
@@ -222,6 +238,8 @@ export class InferenceMonitoringStack extends Construct {
       autoscaler: plan.models.some((m) => m.spec.autoscaling) ? { namespace: np.autoscaler.namespace, selector: np.autoscaler.podSelector } : undefined,
       tempo: this.tempo ? { name: plan.names.tempo, queryPort: TEMPO_HTTP_PORT, otlpPorts: [OTLP_GRPC_PORT, OTLP_HTTP_PORT], remoteWrites: own !== undefined, ...group('tempo') } : undefined,
       grafana: this.grafana ? { name: plan.names.grafana, port: GRAFANA_PORT, ...group('grafana') } : undefined,
+      alertmanager: plan.endpoints.alertmanager ? { name: plan.names.alertmanager, port: plan.endpoints.alertmanager.port, ...group('alertmanager') } : undefined,
+      alertmanagerEndpointPorts: (spec.alerting.endpoints ?? []).map((e) => urlPort(e.url)),
       dcgm: this.dcgmExporter ? { name: plan.names.dcgm, port: spec.gpuMetrics.port, ...group('gpu-metrics') } : undefined,
       scrapeTargets: [
         ...plan.models.filter((m) => m.metricsEndpoints.length > 0).map((m) => ({ selector: m.selectorLabels, ports: [...metricsPortsOf(m)].sort((a, b) => a - b) })),
@@ -243,6 +261,7 @@ export class InferenceMonitoringStack extends Construct {
       defaultDeny: np.defaultDeny ? {
         apiServerPorts: np.apiServerPorts,
         modelEgressPorts: np.modelEgressPorts,
+        alertmanagerEgressPorts: np.alertmanagerEgressPorts,
         remoteWritePorts: [...new Set((own ? spec.monitoring.remoteWrite ?? [] : []).map((r) => urlPort(r.url)))].sort((a, b) => a - b),
         benchmarkDatabasePort: spec.benchmarks.enabled && spec.benchmarks.host ? hostPort(spec.benchmarks.host, 5432) : undefined,
       } : undefined,

@@ -42,6 +42,14 @@ export interface ManagedPrometheusProps {
   readonly discoveryNamespaces?: readonly string[];
   /** @default DEFAULT_PROMETHEUS_IMAGE */
   readonly image?: string;
+  /**
+   * Secrets the configuration reads files from (Alertmanager bearer tokens, CAs), each mounted
+   * read-only at `<secretsDir>/<name>`: credentials stay out of the configuration.
+   * @default - none
+   */
+  readonly secretNames?: readonly string[];
+  /** Where `secretNames` are mounted. @default '/etc/prometheus/secrets' */
+  readonly secretsDir?: string;
 }
 
 /**
@@ -128,6 +136,12 @@ export class ManagedPrometheus extends Construct {
         { path: '/etc/prometheus', volume: configVolume, readOnly: true },
         { path: RULES_DIR, volume: rulesVolume, readOnly: true },
         { path: DATA_DIR, volume: dataVolume },
+        // After the data volume: its index (2) is what the storage patch below removes.
+        ...[...new Set(props.secretNames ?? [])].sort().map((name, i) => ({
+          path: `${props.secretsDir ?? '/etc/prometheus/secrets'}/${name}`,
+          volume: kplus.Volume.fromSecret(this, `secret-${i}`, kplus.Secret.fromSecretName(this, `secret-ref-${i}`, name), { name: `secret-${i}` }),
+          readOnly: true,
+        })),
       ],
     });
     const obj = ApiObject.of(this.statefulSet);

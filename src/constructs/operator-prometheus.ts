@@ -1,6 +1,6 @@
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { Prometheus, PrometheusSpecOtlpTranslationStrategy, PrometheusSpecStorageVolumeClaimTemplateSpecResourcesRequests } from '../imports/monitoring.coreos.com';
+import { Prometheus, PrometheusSpecAlertingAlertmanagersApiVersion, PrometheusSpecAlertingAlertmanagersPort, PrometheusSpecOtlpTranslationStrategy, PrometheusSpecStorageVolumeClaimTemplateSpecResourcesRequests } from '../imports/monitoring.coreos.com';
 import { stackLabels } from '../names';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 import { InferenceMonitoringSpec } from '../spec/schema';
@@ -18,6 +18,11 @@ export interface OperatorPrometheusProps {
   readonly monitoring: InferenceMonitoringSpec['monitoring'];
   /** External labels, the same the managed Prometheus sets. */
   readonly externalLabels: Record<string, string>;
+  /**
+   * Service name of the stack's own Alertmanager (port `http`, its namespace) that alerts go to.
+   * @default - none
+   */
+  readonly alertmanagerService?: string;
   /** Prometheus version prometheus-operator runs. */
   readonly version: string;
   /**
@@ -70,6 +75,9 @@ export class OperatorPrometheus extends Construct {
           },
         } : {}),
         ...(m.remoteWrite?.length ? { remoteWrite: m.remoteWrite.map((r) => ({ url: r.url, ...(r.name ? { name: r.name } : {}) })) } : {}),
+        ...(props.alertmanagerService ? {
+          alerting: { alertmanagers: [{ namespace: props.namespace, name: props.alertmanagerService, port: PrometheusSpecAlertingAlertmanagersPort.fromString('http'), apiVersion: PrometheusSpecAlertingAlertmanagersApiVersion.V2 }] },
+        } : {}),
         podMonitorSelector: { matchLabels: props.selectLabels },
         ruleSelector: { matchLabels: props.selectLabels },
         enableOtlpReceiver: true,

@@ -38,6 +38,8 @@ export interface EgressAllowance {
   readonly modelEgressPorts: readonly number[];
   /** TCP ports of remote-write endpoints (any address: they are outside the cluster or unknown). */
   readonly remoteWritePorts: readonly number[];
+  /** TCP ports the stack's Alertmanager reaches anywhere (its receivers). */
+  readonly alertmanagerEgressPorts: readonly number[];
   /** TCP port of the benchmark database Grafana queries, if any. */
   readonly benchmarkDatabasePort?: number;
 }
@@ -67,6 +69,13 @@ export interface StackNetworkPoliciesProps {
   readonly tempo?: PolicyComponent & { readonly queryPort: number; readonly otlpPorts: readonly number[]; readonly remoteWrites: boolean };
   /** Grafana: users reach its HTTP port from anywhere, nothing else. */
   readonly grafana?: PolicyComponent & { readonly port: number };
+  /**
+   * The stack's own Alertmanager: only the stack's Prometheus reaches it.
+   * @default - none
+   */
+  readonly alertmanager?: PolicyComponent & { readonly port: number };
+  /** Ports of existing Alertmanagers the stack's Prometheus sends to (egress, any address). */
+  readonly alertmanagerEndpointPorts?: readonly number[];
   /** Our DCGM exporter: only the scraping Prometheus reaches it. */
   readonly dcgm?: PolicyComponent & { readonly port: number };
   /** Everything Prometheus scrapes, for its egress: model pods, existing workloads, an exporter elsewhere. */
@@ -137,6 +146,8 @@ export class StackNetworkPolicies extends Construct {
         ...anywhere(deny.apiServerPorts),
         ...props.scrapeTargets.flatMap((t) => to(from(t), t.ports)),
         ...anywhere(deny.remoteWritePorts),
+        ...(props.alertmanager ? to(from(props.alertmanager), [props.alertmanager.port]) : []),
+        ...anywhere([...new Set(props.alertmanagerEndpointPorts ?? [])].sort((a, b) => a - b)),
       ] : []);
     }
     if (props.tempo) {
@@ -153,6 +164,9 @@ export class StackNetworkPolicies extends Construct {
         ...(props.tempo ? to(from(props.tempo), [props.tempo.queryPort]) : []),
         ...(deny?.benchmarkDatabasePort ? anywhere([deny.benchmarkDatabasePort]) : []),
       ]);
+    }
+    if (props.alertmanager) {
+      policy(props.alertmanager.name, props.alertmanager.selector, fenced(from(props.prometheus), [props.alertmanager.port]), deny ? anywhere(deny.alertmanagerEgressPorts) : []);
     }
     if (props.dcgm) {
       policy(props.dcgm.name, props.dcgm.selector, fenced(from(props.scraper), [props.dcgm.port]), []);

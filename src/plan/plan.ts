@@ -61,12 +61,17 @@ export interface StackPlan {
   readonly spec: InferenceMonitoringSpec;
   readonly models: readonly ModelPlan[];
   readonly targets: readonly TargetPlan[];
-  readonly names: { readonly prometheus: string; readonly tempo: string; readonly grafana: string; readonly dcgm: string; readonly grafanaAdminSecret: string };
+  readonly names: {
+    readonly prometheus: string; readonly tempo: string; readonly grafana: string; readonly dcgm: string; readonly grafanaAdminSecret: string;
+    readonly alertmanager: string; readonly alertmanagerConfigSecret: string;
+  };
   readonly endpoints: {
     readonly tempoGrpc?: string;
     readonly tempoHttp?: string;
     readonly prometheus: string;
     readonly otlpMetrics?: string;
+    /** The stack's own Alertmanager, when it runs one. */
+    readonly alertmanager?: { readonly host: string; readonly port: number };
   };
 }
 
@@ -78,6 +83,9 @@ export interface StackInput {
   /** The raw (not yet validated) spec. */
   readonly spec: unknown;
 }
+
+/** Alertmanager's web (API) port. */
+export const ALERTMANAGER_PORT = 9093;
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -104,6 +112,8 @@ export function planStack(input: StackInput): ValidationResult<StackPlan> {
     grafana: objectName([base, 'grafana']),
     dcgm: objectName([base, 'dcgm-exporter']),
     grafanaAdminSecret: spec.grafana.adminSecretRef?.name ?? objectName([base, 'grafana-admin']),
+    alertmanager: objectName([base, 'alertmanager']),
+    alertmanagerConfigSecret: spec.alerting.alertmanager.configSecretRef?.name ?? objectName([base, 'alertmanager']),
   };
   const svc = (n: string, port: number) => `http://${n}.${input.namespace}.svc:${port}`;
   const tracingEndpoint = spec.tracing.endpoint;
@@ -116,6 +126,8 @@ export function planStack(input: StackInput): ValidationResult<StackPlan> {
     tempoGrpc: spec.tracing.enabled ? tracingEndpoint ?? (spec.tempo.enabled ? svc(names.tempo, 4317) : undefined) : undefined,
     tempoHttp: spec.tracing.enabled && !tracingEndpoint && spec.tempo.enabled ? svc(names.tempo, 4318) : undefined,
     otlpMetrics: `${prometheusUrl}/api/v1/otlp`,
+    // The stack's own Alertmanager runs beside a Prometheus of the stack's own; a shared Prometheus has its own.
+    alertmanager: spec.alerting.alertmanager.deploy && (managed || spec.monitoring.createPrometheus) ? { host: `${names.alertmanager}.${input.namespace}.svc`, port: ALERTMANAGER_PORT } : undefined,
   };
 
   const models = (spec.models ?? []).map((m, i) => planModel(input, base, spec, m, i, endpoints, errors));

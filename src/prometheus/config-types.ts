@@ -11,6 +11,18 @@ export interface PrometheusConfig {
   remote_write?: RemoteWriteConfig[];
   otlp?: OtlpConfig;
   storage?: { tsdb?: { out_of_order_time_window?: string } };
+  alerting?: { alertmanagers: AlertmanagerTargetConfig[] };
+}
+
+/** One `alerting.alertmanagers` entry: where Prometheus sends alerts. */
+export interface AlertmanagerTargetConfig {
+  scheme?: 'http' | 'https';
+  path_prefix?: string;
+  api_version?: 'v2';
+  static_configs: Array<{ targets: string[] }>;
+  /** Credentials from a mounted file, never inline. */
+  authorization?: { type?: 'Bearer'; credentials_file: string };
+  tls_config?: { ca_file: string };
 }
 
 export interface GlobalConfig {

@@ -7,7 +7,7 @@
 import { componentSelector } from '../names';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 import { ModelPlan, StackPlan, TargetPlan } from '../plan/plan';
-import { PrometheusConfig, ScrapeConfig } from './config-types';
+import { AlertmanagerTargetConfig, PrometheusConfig, ScrapeConfig } from './config-types';
 import { dcgmTargetLabels, modelTargetLabels, workloadTargetLabels } from './target-labels';
 
 /** Where the rule files of the stack are mounted in the Prometheus pod. */
@@ -106,7 +106,37 @@ export function buildPrometheusConfig(plan: StackPlan): PrometheusConfig {
   if (spec.gpuMetrics.enabled) cfg.scrape_configs.push(dcgmScrapeConfig(plan));
   addOtlp(cfg);
   addRemoteWrite(cfg, plan);
+  addAlerting(cfg, plan);
   return cfg;
+}
+
+/** Where Secrets the managed Prometheus reads (Alertmanager credentials) are mounted: `<dir>/<secret>/<key>`. */
+export const SECRETS_DIR = '/etc/prometheus/secrets';
+
+/** Secrets (name and key) the configuration reads files from: the Prometheus pod mounts each. */
+export function prometheusSecretFiles(plan: StackPlan): Array<{ name: string; key: string }> {
+  return (plan.spec.alerting.endpoints ?? []).flatMap((e) => [e.bearerTokenSecretRef, e.caSecretRef]).filter((r): r is { name: string; key: string } => r !== undefined);
+}
+
+function addAlerting(cfg: PrometheusConfig, plan: StackPlan): void {
+  const file = (r: { name: string; key: string }) => `${SECRETS_DIR}/${r.name}/${r.key}`;
+  const own = plan.endpoints.alertmanager;
+  const alertmanagers: AlertmanagerTargetConfig[] = [
+    ...(own ? [{ api_version: 'v2' as const, static_configs: [{ targets: [`${own.host}:${own.port}`] }] }] : []),
+    ...(plan.spec.alerting.endpoints ?? []).map((e): AlertmanagerTargetConfig => {
+      const u = new URL(e.url);
+      const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+      return {
+        scheme: u.protocol === 'https:' ? 'https' : 'http',
+        api_version: 'v2',
+        ...(u.pathname && u.pathname !== '/' ? { path_prefix: u.pathname.replace(/\/$/, '') } : {}),
+        static_configs: [{ targets: [`${u.hostname}:${port}`] }],
+        ...(e.bearerTokenSecretRef ? { authorization: { type: 'Bearer' as const, credentials_file: file(e.bearerTokenSecretRef) } } : {}),
+        ...(e.caSecretRef ? { tls_config: { ca_file: file(e.caSecretRef) } } : {}),
+      };
+    }),
+  ];
+  if (alertmanagers.length) cfg.alerting = { alertmanagers };
 }
 
 function addSelfScrape(cfg: PrometheusConfig): void {

@@ -212,6 +212,29 @@ const Alerts = Obj({
   errorRatio: Type.Number({ description: 'Alert when the share of failed requests exceeds this.', minimum: 0, maximum: 1, default: 0.05 }),
 }, { description: 'Alerts.', default: {} });
 
+const FileSecretKeyRef = (what: string, key: string) => Obj({
+  name: Type.String({ description: `Secret holding ${what}.`, minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
+  key: Type.String({ description: 'Key in the Secret.', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: key }),
+}, { description: `A key of a Secret: ${what}.` });
+
+const AlertmanagerEndpoint = Obj({
+  url: Type.String({ description: 'Base URL of an existing Alertmanager, e.g. `https://alertmanager.example.com` (path prefix kept).', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' }),
+  bearerTokenSecretRef: Type.Optional(FileSecretKeyRef('a bearer token Prometheus sends (mounted as a file, never in the configuration)', 'token')),
+  caSecretRef: Type.Optional(FileSecretKeyRef('the CA certificate (PEM) that signed its TLS certificate', 'ca.crt')),
+}, { description: 'An existing Alertmanager the stack\'s Prometheus sends alerts to.' });
+
+const Alerting = Obj({
+  alertmanager: Obj({
+    deploy: Type.Boolean({ description: 'Run an Alertmanager of the stack\'s own (managed mode, or operator mode with createPrometheus) and send alerts to it.', default: true }),
+    configSecretRef: Type.Optional(FileSecretKeyRef('the Alertmanager configuration (receivers, routes, inhibitions); you own it, the stack only mounts it. Default: Secret `<name>-alertmanager`, key `alertmanager.yaml`', 'alertmanager.yaml')),
+  }, { description: 'An Alertmanager of the stack\'s own.', default: {} }),
+  endpoints: Type.Optional(List(AlertmanagerEndpoint, { description: 'Existing Alertmanagers to send alerts to (as well as, or instead of, the stack\'s own).', maxItems: 4 })),
+  runbookBaseUrl: Type.String({ description: 'Every alert\'s `runbook_url` is `<runbookBaseUrl>/<alertname>.md` (the runbooks are in docs/runbooks/).', maxLength: 1024, pattern: '^https?://[^\\s]+[^/\\s]$', default: 'https://github.com/cdk8s-inference-monitoring/cdk8s-inference-monitoring/blob/main/docs/runbooks' }),
+}, {
+  description: 'Where alerts go. In operator mode without createPrometheus they reach the shared Prometheus\' Alertmanager (kube-prometheus-stack\'s).',
+  default: {},
+});
+
 const SloObjective = Obj({
   objective: Type.Number({ description: 'Target share of good requests, e.g. 0.99.', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.99 }),
   thresholdSeconds: Type.Optional(Type.Number({ description: 'A request is good when faster than this (latency SLOs).', exclusiveMinimum: 0 })),
@@ -257,6 +280,7 @@ const NetworkPolicy = Obj({
   sharedPrometheus: PolicyPeer('the shared Prometheus that scrapes the stack in operator mode without createPrometheus', 'monitoring', { 'app.kubernetes.io/name': 'prometheus' }),
   autoscaler: PolicyPeer('the KEDA operator, which queries Prometheus for autoscaled models', 'keda', { 'app.kubernetes.io/name': 'keda-operator' }),
   apiServerPorts: List(PORT, { description: 'With defaultDeny: TCP ports of the Kubernetes API server (its Service port and its endpoints\' port), which Prometheus reaches for discovery.', minItems: 1, maxItems: 4, default: [443, 6443], 'x-kubernetes-list-type': 'set' }),
+  alertmanagerEgressPorts: List(PORT, { description: 'With defaultDeny: TCP ports the stack\'s Alertmanager may reach on any address (its receivers: webhooks, chat, paging services).', maxItems: 8, default: [443], 'x-kubernetes-list-type': 'set' }),
   modelEgressPorts: List(PORT, { description: 'With defaultDeny: TCP ports model pods may reach on any address (model downloads from a hub over HTTPS). Empty: none.', maxItems: 8, default: [443], 'x-kubernetes-list-type': 'set' }),
 }, { description: 'NetworkPolicies of the stack.', default: {} });
 
@@ -280,11 +304,18 @@ export const SpecSchema = Obj({
   grafana: Grafana,
   gpuMetrics: GpuMetrics,
   alerts: Alerts,
+  alerting: Alerting,
   slo: Type.Optional(Slo),
   benchmarks: Benchmarks,
 }, {
   description: 'Inference workloads and the monitoring stack that watches them.',
   'x-kubernetes-validations': [
+    {
+      rule: "self.monitoring.mode == 'managed' || !has(self.alerting.endpoints)",
+      message: 'alerting.endpoints is for managed mode: in operator mode the Prometheus resource names its Alertmanagers (kube-prometheus-stack\'s, or the stack\'s own with createPrometheus)',
+      fieldPath: '.alerting.endpoints',
+      reason: 'FieldValueForbidden',
+    },
     {
       rule: '(has(self.models) ? size(self.models) : 0) + (has(self.targets) ? size(self.targets) : 0) > 0',
       message: 'at least one entry in models or targets is required',

@@ -7,6 +7,7 @@
 import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { DEFAULT_PROMETHEUS_IMAGE } from '../../src/constructs/managed-prometheus';
+import { DEFAULT_ALERTMANAGER_IMAGE } from '../../src/constructs/alertmanager';
 import { REPO, versions } from './binaries';
 import { NodeImage } from './node';
 
@@ -28,5 +29,6 @@ export function buildNodeImages(): NodeImage[] {
     { archive: path.join(dir, 'prometheus.tar'), name: prom },
     { archive: path.join(dir, 'engine-standin.tar'), name: ENGINE_STANDIN_IMAGE },
     { archive: path.join(dir, 'config-reloader.tar'), name: CONFIG_RELOADER_IMAGE },
+    { archive: path.join(dir, 'alertmanager.tar'), name: DEFAULT_ALERTMANAGER_IMAGE },
   ];
 }
