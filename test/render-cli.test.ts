@@ -82,3 +82,45 @@ describe('render', () => {
     for (const flag of ['--file', '--output-dir', '--help']) expect(help).toContain(flag);
   });
 });
+
+describe('the command line behaves', () => {
+  test('a reader that stops early (| head -1) ends the output quietly: no EPIPE stack trace', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" render -f "${EXAMPLE}" | head -1 >/dev/null`], { encoding: 'utf8' });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
+  test('an empty file is an error, not an empty success', () => {
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cim-empty-')), 'empty.yaml');
+    fs.writeFileSync(f, '\n---\n');
+    const r = render('-f', f);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('no InferenceMonitoring document');
+    expect(r.stdout).toBe('');
+  });
+
+  test('--output-dir removes the files of objects no longer rendered, and only files named as it names them', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-out-'));
+    expect(render('-f', EXAMPLE, '-o', dir).status).toBe(0);
+    const before = fs.readdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'kustomization.yaml'), 'resources: []\n');
+    // The same resource without Grafana: its Deployment's file must go.
+    const doc = parseAllDocuments(fs.readFileSync(EXAMPLE, 'utf8'))[0].toJSON();
+    doc.spec.grafana = { enabled: false };
+    const f = path.join(dir, '..', `${path.basename(dir)}.yaml`);
+    fs.writeFileSync(f, Yaml.stringify(doc));
+    expect(render('-f', f, '-o', dir).status).toBe(0);
+    const after = fs.readdirSync(dir);
+    expect(before.some((n) => /-deployment-llm-demo-grafana\.yaml$/.test(n))).toBe(true);
+    expect(after.some((n) => /grafana/.test(n) && /-deployment-/.test(n))).toBe(false);
+    expect(after).toContain('kustomization.yaml');
+    const fromFiles = after.filter((n) => n !== 'kustomization.yaml').sort().map((n) => parseAllDocuments(fs.readFileSync(path.join(dir, n), 'utf8'))[0].toJSON());
+    expect(fromFiles).toEqual(renderManifests({ name: doc.metadata.name, namespace: doc.metadata.namespace, spec: doc.spec }));
+  });
+
+  test.each([['--metrics-port', 'abc'], ['--metrics-port', '70000'], ['--workers', '0'], ['--resync-seconds', '-1']])('controller %s %s is refused before it starts', (flag, value) => {
+    const r = spawnSync(process.execPath, [BIN, 'controller', `${flag}=${value}`, '--kubeconfig=/nonexistent'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`'${flag}`);
+    expect(r.stderr).toMatch(/expected an integer from/);
+  });
+});

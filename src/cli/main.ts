@@ -2,7 +2,7 @@
  * The `inference-monitoring` command line. Commands are thin wrappers over
  * the library; more arrive with the GitOps and controller work.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
 import { parseAllDocuments } from 'yaml';
 import { Yaml } from 'cdk8s';
@@ -18,6 +18,15 @@ import { configYaml } from '../config-yaml';
 import { recommendedAlertmanagerConfig } from '../alerts/alertmanager-config';
 import { ensureSchema, parseBenchmarkRun, recordBenchmark } from '../benchmarks/loader';
 
+/** An integer option within bounds; anything else is refused before the command runs. */
+const intBetween = (min: number, max: number) => (value: string): number => {
+  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+  return Number(value);
+};
+
+/** Files `render --output-dir` writes: `<index>-<kind>-<namespace>-<name>.yaml`. */
+const RENDERED_FILE = /^[0-9]+-[a-z0-9]+-[a-z0-9.-]+\.yaml$/;
+
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const program = new Command('inference-monitoring')
     .description('Render InferenceMonitoring resources into Kubernetes manifests')
@@ -32,7 +41,9 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       const text = fs.readFileSync(opts.file === '-' ? 0 : opts.file, 'utf8');
       const manifests: Manifest[] = [];
       const errors: FieldError[] = [];
-      const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
+      const docs = parseAllDocuments(text).filter((d) => d.contents !== null && !(d.errors.length === 0 && d.toJSON() === null));
+      // An empty file (a wrong path in a pipeline, a truncated checkout) must not render "nothing" successfully.
+      if (docs.length === 0) throw new Error(`${opts.file === '-' ? 'input' : opts.file}: no InferenceMonitoring document`);
       // Every document is validated before anything is written: a bad file writes nothing.
       for (const [i, doc] of docs.entries()) {
         const where = docs.length > 1 ? `document ${i}: ` : '';
@@ -50,10 +61,14 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       }
       fs.mkdirSync(opts.outputDir, { recursive: true });
       const width = String(manifests.length).length;
+      const written = new Set<string>();
       manifests.forEach((m, i) => {
-        const name = [String(i).padStart(width, '0'), m.kind.toLowerCase(), m.metadata.namespace ?? 'cluster', m.metadata.name].join('-');
-        fs.writeFileSync(path.join(opts.outputDir!, `${name}.yaml`), Yaml.stringify(m));
+        const name = `${[String(i).padStart(width, '0'), m.kind.toLowerCase(), m.metadata.namespace ?? 'cluster', m.metadata.name].join('-')}.yaml`;
+        fs.writeFileSync(path.join(opts.outputDir!, name), Yaml.stringify(m));
+        written.add(name);
       });
+      // A file of an earlier render whose object is no longer rendered would be applied again: remove it (only files named as we name them).
+      for (const f of fs.readdirSync(opts.outputDir)) if (RENDERED_FILE.test(f) && !written.has(f)) fs.rmSync(path.join(opts.outputDir, f));
       out.write(`wrote ${manifests.length} files to ${opts.outputDir}\n`);
     });
 
@@ -131,17 +146,17 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .description('run the controller that reconciles InferenceMonitoring resources (SIGTERM stops it gracefully)')
     .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster config or $KUBECONFIG)')
     .option('--namespace <ns>', 'watch one namespace (default: all)')
-    .option('--metrics-port <port>', '/metrics, /healthz and /readyz port', '8080')
-    .option('--workers <n>', 'concurrent reconciles', '2')
-    .option('--resync-seconds <s>', 'periodic re-reconcile of every resource', '300')
+    .option('--metrics-port <port>', '/metrics, /healthz and /readyz port (0: any free port)', intBetween(0, 65535), 8080)
+    .option('--workers <n>', 'concurrent reconciles', intBetween(1, 64), 2)
+    .option('--resync-seconds <s>', 'periodic re-reconcile of every resource', intBetween(1, 86400), 300)
     .option('--leader-election-namespace <ns>', 'enable leader election with a Lease in this namespace')
-    .action(async (opts: { kubeconfig?: string; namespace?: string; metricsPort: string; workers: string; resyncSeconds: string; leaderElectionNamespace?: string }) => {
+    .action(async (opts: { kubeconfig?: string; namespace?: string; metricsPort: number; workers: number; resyncSeconds: number; leaderElectionNamespace?: string }) => {
       const controller = new Controller({
         api: KubeApi.fromKubeconfig(opts.kubeconfig),
         namespace: opts.namespace,
-        metricsPort: Number(opts.metricsPort),
-        workers: Number(opts.workers),
-        resyncMs: Number(opts.resyncSeconds) * 1000,
+        metricsPort: opts.metricsPort,
+        workers: opts.workers,
+        resyncMs: opts.resyncSeconds * 1000,
         leaderElection: opts.leaderElectionNamespace ? { namespace: opts.leaderElectionNamespace } : undefined,
       });
       await controller.start();
