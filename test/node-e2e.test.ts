@@ -53,7 +53,7 @@ runIf('on a real node: the committed install and the example stack in pods', () 
   const { kubectl, getJson, podsOf, explain } = clusterClient(() => cp, () => `--- kubelet\n${node?.logTail('kubelet', 15)}`);
 
   let promUrl = '';
-  const { api: prom, query } = prometheusApi(() => promUrl);
+  const { api: prom, query, modelsWithSeries } = prometheusApi(() => promUrl);
 
   beforeAll(async () => {
     const images = buildNodeImages();
@@ -163,8 +163,7 @@ runIf('on a real node: the committed install and the example stack in pods', () 
     expect(recorded.length).toBeGreaterThan(0);
     // Each engine's recorded series exist for its model.
     const withData = await waitFor('recorded series per model', async () => {
-      const r = await query(`count by (model) ({__name__=~"${recorded.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')}"})`);
-      const models = r.map((s) => s.metric.model).sort();
+      const models = await modelsWithSeries(recorded);
       return ['llama', 'qwen', 'tf'].every((m) => models.includes(m)) ? models : undefined;
     }, 90_000);
     expect(withData).toEqual(expect.arrayContaining(['llama', 'qwen', 'tf']));

@@ -84,7 +84,7 @@ runIf('operator mode and NetworkPolicies on a node that enforces them', () => {
   const OPS = 'ops';
   const SERVING = 'serving';
   let promUrl = '';
-  const { api: prom, query } = prometheusApi(() => promUrl);
+  const { api: prom, query, modelsWithSeries } = prometheusApi(() => promUrl);
   let operatorPromLabels: Record<string, string> = {};
 
   const operatorSpec = {
@@ -184,8 +184,7 @@ runIf('operator mode and NetworkPolicies on a node that enforces them', () => {
     expect(rules.filter((x) => x.health !== 'ok').map((x) => [x.name, x.lastError])).toEqual([]);
     const recorded = rules.filter((x) => x.type === 'recording').map((x) => x.name as string);
     const models = await waitFor('recorded series for every model and target', async () => {
-      const q = await query(`count by (model) ({__name__=~"${recorded.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')}"})`);
-      const m = q.map((s) => s.metric.model).sort();
+      const m = await modelsWithSeries(recorded);
       return ['legacy', 'llama', 'qwen'].every((x) => m.includes(x)) ? m : undefined;
     }, 90_000);
     expect(models).toEqual(expect.arrayContaining(['legacy', 'llama', 'qwen']));

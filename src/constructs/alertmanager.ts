@@ -2,7 +2,7 @@ import { ApiObject, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { componentSelector, stackLabels } from '../names';
-import { restrictedContainer, setResources } from './k8s-helpers';
+import { restrictedContainer, setResources, singleReplicaStatefulSet } from './k8s-helpers';
 
 /** Alertmanager image; v0.35.0 is what the tests build from the Go module proxy and run. */
 export const DEFAULT_ALERTMANAGER_IMAGE = 'quay.io/prometheus/alertmanager:v0.35.0';
@@ -41,24 +41,15 @@ export class Alertmanager extends Construct {
     super(scope, id);
     const labels = stackLabels(props.instance, 'alertmanager', 'alertmanager');
     const selector = componentSelector(props.instance, 'alertmanager');
-    this.service = new kplus.Service(this, 'Service', {
-      metadata: { name: props.name, namespace: props.namespace, labels },
-      // Headless: the StatefulSet's governing Service; Prometheus addresses the one pod by it.
-      clusterIP: 'None',
-      ports: [{ name: 'http', port: props.port, targetPort: props.port }],
-    });
-    for (const [k, v] of Object.entries(selector)) this.service.selectLabel(k, v);
-
-    this.statefulSet = new kplus.StatefulSet(this, 'Resource', {
-      metadata: { name: props.name, namespace: props.namespace, labels },
-      service: this.service,
-      select: false,
-      replicas: 1,
-      automountServiceAccountToken: false,
-      podMetadata: { labels },
-      securityContext: { ensureNonRoot: true, user: ALERTMANAGER_UID, group: ALERTMANAGER_UID, fsGroup: ALERTMANAGER_UID },
-    });
-    this.statefulSet.select(kplus.LabelSelector.of({ labels: selector }));
+    // Prometheus addresses the one pod by its Service.
+    ({ service: this.service, statefulSet: this.statefulSet } = singleReplicaStatefulSet(this, {
+      name: props.name, namespace: props.namespace, labels, selector, port: props.port,
+      statefulSet: {
+        automountServiceAccountToken: false,
+        podMetadata: { labels },
+        securityContext: { ensureNonRoot: true, user: ALERTMANAGER_UID, group: ALERTMANAGER_UID, fsGroup: ALERTMANAGER_UID },
+      },
+    }));
     const config = kplus.Volume.fromSecret(this, 'config-volume', kplus.Secret.fromSecretName(this, 'config-secret', props.configSecret.name), {
       name: 'config',
       items: { [props.configSecret.key]: { path: 'alertmanager.yaml' } },

@@ -5,7 +5,7 @@ import { configYaml } from '../config-yaml';
 import { objectName, componentSelector, stackLabels } from '../names';
 import { PrometheusConfig, RuleFile } from '../prometheus/config-types';
 import { PROMETHEUS_PORT, RULES_DIR } from '../prometheus/prometheus-config';
-import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
+import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources, singleReplicaStatefulSet } from './k8s-helpers';
 
 /** Prometheus 3 image; its module version v0.316.0 is what the tests build and run. */
 export const DEFAULT_PROMETHEUS_IMAGE = 'quay.io/prometheus/prometheus:v3.16.0';
@@ -87,27 +87,17 @@ export class ManagedPrometheus extends Construct {
     this.configMap = new kplus.ConfigMap(this, 'config', { metadata: { name: props.name, namespace: props.namespace, labels }, data: { 'prometheus.yml': configText } });
     this.rulesConfigMap = new kplus.ConfigMap(this, 'rules', { metadata: { name: objectName([props.name, 'rules']), namespace: props.namespace, labels }, data: ruleTexts });
 
-    this.service = new kplus.Service(this, 'Service', {
-      metadata: { name: props.name, namespace: props.namespace, labels },
-      // Headless: it is the StatefulSet's governing Service (stable pod DNS); one replica, so no load balancing is lost.
-      clusterIP: 'None',
-      ports: [{ name: 'http', port: PROMETHEUS_PORT, targetPort: PROMETHEUS_PORT }],
-    });
-    for (const [k, v] of Object.entries(selector)) this.service.selectLabel(k, v);
-
-    this.statefulSet = new kplus.StatefulSet(this, 'Resource', {
-      metadata: { name: props.name, namespace: props.namespace, labels },
-      service: this.service,
-      select: false,
-      replicas: 1,
-      serviceAccount: this.serviceAccount,
-      // kubernetes_sd_configs lists pods with this token (cdk8s-plus leaves it unmounted by default).
-      automountServiceAccountToken: true,
-      podMetadata: { labels, annotations: { [CONFIG_CHECKSUM_ANNOTATION]: checksum(configText, ...Object.values(ruleTexts)) } },
-      securityContext: { ensureNonRoot: true, user: PROMETHEUS_UID, group: PROMETHEUS_UID, fsGroup: PROMETHEUS_UID },
-      terminationGracePeriod: Duration.seconds(120),
-    });
-    this.statefulSet.select(kplus.LabelSelector.of({ labels: selector }));
+    ({ service: this.service, statefulSet: this.statefulSet } = singleReplicaStatefulSet(this, {
+      name: props.name, namespace: props.namespace, labels, selector, port: PROMETHEUS_PORT,
+      statefulSet: {
+        serviceAccount: this.serviceAccount,
+        // kubernetes_sd_configs lists pods with this token (cdk8s-plus leaves it unmounted by default).
+        automountServiceAccountToken: true,
+        podMetadata: { labels, annotations: { [CONFIG_CHECKSUM_ANNOTATION]: checksum(configText, ...Object.values(ruleTexts)) } },
+        securityContext: { ensureNonRoot: true, user: PROMETHEUS_UID, group: PROMETHEUS_UID, fsGroup: PROMETHEUS_UID },
+        terminationGracePeriod: Duration.seconds(120),
+      },
+    }));
 
     const configVolume = kplus.Volume.fromConfigMap(this, 'config-volume', this.configMap, { name: 'config' });
     const rulesVolume = kplus.Volume.fromConfigMap(this, 'rules-volume', this.rulesConfigMap, { name: 'rules' });

@@ -34,6 +34,8 @@ export interface PrometheusApi {
   api(apiPath: string): Promise<any>;
   /** An instant query's result vector. */
   query(q: string): Promise<any[]>;
+  /** The `model` label values, sorted, that have a series of any of the given recorded metric names. */
+  modelsWithSeries(names: readonly string[]): Promise<string[]>;
 }
 
 export function prometheusApi(url: () => string): PrometheusApi {
@@ -43,5 +45,10 @@ export function prometheusApi(url: () => string): PrometheusApi {
     if (body.status !== 'success') throw new Error(`${apiPath}: ${JSON.stringify(body)}`);
     return body.data;
   };
-  return { api, query: async (q: string) => (await api(`/api/v1/query?query=${encodeURIComponent(q)}`)).result as any[] };
+  const query = async (q: string) => (await api(`/api/v1/query?query=${encodeURIComponent(q)}`)).result as any[];
+  const modelsWithSeries = async (names: readonly string[]) => {
+    const r = await query(`count by (model) ({__name__=~"${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')}"})`);
+    return r.map((s) => s.metric.model as string).sort();
+  };
+  return { api, query, modelsWithSeries };
 }
