@@ -33,6 +33,7 @@ export function stackInputFromResource(resource: unknown, defaultNamespace = 'de
   if (r.kind !== KIND) errors.push({ path: 'kind', message: `Unsupported value: ${JSON.stringify(r.kind)}: supported values: "${KIND}"` });
   if (typeof r.metadata?.name !== 'string') errors.push({ path: 'metadata.name', message: 'Required value' });
   if (r.spec === undefined) errors.push({ path: 'spec', message: 'Required value' });
+  if (r.metadata?.namespace !== undefined && typeof r.metadata.namespace !== 'string') errors.push({ path: 'metadata.namespace', message: `Invalid value: ${JSON.stringify(r.metadata.namespace)}: must be a string` });
   if (errors.length) return { ok: false, errors };
   return { ok: true, value: { name: r.metadata.name, namespace: r.metadata.namespace ?? defaultNamespace, spec: r.spec } };
 }
@@ -44,4 +45,31 @@ export function renderManifests(input: StackInput): Manifest[] {
   const chart = new StackChart(app, 'stack', { namespace: plan.namespace });
   new InferenceMonitoringStack(chart, 'stack', { plan });
   return chart.toJson() as Manifest[];
+}
+
+/**
+ * Objects that several resources of one file would render under one name
+ * (`demo.x` and `demo-x`, `1abc` and `im-1abc`, resource `demo-a` with model
+ * `b` and `demo` with model `a-b`, the same resource twice): each later
+ * resource's conflict, at its `metadata.name`, naming the earlier one.
+ */
+export function collisionsBetween(rendered: ReadonlyArray<{ where: string; input: StackInput; manifests: readonly Manifest[] }>): FieldError[] {
+  const errors: FieldError[] = [];
+  const byResource = new Map<string, string>();
+  const byObject = new Map<string, string>();
+  for (const r of rendered) {
+    const id = `${r.input.namespace}/${r.input.name}`;
+    const same = byResource.get(id);
+    if (same !== undefined) { errors.push({ path: `${r.where}metadata.name`, message: `Duplicate value: ${JSON.stringify(r.input.name)}: ${same}is the same ${KIND} ${id}` }); continue; }
+    byResource.set(id, r.where);
+    const clashes = new Set<string>();
+    for (const m of r.manifests) {
+      const key = `${m.kind} ${m.metadata.namespace ?? ''}/${m.metadata.name}`;
+      const other = byObject.get(key);
+      if (other !== undefined && other !== id) clashes.add(`${key} (also ${other}'s)`);
+      else byObject.set(key, id);
+    }
+    if (clashes.size) errors.push({ path: `${r.where}metadata.name`, message: `Invalid value: ${JSON.stringify(r.input.name)}: renders objects another resource renders: ${[...clashes].slice(0, 3).join(', ')}${clashes.size > 3 ? ` and ${clashes.size - 3} more` : ''}; rename this resource or its models` });
+  }
+  return errors;
 }

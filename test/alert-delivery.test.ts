@@ -28,6 +28,7 @@ import { eventually, RunningPrometheus, startPrometheusIn } from './harness/prom
 import { FakePod, staticize } from './harness/staticize';
 import { startWebhookReceiver, WebhookReceiver } from './harness/webhook-receiver';
 import { SPEC_VARIANTS } from './harness/spec-variants';
+import { renderInstall } from './harness/install';
 
 const runIf = havePrometheus() && haveAlertmanager() ? describe : describe.skip;
 const rank = (n: number) => fs.readFileSync(path.join(SHARED, 'fixtures', 'metrics', 'upstream', 'lmdeploy-loggers-output.prom'), 'utf8').replace(/engine="0"/g, `engine="${n}"`);
@@ -159,6 +160,8 @@ describe('every alert has a runbook, and says so', () => {
       if (text) for (const g of parseYaml(text).groups) for (const r of g.rules) if (r.alert) alerts.set(r.alert, r);
     }
   }
+  // The controller's own, from its install as dist/1 ships it.
+  for (const o of renderInstall().filter((x) => x.kind === 'PrometheusRule')) for (const g of o.spec.groups) for (const r of g.rules) if (r.alert) alerts.set(r.alert, r);
 
   test.each([...alerts.keys()].sort())('%s: a runbook in docs/runbooks/, its URL, a summary and a description naming what fired', (name) => {
     const r = alerts.get(name);
@@ -170,7 +173,7 @@ describe('every alert has a runbook, and says so', () => {
   });
 
   test('the alerts covered are every alert the rules can emit', () => {
-    expect([...alerts.keys()].sort()).toEqual(expect.arrayContaining(['GpuExporterDown', 'GpuTemperatureHigh', 'GpuXidError', 'InferenceTargetDown', 'InferenceSLOAvailabilityBudgetBurn']));
+    expect([...alerts.keys()].sort()).toEqual(expect.arrayContaining(['GpuExporterDown', 'GpuTemperatureHigh', 'GpuXidError', 'InferenceTargetDown', 'InferenceSLOAvailabilityBudgetBurn', 'InferenceMonitoringControllerNoLeader']));
     // And no runbook is orphaned: each names an alert some spec emits.
     const files = fs.readdirSync(runbooks).filter((f) => f !== 'README.md').map((f) => f.replace(/\.md$/, '')).sort();
     expect(files).toEqual([...alerts.keys()].sort());

@@ -12,7 +12,7 @@ import * as path from 'path';
 import { ChildProcess, spawn } from 'child_process';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeApi, KubeObject } from '../src/controller/kube';
-import { OWNER_LABEL } from '../src/controller/reconciler';
+import { ALLOW_FROM_ANNOTATION, OWNER_LABEL } from '../src/controller/reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, kindOf, resourcePath } from '../src/controller/resources';
 import { renderManifests } from '../src/render';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
@@ -70,7 +70,8 @@ runIf('controller faults (separate process, real control plane)', () => {
 
   beforeAll(async () => {
     cp = await startControlPlane({ nodes: [{ name: 'gpu-node-0', gpus: 8 }] });
-    for (const n of [NS, TARGET_NS]) await ensureNamespace(cp, n);
+    await ensureNamespace(cp, NS);
+    await ensureNamespace(cp, TARGET_NS, { [ALLOW_FROM_ANNOTATION]: NS });
     await installCrd(cp, inferenceMonitoringCrd());
     await installPrometheusOperatorCrds(cp);
     const kc = new KubeConfig();
@@ -121,7 +122,7 @@ runIf('controller faults (separate process, real control plane)', () => {
 
     await api.request('PATCH', resourcePath(cm, TARGET_NS, 'hold'), { metadata: { finalizers: null } }, 'application/merge-patch+json');
     await waitFor('namespace gone', async () => (await cp.request('GET', `/api/v1/namespaces/${TARGET_NS}`)).status === 404);
-    await ensureNamespace(cp, TARGET_NS);
+    await ensureNamespace(cp, TARGET_NS, { [ALLOW_FROM_ANNOTATION]: NS });
     await converged('f', SPEC);
     const deg = (await cr('f'))!.status.conditions.find((c: any) => c.type === 'Degraded');
     expect(deg).toMatchObject({ status: 'False', reason: 'Reconciled' });

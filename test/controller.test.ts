@@ -8,7 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../src/controller/manager';
 import { ChildEntry } from '../src/controller/compact';
 import { KubeApi, KubeObject } from '../src/controller/kube';
-import { OWNER_LABEL } from '../src/controller/reconciler';
+import { ALLOW_FROM_ANNOTATION, OWNER_LABEL } from '../src/controller/reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, kindOf, resourcePath } from '../src/controller/resources';
 import { CHILD_VERBS, CONTROLLER_CLUSTER_RULES, CONTROLLER_LEASE_RULES, HELD_WITHOUT_REQUEST } from '../src/controller/rbac';
 import { renderManifests } from '../src/render';
@@ -53,7 +53,9 @@ runIf('controller against a real kube-apiserver', () => {
 
   beforeAll(async () => {
     cp = await startControlPlane();
-    for (const n of [NS, 'serving']) await ensureNamespace(cp, n);
+    await ensureNamespace(cp, NS);
+    // Its administrator lets llm's resources discover pods there.
+    await ensureNamespace(cp, 'serving', { [ALLOW_FROM_ANNOTATION]: NS });
     await installCrd(cp, inferenceMonitoringCrd());
     await installPrometheusOperatorCrds(cp);
     const kc = new KubeConfig();

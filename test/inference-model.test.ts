@@ -119,6 +119,45 @@ describe('InferenceModel', () => {
     expect(envOf(untraced).OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).toBeUndefined();
   });
 
+  test('`$(VAR)` in args and model stays literal: Kubernetes would expand it, putting a Secret\'s value into the process arguments', () => {
+    const objs = render([{ name: 'm', model: 'org/$(HF_TOKEN)', engine: 'vllm', hfTokenSecretRef: { name: 'hf', key: 't' }, args: ['--api-key', '$(HF_TOKEN)', 'cost$5', '$$(X)'] }]);
+    const args: string[] = deploymentOf(objs, 'demo-m').spec.template.spec.containers[0].args;
+    // Kubernetes reads `$$` as `$`: these reach the engine exactly as written in the spec.
+    expect(args).toEqual(expect.arrayContaining(['org/$$(HF_TOKEN)', '$$(HF_TOKEN)', 'cost$$5', '$$$$(X)']));
+    expect(args.filter((a) => /(^|[^$])(\$\$)*\$\(/.test(a))).toEqual([]);
+  });
+
+  test('a user env entry that names a variable we generate is an error with its field path, not a silent replacement', () => {
+    const errors = (models: unknown[], extra: Record<string, unknown> = {}) => {
+      const r = planStack({ name: 'demo', namespace: 'llm', spec: { models, ...extra } });
+      return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`);
+    };
+    // vLLM's tracing variables (Tempo is on by default)...
+    expect(errors([{ name: 'm', model: 'x/y', engine: 'vllm', env: [{ name: 'A', value: '1' }, { name: 'OTEL_SERVICE_NAME', value: 'spoofed' }] }]))
+      .toEqual(['spec.models[0].env[1].name: Forbidden: OTEL_SERVICE_NAME is set by the vLLM engine profile (tracing: spec.tracing); change it through the spec']);
+    // ...transformers' OTLP metrics endpoint...
+    expect(errors([{ name: 't', model: 'x/y', engine: 'transformers', gpu: { count: 0 }, env: [{ name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', value: 'http://evil:4318' }] }]))
+      .toEqual([expect.stringMatching(/^spec\.models\[0\]\.env\[0\]\.name: Forbidden: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is set by the OTLP metrics push/)]);
+    // ...and the always-generated ones, refused by the schema (CEL) with the same words at admission.
+    expect(errors([{ name: 'm', model: 'x/y', engine: 'vllm', env: [{ name: 'POD_NAME', value: 'spoofed' }] }]))
+      .toEqual([expect.stringMatching(/^spec\.models\[0\]\.env: Forbidden: env must not set HF_HOME, POD_NAME, POD_NAMESPACE/)]);
+    expect(errors([{ name: 'm', model: 'x/y', engine: 'vllm', hfTokenSecretRef: { name: 'hf', key: 't' }, env: [{ name: 'HF_TOKEN', value: 'hf_plain' }] }]))
+      .toEqual([expect.stringMatching(/^spec\.models\[0\]\.env: Forbidden: env must not set HF_TOKEN when hfTokenSecretRef is set/)]);
+    // Without hfTokenSecretRef, HF_TOKEN from a Secret of one's own is fine; so is any other name, and tracing off frees its names.
+    expect(errors([{ name: 'm', model: 'x/y', engine: 'vllm', env: [{ name: 'HF_TOKEN', secretKeyRef: { name: 'hf', key: 't' } }, { name: 'OTEL_SERVICE_NAME', value: 'mine' }] }], { tempo: { enabled: false }, tracing: { enabled: false } })).toEqual([]);
+  });
+
+  test('StatefulSets of a long resource name leave room for the controller-revision-hash label (kube-controller-manager refused 42+ characters)', () => {
+    const name = 'a'.repeat(63);
+    for (const spec of [{ models: [{ name: 'm', model: 'x/y', engine: 'vllm' }] }, { models: [{ name: 'm', model: 'x/y', engine: 'vllm' }], monitoring: { mode: 'operator', createPrometheus: true } }]) {
+      const objs = renderManifests({ name, namespace: 'llm', spec });
+      // `<statefulset>-<10 hex>` must be a label value (63): ours directly, the operator's as `prometheus-<name>`.
+      for (const o of objs.filter((x) => x.kind === 'StatefulSet')) expect(`${o.metadata.name}-0123456789`.length).toBeLessThanOrEqual(63);
+      for (const o of objs.filter((x) => x.kind === 'Prometheus')) expect(`prometheus-${o.metadata.name}-0123456789`.length).toBeLessThanOrEqual(63);
+      expect(objs.filter((x) => x.kind === 'StatefulSet' || x.kind === 'Prometheus').length).toBeGreaterThan(0);
+    }
+  });
+
   test('long model and resource names are shortened to 63 characters with a stable hash', () => {
     const long = 'a'.repeat(40);
     const objs = renderManifests({ name: 'inference-monitoring-for-the-research-cluster', namespace: 'llm', spec: { models: [{ name: long, model: 'meta-llama/Llama-3.1-405B-Instruct-FP8', engine: 'vllm', gpu: { count: 8 }, parallelism: { tensor: 8 } }] } });

@@ -8,6 +8,8 @@ import { Yaml } from 'cdk8s';
 import { renderManifests, Manifest } from '../src/render';
 import { EXAMPLE_NAME, EXAMPLE_NAMESPACE, EXAMPLE_SPEC } from '../charts/example';
 import { SPEC_VARIANTS } from './harness/spec-variants';
+import { parse as parseYaml } from 'yaml';
+import { validateSpec } from '../src/spec/validate';
 
 const stacks: Array<[string, Manifest[]]> = [
   ['example (managed)', renderManifests({ name: EXAMPLE_NAME, namespace: EXAMPLE_NAMESPACE, spec: EXAMPLE_SPEC })],
@@ -177,5 +179,43 @@ describe('NetworkPolicies (operator mode, KEDA, default deny)', () => {
     expect(grafana).toContainEqual({ to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'demo', 'app.kubernetes.io/component': 'prometheus' } } }], ports: [{ protocol: 'TCP', port: 9090 }] });
     // Every egress rule without `to` names its ports: nothing may reach every port everywhere.
     for (const p of objs) for (const r of p.spec.egress ?? []) expect(r.ports?.length).toBeGreaterThan(0);
+  });
+});
+
+describe('remote-write credentials stay secret', () => {
+  const spec = {
+    models: [{ name: 'v', model: 'x/y', engine: 'vllm' }],
+    monitoring: { remoteWrite: [
+      { url: 'https://mimir.example.com/api/v1/push', basicAuth: { usernameSecretRef: { name: 'mimir-auth', key: 'user' }, passwordSecretRef: { name: 'mimir-auth', key: 'pass' } }, tls: { caSecretRef: { name: 'mimir-ca' }, certSecretRef: { name: 'client-tls' }, keySecretRef: { name: 'client-tls' } } },
+      { url: 'https://thanos.example.com/api/v1/receive', bearerTokenSecretRef: { name: 'thanos-token' } },
+    ] },
+  };
+
+  test('managed: prometheus.yml names files; the Prometheus pod mounts each Secret read-only', () => {
+    const objs = renderManifests({ name: 'demo', namespace: 'llm', spec });
+    const cfg = parseYaml(objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'demo-prometheus')!.data['prometheus.yml']);
+    expect(cfg.remote_write).toEqual([
+      { url: 'https://mimir.example.com/api/v1/push', basic_auth: { username_file: '/etc/prometheus/secrets/mimir-auth/user', password_file: '/etc/prometheus/secrets/mimir-auth/pass' },
+        tls_config: { ca_file: '/etc/prometheus/secrets/mimir-ca/ca.crt', cert_file: '/etc/prometheus/secrets/client-tls/tls.crt', key_file: '/etc/prometheus/secrets/client-tls/tls.key' } },
+      { url: 'https://thanos.example.com/api/v1/receive', authorization: { type: 'Bearer', credentials_file: '/etc/prometheus/secrets/thanos-token/token' } },
+    ]);
+    const pod = objs.find((o) => o.kind === 'StatefulSet' && o.metadata.name === 'demo-prometheus')!.spec.template.spec;
+    const secretVolumes = pod.volumes.filter((v: any) => v.secret).map((v: any) => v.secret.secretName).sort();
+    expect(secretVolumes).toEqual(['client-tls', 'mimir-auth', 'mimir-ca', 'thanos-token']);
+    const mounts = pod.containers[0].volumeMounts.filter((m: any) => m.mountPath.startsWith('/etc/prometheus/secrets/'));
+    expect(mounts.every((m: any) => m.readOnly)).toBe(true);
+    expect(mounts.map((m: any) => m.mountPath).sort()).toEqual(['client-tls', 'mimir-auth', 'mimir-ca', 'thanos-token'].map((n) => `/etc/prometheus/secrets/${n}`));
+  });
+
+  test('operator: the Prometheus resource references the Secrets, never values', () => {
+    const objs = renderManifests({ name: 'demo', namespace: 'llm', spec: { ...spec, monitoring: { ...spec.monitoring, mode: 'operator', createPrometheus: true } } });
+    const rw = objs.find((o) => o.kind === 'Prometheus')!.spec.remoteWrite;
+    expect(rw[0]).toMatchObject({ basicAuth: { username: { name: 'mimir-auth', key: 'user' }, password: { name: 'mimir-auth', key: 'pass' } }, tlsConfig: { ca: { secret: { name: 'mimir-ca', key: 'ca.crt' } }, cert: { secret: { name: 'client-tls', key: 'tls.crt' } }, keySecret: { name: 'client-tls', key: 'tls.key' } } });
+    expect(rw[1]).toMatchObject({ authorization: { type: 'Bearer', credentials: { name: 'thanos-token', key: 'token' } } });
+  });
+
+  test('credentials in a URL are refused with the field path', () => {
+    const r = validateSpec({ models: [{ name: 'v', model: 'x/y', engine: 'vllm' }], monitoring: { remoteWrite: [{ url: 'https://user:secret@mimir.example.com/api/v1/push' }] } });
+    expect(r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)).toEqual([expect.stringMatching(/^spec\.monitoring\.remoteWrite\[0\]\.url: Forbidden: credentials in the URL/)]);
   });
 });

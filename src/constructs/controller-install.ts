@@ -3,9 +3,13 @@ import * as kplus from 'cdk8s-plus-28';
 import { IntOrString, KubeClusterRole, KubeClusterRoleBinding, KubeNetworkPolicy, KubePodDisruptionBudget, KubeRole, KubeRoleBinding } from 'cdk8s-plus-28/lib/imports/k8s';
 import { Construct } from 'constructs';
 import { CONTROLLER_CLUSTER_RULES, CONTROLLER_LEASE_RULES } from '../controller/rbac';
+import { controllerRuleGroup } from '../alerts/controller-rules';
+import { controllerDashboard } from '../dashboards/controller';
 import { ServiceMonitor } from '../imports/monitoring.coreos.com';
 import { PART_OF } from '../names';
+import { DashboardConfigMaps } from './dashboard-config-maps';
 import { restrictedContainer, setResources } from './k8s-helpers';
+import { StackPrometheusRule } from './stack-prometheus-rule';
 
 /** V8 flags of the controller container; the controller benchmark runs with the same ones. Old space below the 256Mi limit leaves room for code and buffers. */
 export const CONTROLLER_NODE_OPTIONS = '--max-old-space-size=192';
@@ -20,8 +24,10 @@ export interface ControllerInstallProps {
   readonly image?: string;
   /** @default 2 (one leads, one stands by) */
   readonly replicas?: number;
-  /** `release` label of the ServiceMonitor, for kube-prometheus-stack. @default 'kube-prometheus-stack' */
+  /** `release` label of the ServiceMonitor and PrometheusRule, for kube-prometheus-stack. @default 'kube-prometheus-stack' */
   readonly release?: string;
+  /** Base of the controller alerts' `runbook_url`. @default DEFAULT_RUNBOOK_BASE_URL */
+  readonly runbookBaseUrl?: string;
 }
 
 /**
@@ -30,7 +36,8 @@ export interface ControllerInstallProps {
  * the Deployment (two replicas with leader election), and a Service and
  * ServiceMonitor for its /metrics; the replicas spread over nodes, a
  * PodDisruptionBudget keeps one through drains, and a NetworkPolicy admits
- * only the metrics port.
+ * only the metrics port. Its own alerts (a PrometheusRule) and dashboard (a
+ * ConfigMap for Grafana's sidecar) watch it like the engines.
  */
 export class ControllerInstall extends Construct {
   constructor(scope: Construct, id: string, props: ControllerInstallProps) {
@@ -97,9 +104,12 @@ export class ControllerInstall extends Construct {
 
     const service = new kplus.Service(this, 'service', { metadata: { name, namespace: ns, labels }, ports: [{ name: 'metrics', port: METRICS_PORT, targetPort: METRICS_PORT }] });
     service.selectLabel('app.kubernetes.io/name', name);
+    const release = props.release ?? 'kube-prometheus-stack';
     new ServiceMonitor(this, 'service-monitor', {
-      metadata: { name, namespace: ns, labels: { ...labels, release: props.release ?? 'kube-prometheus-stack' } },
+      metadata: { name, namespace: ns, labels: { ...labels, release } },
       spec: { selector: { matchLabels: labels }, endpoints: [{ port: 'metrics', path: '/metrics', interval: '30s' }] },
     });
+    new StackPrometheusRule(this, 'rules', { name, namespace: ns, labels: { ...labels, release }, rules: { groups: [controllerRuleGroup({ runbookBaseUrl: props.runbookBaseUrl })] } });
+    new DashboardConfigMaps(this, 'dashboards', { namespace: ns, instance: name, namePrefix: 'inference-monitoring', dashboards: [controllerDashboard()] });
   }
 }

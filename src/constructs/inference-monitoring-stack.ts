@@ -2,7 +2,7 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { buildRuleFiles } from '../alerts/rules';
 import { LABEL_INSTANCE, componentSelector, labelValue, objectName, stackLabels } from '../names';
-import { StackPlan } from '../plan/plan';
+import { StackPlan, otlpMetricsEnv } from '../plan/plan';
 import { DCGM_JOB, PROMETHEUS_PORT, SECRETS_DIR, buildPrometheusConfig, dcgmSelector, prometheusSecretFiles } from '../prometheus/prometheus-config';
 import { Alertmanager } from './alertmanager';
 import { dcgmTargetLabels, forOperator, modelTargetLabels, workloadTargetLabels } from '../prometheus/target-labels';
@@ -45,15 +45,7 @@ export class InferenceMonitoringStack extends Construct {
     const { plan } = props;
     const spec = plan.spec;
     const managed = spec.monitoring.mode === 'managed';
-    const otlpEnv = (name: string, engine: string) => plan.endpoints.otlpMetrics
-      ? [
-        { name: 'OTEL_METRICS_EXPORTER', value: 'otlp' },
-        { name: 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', value: 'http/protobuf' },
-        { name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', value: `${plan.endpoints.otlpMetrics}/v1/metrics` },
-        // Promoted to labels by the OTLP receiver, so pushed series carry the same labels as scraped ones.
-        { name: 'OTEL_RESOURCE_ATTRIBUTES', value: `model=${name},inference_engine=${engine},namespace=$(POD_NAMESPACE),pod=$(POD_NAME)` },
-      ]
-      : [];
+    const otlpEnv = (name: string, engine: string) => (plan.endpoints.otlpMetrics ? otlpMetricsEnv(plan.endpoints.otlpMetrics, name, engine) : []);
 
     for (const model of plan.models) {
       const workload = new InferenceModel(this, `model-${model.spec.name}`, {

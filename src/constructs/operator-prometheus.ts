@@ -74,7 +74,18 @@ export class OperatorPrometheus extends Construct {
             },
           },
         } : {}),
-        ...(m.remoteWrite?.length ? { remoteWrite: m.remoteWrite.map((r) => ({ url: r.url, ...(r.name ? { name: r.name } : {}) })) } : {}),
+        // The operator reads these Secrets (same namespace) and mounts them into its Prometheus.
+        ...(m.remoteWrite?.length ? { remoteWrite: m.remoteWrite.map((r) => ({
+          url: r.url,
+          ...(r.name ? { name: r.name } : {}),
+          ...(r.basicAuth ? { basicAuth: { username: r.basicAuth.usernameSecretRef, password: r.basicAuth.passwordSecretRef } } : {}),
+          ...(r.bearerTokenSecretRef ? { authorization: { type: 'Bearer', credentials: r.bearerTokenSecretRef } } : {}),
+          ...(r.tls ? { tlsConfig: {
+            ...(r.tls.caSecretRef ? { ca: { secret: r.tls.caSecretRef } } : {}),
+            ...(r.tls.certSecretRef ? { cert: { secret: r.tls.certSecretRef } } : {}),
+            ...(r.tls.keySecretRef ? { keySecret: r.tls.keySecretRef } : {}),
+          } } : {}),
+        })) } : {}),
         ...(props.alertmanagerService ? {
           alerting: { alertmanagers: [{ namespace: props.namespace, name: props.alertmanagerService, port: PrometheusSpecAlertingAlertmanagersPort.fromString('http'), apiVersion: PrometheusSpecAlertingAlertmanagersApiVersion.V2 }] },
         } : {}),

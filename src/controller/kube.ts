@@ -51,6 +51,8 @@ export class KubeApi {
   public readonly counts: RequestCounts = { reads: 0, writes: 0, watches: 0, byVerb: {} };
   /** Every `verb group/resource` this client was authorized for (see authorizedAs), with counts: the RBAC audit reads it. */
   public readonly authorized = new Map<string, number>();
+  /** Called with every response's Kubernetes verb and HTTP status ('error' when none came): the controller's metrics. */
+  public readonly onResponse: Array<(verb: string, code: number | 'error') => void> = [];
   private readonly server: string;
 
   /** @param kc where and how to connect: loadConnection(), or a client-node KubeConfig */
@@ -96,8 +98,19 @@ export class KubeApi {
     if (payload) opts.headers = { ...opts.headers, 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) };
     const lib = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
-      const req = lib.request(opts, (res) => { this.recordAuthorized(method, path, res.statusCode); resolve(res); });
-      req.on('error', reject);
+      let answered = false;
+      const req = lib.request(opts, (res) => {
+        answered = true;
+        this.recordAuthorized(method, path, res.statusCode);
+        const verbOf = authorizedAs(method, path, res.statusCode).split(' ')[0];
+        for (const f of this.onResponse) f(verbOf, res.statusCode ?? 0);
+        resolve(res);
+      });
+      req.on('error', (e) => {
+        // A watch aborted after its response is not a failed request.
+        if (!answered) for (const f of this.onResponse) f(authorizedAs(method, path).split(' ')[0], 'error');
+        reject(e);
+      });
       if (payload) req.write(payload);
       req.end();
     });

@@ -7,11 +7,12 @@
  */
 import * as http from 'http';
 import * as os from 'os';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
 import { ChildEntry, childEntry, withoutManagedFields } from './compact';
 import { Informer } from './informer';
 import { KubeApi, KubeApiError, KubeObject } from './kube';
 import { LeaderElector } from './leader-election';
+import { ControllerMetrics } from './metrics';
 import { OWNER_LABEL, RESYNC_MS, Reconciler } from './reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind, resourcePath } from './resources';
 import { WorkQueue } from './workqueue';
@@ -35,8 +36,8 @@ export function jsonLogger(stream: NodeJS.WritableStream = process.stderr): (msg
 }
 
 export class Controller {
-  public readonly queue = new WorkQueue();
-  public readonly registry = new Registry();
+  public readonly queue = new WorkQueue({ onDequeue: (s) => this.metrics.waited(s) });
+  public readonly registry: Registry;
   public readonly crInformer: Informer;
   public readonly ownedInformers = new Map<string, Informer>();
   public server?: http.Server;
@@ -49,29 +50,22 @@ export class Controller {
   private resyncTimer?: NodeJS.Timeout;
   private readonly log: (msg: string, fields?: Record<string, unknown>) => void;
   private readonly uidToKey = new Map<string, string>();
-  private readonly metrics;
+  private readonly metrics: ControllerMetrics;
   private workersDone: Promise<void>[] = [];
 
   constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log ?? jsonLogger();
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const self = this;
-    collectDefaultMetrics({ register: this.registry });
-    this.metrics = {
-      reconciles: new Counter({ name: 'inference_monitoring_reconcile_total', help: 'Reconciles by result.', labelNames: ['result'], registers: [this.registry] }),
-      errors: new Counter({ name: 'inference_monitoring_reconcile_errors_total', help: 'Reconciles that failed and were retried.', registers: [this.registry] }),
-      duration: new Histogram({ name: 'inference_monitoring_reconcile_duration_seconds', help: 'Reconcile duration.', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] }),
-      // Gauges read their value when scraped (prom-client calls collect()).
-      depth: new Gauge({ name: 'inference_monitoring_workqueue_depth', help: 'Keys waiting in the work queue.', registers: [this.registry], collect: () => { self.metrics.depth.set(self.queue.depth); } }),
-      requests: new Gauge({ name: 'inference_monitoring_kube_requests', help: 'Requests sent to the apiserver so far: reads (get, list), watches opened, writes.', labelNames: ['kind'], registers: [this.registry],
-        collect: () => {
-          const { reads, watches, writes } = opts.api.counts;
-          self.metrics.requests.set({ kind: 'read' }, reads);
-          self.metrics.requests.set({ kind: 'watch' }, watches);
-          self.metrics.requests.set({ kind: 'write' }, writes);
-        } }),
-      leader: new Gauge({ name: 'inference_monitoring_leader', help: '1 while this replica holds the Lease.', registers: [this.registry], collect: () => { self.metrics.leader.set(self.leading ? 1 : 0); } }),
-    };
+    this.metrics = new ControllerMetrics({
+      queueDepth: () => this.queue.depth,
+      requestCounts: () => opts.api.counts,
+      leading: () => this.leading,
+      resources: () => [...this.crInformer.cache.values()].map((cr) => ({
+        namespace: cr.metadata.namespace!, name: cr.metadata.name,
+        ready: (cr.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'),
+      })),
+    });
+    this.registry = this.metrics.registry;
+    opts.api.onResponse.push((verb, code) => this.metrics.response(verb, code));
 
     this.crInformer = new Informer(opts.api, INFERENCE_MONITORING, {
       namespace: opts.namespace,
@@ -82,6 +76,7 @@ export class Controller {
         if (obj.metadata.uid) {
           if (type === 'delete') this.uidToKey.delete(obj.metadata.uid); else this.uidToKey.set(obj.metadata.uid, key);
         }
+        if (type === 'delete') this.metrics.forget({ namespace: obj.metadata.namespace!, name: obj.metadata.name });
         this.queue.add(key);
       },
     });
@@ -176,15 +171,15 @@ export class Controller {
       try {
         if (!this.leading) continue; // a standby keeps its caches warm but does not write
         if (!this.ready) { this.queue.addAfter(key, 200); continue; }
-        const end = this.metrics.duration.startTimer();
+        const end = this.metrics.startReconcile();
         const action = await this.reconciler.reconcile(key);
         end();
-        this.metrics.reconciles.inc({ result: 'success' });
+        if (action.result) this.metrics.reconciled(refOf(key), action.result);
         this.queue.forget(key);
         if (action.requeueAfterMs !== undefined) this.queue.addAfter(key, action.requeueAfterMs);
       } catch (e) {
-        this.metrics.reconciles.inc({ result: 'error' });
-        this.metrics.errors.inc();
+        this.metrics.reconciled(refOf(key), 'error');
+        this.metrics.retried();
         const delay = this.queue.addRateLimited(key);
         this.log('reconcile failed', { key, error: (e as Error).message, retryInMs: delay });
         const cr = this.crInformer.cache.get(key);
@@ -210,4 +205,9 @@ export class Controller {
     });
     return new Promise((resolve) => this.server!.listen(port, () => { this.port = (this.server!.address() as any).port; resolve(); }));
   }
+}
+
+function refOf(key: string): { namespace: string; name: string } {
+  const [namespace, name] = key.split('/');
+  return { namespace, name };
 }

@@ -2,12 +2,13 @@
  * The controller's permissions, as data: the install manifests are generated
  * from it, and a test (test/controller.test.ts, "RBAC audit") fails on
  * wildcards and on any verb the controller never sends. Children are read by
- * list+watch only (no `get`); server-side apply is `patch`, or `create` for an
- * object that does not exist yet.
+ * list+watch, and by `get` once before creating one (an object of that name that
+ * is not its own is never taken over); server-side apply is `patch`, or `create`
+ * for an object that does not exist yet.
  */
 export interface PolicyRule { readonly apiGroups: string[]; readonly resources: string[]; readonly verbs: string[] }
 
-export const CHILD_VERBS = ['list', 'watch', 'create', 'patch', 'delete'];
+export const CHILD_VERBS = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
 
 export const CONTROLLER_CLUSTER_RULES: readonly PolicyRule[] = [
   { apiGroups: ['monitoring.inference.dev'], resources: ['inferencemonitorings'], verbs: ['list', 'watch', 'patch'] },
@@ -23,6 +24,8 @@ export const CONTROLLER_CLUSTER_RULES: readonly PolicyRule[] = [
   { apiGroups: ['monitoring.coreos.com'], resources: ['podmonitors', 'prometheusrules', 'prometheuses'], verbs: CHILD_VERBS },
   { apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: CHILD_VERBS },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+  // A namespace's opt-in annotation, read before writing there for another namespace's resource.
+  { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
 ];
 
 /** Leader election, in the controller's own namespace only. */

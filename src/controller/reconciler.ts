@@ -10,14 +10,26 @@ import { planStack } from '../plan/plan';
 import { ChildEntry, childEntry, compactObject, desiredDigest, settle } from './compact';
 import { Condition, setCondition } from './conditions';
 import { FIELD_MANAGER, KubeApi, KubeApiError, KubeObject } from './kube';
-import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind } from './resources';
+import { ReconcileResult } from './metrics';
+import { INFERENCE_MONITORING, NAMESPACE, OWNED_KINDS, ResourceKind, kindOf } from './resources';
 
 /** Label on every child: the UID of the owning InferenceMonitoring (for pruning and cross-namespace cleanup). */
 export const OWNER_LABEL = 'monitoring.inference.dev/owner-uid';
 export const FINALIZER = 'monitoring.inference.dev/cleanup';
+/**
+ * Annotation on a namespace that lets InferenceMonitoring resources of other
+ * namespaces put objects there (targets[].namespace, gpuMetrics.exporterNamespace:
+ * discovery Roles, PodMonitors, NetworkPolicies): a comma-separated list of
+ * namespaces, or `*`. Set by whoever administers that namespace.
+ */
+export const ALLOW_FROM_ANNOTATION = 'monitoring.inference.dev/allow-from-namespaces';
 export const RESYNC_MS = 5 * 60_000;
 
-export interface Action { readonly requeueAfterMs?: number }
+export interface Action {
+  readonly requeueAfterMs?: number;
+  /** How the pass ended, for the metrics; undefined when there was nothing to reconcile. */
+  readonly result?: ReconcileResult;
+}
 export const Action = {
   requeue: (ms: number): Action => ({ requeueAfterMs: ms }),
   awaitChange: (): Action => ({}),
@@ -157,7 +169,7 @@ export class Reconciler {
     if (!cr) return Action.awaitChange();
     if (cr.metadata.deletionTimestamp) {
       await this.finalize(cr);
-      return Action.awaitChange();
+      return { result: 'success' };
     }
 
     const generation = cr.metadata.generation ?? 0;
@@ -171,14 +183,18 @@ export class Reconciler {
         setCondition(conds, { type: 'Progressing', status: 'False', reason: 'InvalidSpec', message: 'waiting for a valid spec', observedGeneration: generation }, this.deps.now),
       ], {});
       if (written) await this.deps.api.event(cr, 'Warning', 'InvalidSpec', message).catch(() => undefined);
-      return Action.awaitChange();
+      return { result: 'failed' };
     }
     const plan = planned.value;
 
     const generationKey = `${cr.metadata.uid}/${generation}`;
     const rendering = new Rendering(() => this.render(cr, plan.name, plan.namespace), this.recentCompact.get(generationKey));
     const desired = this.desiredRefs(generationKey, rendering);
-    const crossNamespace = desired.some((d) => d.metadata.namespace && d.metadata.namespace !== cr.metadata.namespace);
+    const failures: string[] = [];
+    // Another namespace must opt in before objects go there; objects already there are then pruned.
+    const refused = await this.refusedNamespaces(cr, desired);
+    failures.push(...refused.values());
+    const crossNamespace = desired.some((d) => d.metadata.namespace && d.metadata.namespace !== cr.metadata.namespace && !refused.has(d.metadata.namespace));
     if (crossNamespace && !(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
       // Owner references cannot cross namespaces: a finalizer cleans those children up on deletion.
       await this.deps.api.mergePatch(INFERENCE_MONITORING, cr.metadata.namespace!, cr.metadata.name, { metadata: { finalizers: [...(cr.metadata.finalizers ?? []), FINALIZER], resourceVersion: cr.metadata.resourceVersion } });
@@ -188,8 +204,8 @@ export class Reconciler {
     const available = new Set(this.deps.availableKinds().map((k) => `${k.apiVersion}/${k.kind}`));
     const live = await this.liveChildren(cr, desired);
     let applied = 0;
-    const failures: string[] = [];
     for (const [i, want] of desired.entries()) {
+      if (refused.has(want.metadata.namespace!)) continue;
       if (!available.has(`${want.apiVersion}/${want.kind}`)) {
         failures.push(`${want.kind} ${want.metadata.name}: the ${want.apiVersion} API is not installed in the cluster`);
         continue;
@@ -203,7 +219,10 @@ export class Reconciler {
       // Otherwise the object is missing, or it was judged against an earlier desired object: apply.
       const d = rendering.object(i);
       try {
-        const entry = this.deps.observedChild?.(await this.deps.api.apply(d as KubeObject));
+        // Ours (in `live`) are applied; anything else only created, never taken over (see createOrClaim).
+        const returned = current ? await this.deps.api.apply(d as KubeObject) : await this.createOrClaim(cr, d as KubeObject);
+        if (typeof returned === 'string') { failures.push(returned); continue; }
+        const entry = this.deps.observedChild?.(returned);
         if (entry?.content && isSubset(rendering.compact(i), entry.content)) settle(entry, want.digest);
         applied++;
       } catch (e) {
@@ -211,7 +230,7 @@ export class Reconciler {
       }
     }
     if (rendering.rendered) this.recentCompact.set(generationKey, rendering.allCompacted());
-    const wanted = new Set(desired.map(objKey));
+    const wanted = new Set(desired.filter((d) => !refused.has(d.metadata.namespace!)).map(objKey));
     let pruned = 0;
     for (const [k, obj] of live) {
       if (!wanted.has(k)) {
@@ -253,7 +272,46 @@ export class Reconciler {
 
     this.deps.log('reconciled', { key, applied, pruned, failures: failures.length, ready: `${readyCount}/${models.length}` });
     const requeue = failures.length ? 30_000 : !allReady ? 15_000 : RESYNC_MS;
-    return { requeueAfterMs: requeue, outcome: { applied, pruned, statusWritten } };
+    return { requeueAfterMs: requeue, result: failures.length ? 'failed' : 'success', outcome: { applied, pruned, statusWritten } };
+  }
+
+  /**
+   * Creates an object the caches do not show as this resource's. If one of that
+   * name exists, it is left untouched and reported, unless it carries this
+   * resource's owner label (a cache behind a write), then it is applied.
+   * Returns the apiserver's object, or the failure message. (An object created
+   * by someone else between the get and the apply would still be merged into:
+   * a window of one round trip.)
+   */
+  private async createOrClaim(cr: KubeObject, obj: KubeObject): Promise<KubeObject | string> {
+    // A get first (one per object created, not per pass): an apply would merge into someone else's object and claim it.
+    const existing = await this.deps.api.get(kindOf(obj.apiVersion, obj.kind), obj.metadata.namespace ?? '', obj.metadata.name);
+    const owner = existing?.metadata.labels?.[OWNER_LABEL];
+    if (!existing || owner === cr.metadata.uid) return this.deps.api.apply(obj);
+    return `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}: exists and is not owned by this InferenceMonitoring (${owner ? `its ${OWNER_LABEL} label names another resource, ${owner}` : `no ${OWNER_LABEL} label`}); left unchanged: rename the model or resource, or delete that object`;
+  }
+
+  /**
+   * Namespaces other than the resource's that its objects would go to and that
+   * do not list the resource's namespace in ALLOW_FROM_ANNOTATION, with the
+   * failure naming the spec field that points there.
+   */
+  private async refusedNamespaces(cr: KubeObject, desired: readonly DesiredRef[]): Promise<Map<string, string>> {
+    const own = cr.metadata.namespace!;
+    const others = [...new Set(desired.map((d) => d.metadata.namespace!).filter((ns) => ns && ns !== own))].sort();
+    const out = new Map<string, string>();
+    for (const ns of others) {
+      const obj = await this.deps.api.get(NAMESPACE, '', ns);
+      const allowed = (obj?.metadata.annotations?.[ALLOW_FROM_ANNOTATION] ?? '').split(',').map((x) => x.trim());
+      if (obj && (allowed.includes('*') || allowed.includes(own))) continue;
+      const spec = cr.spec ?? {};
+      const fields = [
+        ...(spec.targets ?? []).map((t: any, i: number) => (t?.namespace === ns ? `spec.targets[${i}].namespace` : undefined)),
+        spec.gpuMetrics?.exporterNamespace === ns ? 'spec.gpuMetrics.exporterNamespace' : undefined,
+      ].filter(Boolean);
+      out.set(ns, `${fields.join(', ') || 'spec'}: Forbidden: namespace ${ns} ${obj ? `does not allow InferenceMonitoring resources from ${own} (its administrator can annotate it ${ALLOW_FROM_ANNOTATION}=${own})` : 'does not exist'}; nothing was applied there`);
+    }
+    return out;
   }
 
   /** Labels and owner references that tie a child to its InferenceMonitoring. */

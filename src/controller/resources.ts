@@ -11,6 +11,9 @@ export interface ResourceKind {
 
 export const INFERENCE_MONITORING: ResourceKind = { apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', plural: 'inferencemonitorings', namespaced: true };
 
+/** Read (get) to check a namespace's opt-in before the controller writes into it for another namespace's resource. */
+export const NAMESPACE: ResourceKind = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
+
 /** Every kind a stack can contain, in apply order (config before workloads). */
 export const OWNED_KINDS: readonly ResourceKind[] = [
   { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true },

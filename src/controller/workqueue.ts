@@ -7,6 +7,8 @@
 export interface WorkQueueOptions {
   /** @default 5 */ readonly baseDelayMs?: number;
   /** @default 300000 */ readonly maxDelayMs?: number;
+  /** Called when a worker takes a key, with how long it waited since it was added (seconds). */
+  readonly onDequeue?: (waitedSeconds: number) => void;
 }
 
 export class WorkQueue {
@@ -15,12 +17,14 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** When each waiting key was first added (a re-add while waiting or processing keeps the first time). */
+  private readonly addedAt = new Map<string, number>();
   private waiters: Array<(key: string | undefined) => void> = [];
   private shuttingDown = false;
   private readonly base: number;
   private readonly max: number;
 
-  constructor(opts: WorkQueueOptions = {}) {
+  constructor(private readonly opts: WorkQueueOptions = {}) {
     this.base = opts.baseDelayMs ?? 5;
     this.max = opts.maxDelayMs ?? 300_000;
   }
@@ -30,11 +34,13 @@ export class WorkQueue {
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
+    if (!this.addedAt.has(key)) this.addedAt.set(key, performance.now());
     if (this.processing.has(key)) return;
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);
       this.processing.add(key);
+      this.dequeued(key);
       waiter(key);
     } else {
       this.queue.push(key);
@@ -68,10 +74,17 @@ export class WorkQueue {
     if (key !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);
+      this.dequeued(key);
       return Promise.resolve(key);
     }
     if (this.shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private dequeued(key: string): void {
+    const at = this.addedAt.get(key);
+    this.addedAt.delete(key);
+    if (at !== undefined) this.opts.onDequeue?.((performance.now() - at) / 1000);
   }
 
   done(key: string): void {

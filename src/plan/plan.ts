@@ -4,10 +4,11 @@
  * rank where the engine runs a server per rank), and the stack's components
  * and in-cluster endpoints. No cdk8s here, so it is cheap to test.
  */
-import { EngineProfile, ProcessSpec, SignalMetric, SignalName, availableSignals, normalizeVersion, versionSatisfies } from '../engines/profile';
+import { EngineProfile, EnvVarValue, ProcessSpec, SignalMetric, SignalName, availableSignals, normalizeVersion, versionSatisfies } from '../engines/profile';
 import { profileFor } from '../engines/registry';
-import { LABEL_ENGINE, LABEL_INSTANCE, LABEL_MODEL, LABEL_NAME, labelValue, objectName, stackLabels } from '../names';
+import { LABEL_ENGINE, LABEL_INSTANCE, LABEL_MODEL, LABEL_NAME, MAX_NAME, labelValue, objectName, stackLabels } from '../names';
 import { InferenceMonitoringSpec, ModelSpec, TargetSpec } from '../spec/schema';
+import { quantityValue } from '../spec/quantity';
 import { FieldError, ValidationResult, validateSpec } from '../spec/validate';
 
 /** A port that serves `/metrics` and must be scraped. */
@@ -107,12 +108,14 @@ export function planStack(input: StackInput): ValidationResult<StackPlan> {
   const base = /^[a-z]/.test(input.name) ? input.name.replace(/\./g, '-') : `im-${input.name.replace(/\./g, '-')}`;
 
   const names = {
-    prometheus: objectName([base, 'prometheus']),
+    // StatefulSet pods carry `controller-revision-hash: <statefulset>-<10 hex>`, a label value of at most 63:
+    // the managed StatefulSet is this name, the operator's `prometheus-<this name>`.
+    prometheus: objectName([base, 'prometheus'], MAX_NAME - 11 - 'prometheus-'.length),
     tempo: objectName([base, 'tempo']),
     grafana: objectName([base, 'grafana']),
     dcgm: objectName([base, 'dcgm-exporter']),
     grafanaAdminSecret: spec.grafana.adminSecretRef?.name ?? objectName([base, 'grafana-admin']),
-    alertmanager: objectName([base, 'alertmanager']),
+    alertmanager: objectName([base, 'alertmanager'], MAX_NAME - 11),
     alertmanagerConfigSecret: spec.alerting.alertmanager.configSecretRef?.name ?? objectName([base, 'alertmanager']),
   };
   const svc = (n: string, port: number) => `http://${n}.${input.namespace}.svc:${port}`;
@@ -133,8 +136,26 @@ export function planStack(input: StackInput): ValidationResult<StackPlan> {
   const models = (spec.models ?? []).map((m, i) => planModel(input, base, spec, m, i, endpoints, errors));
   const targets = (spec.targets ?? []).map((t, i) => planTarget(input, base, t, i, errors));
   checkSloThresholds(spec, [...models, ...targets], errors);
+  checkNameCollisions(input, names, [...models.map((m) => ({ at: `spec.models[${m.index}].name`, name: m.spec.name, objectName: m.objectName })),
+    ...targets.map((t, i) => ({ at: `spec.targets[${i}].name`, name: t.spec.name, objectName: t.objectName }))], errors);
   if (errors.length) return { ok: false, errors };
   return { ok: true, value: { name: input.name, namespace: input.namespace, spec, models, targets, names, endpoints } };
+}
+
+/**
+ * A model or target whose objects would take the name of one of the stack's
+ * own (`<name>-prometheus`, `-grafana`, …) or of another model's (names are
+ * shortened with a hash past 63 characters) is refused, rather than rendering
+ * two objects of one name.
+ */
+function checkNameCollisions(input: StackInput, names: StackPlan['names'], workloads: ReadonlyArray<{ at: string; name: string; objectName: string }>, errors: FieldError[]): void {
+  const taken = new Map<string, string>(Object.entries(names).map(([component, n]) => [n, `the stack's ${component}`]));
+  taken.set(objectName([input.name, 'default-deny']), 'the stack\'s default-deny NetworkPolicy');
+  for (const w of workloads) {
+    const by = taken.get(w.objectName);
+    if (by) errors.push({ path: w.at, message: `Invalid value: ${JSON.stringify(w.name)}: its objects would be named ${w.objectName}, like ${by}; choose another name` });
+    else taken.set(w.objectName, `those of ${w.at.replace(/\.name$/, '')}`);
+  }
 }
 
 /**
@@ -173,6 +194,35 @@ function resolveVersion(profile: EngineProfile, given: string | undefined, path:
     errors.push({ path, message: `Unsupported value: ${JSON.stringify(given ?? profile.defaultVersion)}: ${until.reason}; use a version below ${until.version}` });
   }
   return version;
+}
+
+/** The apiserver refuses a container whose request exceeds its limit, so do we, here where the field path is known. */
+function checkRequestsWithinLimits(m: ModelSpec, profile: EngineProfile, at: string, errors: FieldError[]): void {
+  for (const r of ['cpu', 'memory'] as const) {
+    const limit = m.resources.limits?.[r];
+    if (!limit) continue;
+    const request = m.resources.requests?.[r] ?? profile.resources[r];
+    if (quantityValue(request) <= quantityValue(limit)) continue;
+    errors.push(m.resources.requests?.[r]
+      ? { path: `${at}.resources.requests.${r}`, message: `Invalid value: "${request}": must be less than or equal to ${r} limit of ${limit}` }
+      : { path: `${at}.resources.limits.${r}`, message: `Invalid value: "${limit}": below ${profile.displayName}'s default ${r} request of ${profile.resources[r]}; set resources.requests.${r} too` });
+  }
+}
+
+/** An argument Kubernetes passes as written: `$$` is its escape for `$`, so `$(VAR)` stays literal. */
+export function literalArg(arg: string): string {
+  return arg.replace(/\$/g, '$$$$');
+}
+
+/** Variables that make an OTLP-pushing engine send metrics to `endpoint`, labelled like scraped series. */
+export function otlpMetricsEnv(endpoint: string, model: string, engine: string): EnvVarValue[] {
+  return [
+    { name: 'OTEL_METRICS_EXPORTER', value: 'otlp' },
+    { name: 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', value: 'http/protobuf' },
+    { name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', value: `${endpoint}/v1/metrics` },
+    // Promoted to labels by the OTLP receiver, so pushed series carry the same labels as scraped ones.
+    { name: 'OTEL_RESOURCE_ATTRIBUTES', value: `model=${model},inference_engine=${engine},namespace=$(POD_NAMESPACE),pod=$(POD_NAME)` },
+  ];
 }
 
 function planModel(
@@ -217,10 +267,23 @@ function planModel(
   const engine = profile.command(ctx);
   const engineProcess: ProcessSpec = {
     command: engine.command,
-    args: [...engine.args, ...(tracing?.args ?? []), ...(m.args ?? [])],
+    // `$` doubled: Kubernetes expands `$(VAR)` in args, which would put a referenced Secret's value into the process arguments.
+    args: [...engine.args, ...(tracing?.args ?? []), ...(m.args ?? [])].map(literalArg),
     // Tracing's variables override the engine's defaults of the same name (one entry per name).
     env: lastByName([...(engine.env ?? []), ...(tracing?.env ?? [])]),
   };
+
+  checkRequestsWithinLimits(m, profile, at, errors);
+  // A user variable of a name we generate would replace ours (kplus keeps the last): a plaintext HF_TOKEN, a spoofed endpoint.
+  const pushesOtlpMetrics = profile.metrics.kind === 'otlp-push';
+  const generatedEnv = new Map<string, string>([
+    ...(engineProcess.env ?? []).map((e): [string, string] => [e.name, `the ${profile.displayName} engine profile (tracing: spec.tracing)`]),
+    ...(pushesOtlpMetrics && endpoints.otlpMetrics ? otlpMetricsEnv(endpoints.otlpMetrics, m.name, m.engine) : []).map((e): [string, string] => [e.name, 'the OTLP metrics push to the stack\'s Prometheus']),
+  ]);
+  (m.env ?? []).forEach((e, j) => {
+    const by = generatedEnv.get(e.name);
+    if (by) errors.push({ path: `${at}.env[${j}].name`, message: `Forbidden: ${e.name} is set by ${by}; change it through the spec` });
+  });
 
   if (m.autoscaling) {
     const signal = m.autoscaling.metric === 'queueLength' ? 'requestsWaiting' : 'kvCacheUsage';
@@ -243,7 +306,7 @@ function planModel(
     engineProcess,
     router: router ? { ...router, image: router.image ?? image } : undefined,
     metricsEndpoints,
-    pushesOtlpMetrics: profile.metrics.kind === 'otlp-push',
+    pushesOtlpMetrics,
     tracesExported: tracing !== undefined,
     selectorLabels,
     labels: { ...stackLabels(input.name, m.engine, 'inference'), ...selectorLabels, [LABEL_ENGINE]: m.engine, [LABEL_NAME]: m.engine },

@@ -69,6 +69,15 @@ export interface ScrapeConfig {
 export interface RemoteWriteConfig {
   url: string;
   name?: string;
+  basic_auth?: { username_file: string; password_file: string };
+  authorization?: { type: 'Bearer'; credentials_file: string };
+  tls_config?: TlsConfig;
+}
+
+export interface TlsConfig {
+  ca_file?: string;
+  cert_file?: string;
+  key_file?: string;
 }
 
 export interface OtlpConfig {

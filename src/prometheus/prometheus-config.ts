@@ -115,8 +115,13 @@ export const SECRETS_DIR = '/etc/prometheus/secrets';
 
 /** Secrets (name and key) the configuration reads files from: the Prometheus pod mounts each. */
 export function prometheusSecretFiles(plan: StackPlan): Array<{ name: string; key: string }> {
-  return (plan.spec.alerting.endpoints ?? []).flatMap((e) => [e.bearerTokenSecretRef, e.caSecretRef]).filter((r): r is { name: string; key: string } => r !== undefined);
+  return [
+    ...(plan.spec.alerting.endpoints ?? []).flatMap((e) => [e.bearerTokenSecretRef, e.caSecretRef]),
+    ...(plan.spec.monitoring.remoteWrite ?? []).flatMap((r) => [r.basicAuth?.usernameSecretRef, r.basicAuth?.passwordSecretRef, r.bearerTokenSecretRef, r.tls?.caSecretRef, r.tls?.certSecretRef, r.tls?.keySecretRef]),
+  ].filter((r): r is { name: string; key: string } => r !== undefined);
 }
+
+const secretFile = (r: { name: string; key: string }) => `${SECRETS_DIR}/${r.name}/${r.key}`;
 
 function addAlerting(cfg: PrometheusConfig, plan: StackPlan): void {
   const file = (r: { name: string; key: string }) => `${SECRETS_DIR}/${r.name}/${r.key}`;
@@ -156,6 +161,17 @@ function addOtlp(cfg: PrometheusConfig): void {
 
 function addRemoteWrite(cfg: PrometheusConfig, plan: StackPlan): void {
   const rw = plan.spec.monitoring.remoteWrite ?? [];
-  if (rw.length) cfg.remote_write = rw.map((r) => ({ url: r.url, ...(r.name ? { name: r.name } : {}) }));
+  if (rw.length) {
+    cfg.remote_write = rw.map((r) => {
+      const tls = r.tls ? { ...(r.tls.caSecretRef ? { ca_file: secretFile(r.tls.caSecretRef) } : {}), ...(r.tls.certSecretRef ? { cert_file: secretFile(r.tls.certSecretRef) } : {}), ...(r.tls.keySecretRef ? { key_file: secretFile(r.tls.keySecretRef) } : {}) } : undefined;
+      return {
+        url: r.url,
+        ...(r.name ? { name: r.name } : {}),
+        ...(r.basicAuth ? { basic_auth: { username_file: secretFile(r.basicAuth.usernameSecretRef), password_file: secretFile(r.basicAuth.passwordSecretRef) } } : {}),
+        ...(r.bearerTokenSecretRef ? { authorization: { type: 'Bearer' as const, credentials_file: secretFile(r.bearerTokenSecretRef) } } : {}),
+        ...(tls && Object.keys(tls).length ? { tls_config: tls } : {}),
+      };
+    });
+  }
 }
 

@@ -53,10 +53,14 @@ export function List<T extends TSchema>(items: T, options: KubeSchemaOptions = {
 
 /** Prometheus duration, e.g. `15s`, `1h30m`, `15d`. Pattern taken from prometheus-operator's CRDs. */
 export const DURATION_PATTERN = '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$';
-/** Kubernetes resource.Quantity, as in apimachinery's quantity regexp. */
-export const QUANTITY_PATTERN = '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+/** Kubernetes resource.Quantity, as in apimachinery's quantity regexp, without a minus: every quantity here is a size. */
+export const QUANTITY_PATTERN = '^\\+?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
 /** RFC 1123 label (lower case, digits, '-'), starting with a letter so derived Service names stay valid. */
 export const DNS_LABEL_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
+/** RFC 1123 subdomain (names of Secrets, storage classes, claims). */
+export const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+/** Qualified label or taint key: an optional DNS-subdomain prefix and `/`, then a name of at most 63 characters. */
+export const QUALIFIED_NAME_PATTERN = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
 /** Kubernetes label value. */
 export const LABEL_VALUE_PATTERN = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
 /** Qualified resource name such as `nvidia.com/gpu`. */

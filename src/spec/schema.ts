@@ -8,7 +8,7 @@ import { ENGINE_NAMES } from '../engines/names';
 import { GPU_ENGINE_NAMES, SHARED_TP_ENGINE_NAMES } from '../engines/registry';
 import {
   Duration, List, Obj, Quantity, StringEnum, StringMap,
-  DNS_LABEL_PATTERN, LABEL_VALUE_PATTERN, RESOURCE_NAME_PATTERN,
+  DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, LABEL_VALUE_PATTERN, QUALIFIED_NAME_PATTERN, RESOURCE_NAME_PATTERN,
 } from './schema-builders';
 
 export const API_GROUP = 'monitoring.inference.dev';
@@ -16,11 +16,15 @@ export const API_VERSION = 'v1alpha1';
 export const KIND = 'InferenceMonitoring';
 export const PLURAL = 'inferencemonitorings';
 export const SHORT_NAME = 'infmon';
+/** Where docs/runbooks/ is published: the default of `alerting.runbookBaseUrl` and of the controller install's alerts. */
+export const DEFAULT_RUNBOOK_BASE_URL = 'https://github.com/cdk8s-inference-monitoring/cdk8s-inference-monitoring/blob/main/docs/runbooks';
 
 /** Upper bounds keep CEL cost estimates within the apiserver's budget and derived names short. */
 export const MAX_MODELS = 32;
 export const MAX_TARGETS = 32;
 export const MAX_MODEL_NAME = 40;
+/** Environment variables every engine container gets from us (see InferenceModel); `env` may not set them. */
+export const ALWAYS_GENERATED_ENV = ['HF_HOME', 'POD_NAME', 'POD_NAMESPACE'];
 
 const celList = (items: string[]) => `[${items.map((i) => `'${i}'`).join(', ')}]`;
 
@@ -39,11 +43,14 @@ const EnvVar = Obj({
 });
 
 const Toleration = Obj({
-  key: Type.String({ description: 'Taint key the toleration applies to.', minLength: 1, maxLength: 316 }),
+  key: Type.String({ description: 'Taint key the toleration applies to.', minLength: 1, maxLength: 316, pattern: QUALIFIED_NAME_PATTERN }),
   operator: Type.Optional(StringEnum(['Exists', 'Equal'] as const, { description: 'How the key is matched.', default: 'Exists' })),
   value: Type.Optional(Type.String({ description: 'Taint value, with operator Equal.', maxLength: 63 })),
   effect: Type.Optional(StringEnum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const, { description: 'Taint effect to tolerate; empty tolerates all effects.' })),
-}, { description: 'A toleration for the GPU nodes\' taints.' });
+}, {
+  description: 'A toleration for the GPU nodes\' taints.',
+  'x-kubernetes-validations': [{ rule: "!has(self.value) || (has(self.operator) && self.operator == 'Equal')", message: 'a value needs operator Equal (Exists matches any value)', fieldPath: '.value' }],
+});
 
 const Gpu = Obj({
   count: Type.Integer({ description: 'GPUs per replica, requested as limits of `resourceName`. Must cover the GPUs parallelism needs: tensor × data (LMDeploy: max(tensor, data), its data-parallel ranks share the tensor-parallel GPUs).', minimum: 0, maximum: 64, default: 1 }),
@@ -71,7 +78,7 @@ const Resources = Obj({
 const ModelCache = Obj({
   type: StringEnum(['emptyDir', 'persistentVolumeClaim'] as const, { description: 'Where downloaded weights live: a pod-local emptyDir, or a PersistentVolumeClaim that survives restarts.', default: 'emptyDir' }),
   size: Type.Optional(Quantity('Size of the volume (emptyDir size limit, or the storage request of the generated claim).')),
-  storageClassName: Type.Optional(Type.String({ description: 'Storage class of the generated claim.', maxLength: 253 })),
+  storageClassName: Type.Optional(Type.String({ description: 'Storage class of the generated claim.', maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN })),
   existingClaim: Type.Optional(Type.String({ description: 'Use this existing claim instead of generating one.', maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' })),
   mountPath: Type.String({ description: 'Where the cache is mounted; `HF_HOME` points here.', default: '/cache/huggingface', pattern: '^/', maxLength: 256 }),
 }, {
@@ -90,7 +97,7 @@ export const ModelSchema = Obj({
   engineVersion: Type.Optional(Type.String({ description: 'Engine version (the image tag unless `image` is set). Metric names and flags follow it. Default: the profile\'s tested version.', maxLength: 64, pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+.][0-9A-Za-z.-]+)?$' })),
   image: Type.Optional(Type.String({ description: 'Container image; overrides the profile\'s image for engineVersion.', minLength: 1, maxLength: 512 })),
   args: Type.Optional(List(Type.String({ maxLength: 4096 }), { description: 'Extra engine arguments, appended after the generated ones.', maxItems: 64 })),
-  env: Type.Optional(List(EnvVar, { description: 'Extra environment variables.', maxItems: 64 })),
+  env: Type.Optional(List(EnvVar, { description: 'Extra environment variables, unique by name. Names the controller sets (HF_HOME, POD_NAME, POD_NAMESPACE, HF_TOKEN with hfTokenSecretRef, the engine\'s and OTLP variables) are refused.', maxItems: 64, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })),
   replicas: Type.Integer({ description: 'Pod replicas.', minimum: 0, maximum: 128, default: 1 }),
   gpu: Gpu,
   parallelism: Parallelism,
@@ -125,6 +132,18 @@ export const ModelSchema = Obj({
       fieldPath: '.parallelism',
     },
     {
+      rule: `!has(self.env) || self.env.all(e, !(e.name in ${celList(ALWAYS_GENERATED_ENV)}))`,
+      message: `env must not set ${ALWAYS_GENERATED_ENV.join(', ')}: they are generated (HF_HOME from modelCache.mountPath, POD_NAME and POD_NAMESPACE from the pod)`,
+      fieldPath: '.env',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      rule: "!has(self.hfTokenSecretRef) || !has(self.env) || self.env.all(e, e.name != 'HF_TOKEN')",
+      message: 'env must not set HF_TOKEN when hfTokenSecretRef is set: HF_TOKEN comes from that Secret',
+      fieldPath: '.env',
+      reason: 'FieldValueForbidden',
+    },
+    {
       rule: `!(self.engine in ${celList(SHARED_TP_ENGINE_NAMES)}) || self.parallelism.data == 1 || self.parallelism.tensor > 1`,
       messageExpression: "self.engine + ' data parallelism needs parallelism.tensor > 1: its data-parallel ranks share the tensor-parallel GPUs (tensor is the total)'",
       fieldPath: '.parallelism.tensor',
@@ -145,13 +164,37 @@ export const TargetSchema = Obj({
 
 const Storage = Obj({
   size: Type.Optional(Quantity('Volume size; without it an emptyDir is used and data does not survive a restart.')),
-  storageClassName: Type.Optional(Type.String({ description: 'Storage class of the claim.', maxLength: 253 })),
+  storageClassName: Type.Optional(Type.String({ description: 'Storage class of the claim.', maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN })),
 }, { description: 'Persistent storage.', default: {} });
 
+const FileSecretKeyRef = (what: string, key: string) => Obj({
+  name: Type.String({ description: `Secret holding ${what}.`, minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
+  key: Type.String({ description: 'Key in the Secret.', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: key }),
+}, { description: `A key of a Secret: ${what}.` });
+
 const RemoteWrite = Obj({
-  url: Type.String({ description: 'Remote-write endpoint, e.g. Mimir or Thanos Receive.', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' }),
+  url: Type.String({ description: 'Remote-write endpoint, e.g. Mimir or Thanos Receive. No credentials in it: they would land in a ConfigMap; use basicAuth or bearerTokenSecretRef.', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' }),
   name: Type.Optional(Type.String({ description: 'Name of the queue in Prometheus\' metrics.', maxLength: 63, pattern: DNS_LABEL_PATTERN })),
-}, { description: 'A Prometheus remote_write target.' });
+  basicAuth: Type.Optional(Obj({
+    usernameSecretRef: FileSecretKeyRef('the user name', 'username'),
+    passwordSecretRef: FileSecretKeyRef('the password', 'password'),
+  }, { description: 'HTTP basic authentication, both parts from Secrets (mounted as files, never in the configuration).' })),
+  bearerTokenSecretRef: Type.Optional(FileSecretKeyRef('a bearer token Prometheus sends (mounted as a file, never in the configuration)', 'token')),
+  tls: Type.Optional(Obj({
+    caSecretRef: Type.Optional(FileSecretKeyRef('the CA certificate (PEM) that signed the endpoint\'s certificate', 'ca.crt')),
+    certSecretRef: Type.Optional(FileSecretKeyRef('the client certificate (PEM), for mutual TLS', 'tls.crt')),
+    keySecretRef: Type.Optional(FileSecretKeyRef('the client certificate\'s private key (PEM)', 'tls.key')),
+  }, {
+    description: 'TLS of the connection, from Secrets mounted as files.',
+    'x-kubernetes-validations': [{ rule: 'has(self.certSecretRef) == has(self.keySecretRef)', message: 'a client certificate needs its key, and a key its certificate', fieldPath: '.certSecretRef' }],
+  })),
+}, {
+  description: 'A Prometheus remote_write target.',
+  'x-kubernetes-validations': [
+    { rule: "!self.url.matches('^https?://[^/]*@')", message: 'credentials in the URL would be written into a ConfigMap: use basicAuth or bearerTokenSecretRef', fieldPath: '.url', reason: 'FieldValueForbidden' },
+    { rule: '!(has(self.basicAuth) && has(self.bearerTokenSecretRef))', message: 'basicAuth and bearerTokenSecretRef are exclusive', fieldPath: '.bearerTokenSecretRef', reason: 'FieldValueForbidden' },
+  ],
+});
 
 const Monitoring = Obj({
   mode: StringEnum(['managed', 'operator'] as const, { description: '`managed`: deploy our own Prometheus with a generated configuration (no operator needed). `operator`: emit ServiceMonitors/PodMonitors/PrometheusRules for prometheus-operator (kube-prometheus-stack).', default: 'managed' }),
@@ -212,10 +255,6 @@ const Alerts = Obj({
   errorRatio: Type.Number({ description: 'Alert when the share of failed requests exceeds this.', minimum: 0, maximum: 1, default: 0.05 }),
 }, { description: 'Alerts.', default: {} });
 
-const FileSecretKeyRef = (what: string, key: string) => Obj({
-  name: Type.String({ description: `Secret holding ${what}.`, minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
-  key: Type.String({ description: 'Key in the Secret.', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: key }),
-}, { description: `A key of a Secret: ${what}.` });
 
 const AlertmanagerEndpoint = Obj({
   url: Type.String({ description: 'Base URL of an existing Alertmanager, e.g. `https://alertmanager.example.com` (path prefix kept).', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' }),
@@ -229,7 +268,7 @@ const Alerting = Obj({
     configSecretRef: Type.Optional(FileSecretKeyRef('the Alertmanager configuration (receivers, routes, inhibitions); you own it, the stack only mounts it. Default: Secret `<name>-alertmanager`, key `alertmanager.yaml`', 'alertmanager.yaml')),
   }, { description: 'An Alertmanager of the stack\'s own.', default: {} }),
   endpoints: Type.Optional(List(AlertmanagerEndpoint, { description: 'Existing Alertmanagers to send alerts to (as well as, or instead of, the stack\'s own).', maxItems: 4 })),
-  runbookBaseUrl: Type.String({ description: 'Every alert\'s `runbook_url` is `<runbookBaseUrl>/<alertname>.md` (the runbooks are in docs/runbooks/).', maxLength: 1024, pattern: '^https?://[^\\s]+[^/\\s]$', default: 'https://github.com/cdk8s-inference-monitoring/cdk8s-inference-monitoring/blob/main/docs/runbooks' }),
+  runbookBaseUrl: Type.String({ description: 'Every alert\'s `runbook_url` is `<runbookBaseUrl>/<alertname>.md` (the runbooks are in docs/runbooks/).', maxLength: 1024, pattern: '^https?://[^\\s]+[^/\\s]$', default: DEFAULT_RUNBOOK_BASE_URL }),
 }, {
   description: 'Where alerts go. In operator mode without createPrometheus they reach the shared Prometheus\' Alertmanager (kube-prometheus-stack\'s).',
   default: {},
@@ -257,7 +296,7 @@ const Benchmarks = Obj({
   host: Type.Optional(Type.String({ description: 'PostgreSQL host:port.', maxLength: 253 })),
   database: Type.String({ description: 'Database name.', maxLength: 63, default: 'metrics' }),
   secretRef: Type.Optional(Obj({
-    name: Type.String({ description: 'Secret with keys `user` and `password`.', minLength: 1, maxLength: 253 }),
+    name: Type.String({ description: 'Secret with keys `user` and `password`.', minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN }),
   }, { description: 'Credentials of the benchmark database.' })),
 }, {
   description: 'The transformers benchmark dashboard on PostgreSQL.',

@@ -305,7 +305,8 @@ export async function installPrometheusOperatorCrds(cp: ControlPlane): Promise<v
   }
 }
 
-export async function ensureNamespace(cp: ControlPlane, name: string): Promise<void> {
-  const res = await cp.request('PATCH', `/api/v1/namespaces/${name}?fieldManager=test`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, 'application/apply-patch+yaml');
+/** Creates (or updates) a namespace; `annotations`, e.g. the controller's ALLOW_FROM_ANNOTATION opt-in. */
+export async function ensureNamespace(cp: ControlPlane, name: string, annotations?: Record<string, string>): Promise<void> {
+  const res = await cp.request('PATCH', `/api/v1/namespaces/${name}?fieldManager=test`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, ...(annotations ? { annotations } : {}) } }, 'application/apply-patch+yaml');
   if (res.status >= 300) throw new Error(`namespace ${name}: ${res.text}`);
 }

@@ -11,7 +11,10 @@ export const SPEC_VARIANTS: Record<string, Record<string, unknown>> = {
   },
   'targets, remote write, persistent storage': {
     targets: [{ name: 'old', engine: 'lmdeploy', selector: { app: 'old' }, port: 23333, ranks: 4, namespace: 'serving' }],
-    monitoring: { retention: '30d', storage: { size: '100Gi' }, remoteWrite: [{ url: 'https://mimir.example.com/api/v1/push', name: 'mimir' }] },
+    monitoring: { retention: '30d', storage: { size: '100Gi' }, remoteWrite: [
+      { url: 'https://mimir.example.com/api/v1/push', name: 'mimir', basicAuth: { usernameSecretRef: { name: 'mimir-auth' }, passwordSecretRef: { name: 'mimir-auth' } }, tls: { caSecretRef: { name: 'mimir-ca' } } },
+      { url: 'https://thanos.example.com/api/v1/receive', bearerTokenSecretRef: { name: 'thanos-token' } },
+    ] },
     gpuMetrics: { deployExporter: false, exporterNamespace: 'gpu-operator' },
   },
   'no alerts, no gpu metrics, no tempo': {
