@@ -17,38 +17,46 @@ import { kindOf, resourcePath } from '../src/controller/resources';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from './harness/control-plane';
 import { SHARED } from './harness/binaries';
 
-const RUNS = Number(process.env.CIM_PROPERTY_RUNS ?? 60);
+const RUNS = Number(process.env.CIM_PROPERTY_RUNS ?? 200);
 const ENGINES = ['vllm', 'lmdeploy', 'sglang', 'tgi', 'transformers'] as const;
 /** Names at and around every limit: 41/42 (Prometheus StatefulSet pods' revision label), 52/53, 63. */
 const nameOfLength = (n: number) => fc.stringMatching(new RegExp(`^[a-z][a-z0-9-]{${Math.max(0, n - 2)}}[a-z0-9]$`)).map((s) => s.slice(0, n));
 const resourceName = fc.oneof(fc.constantFrom(1, 2, 41, 42, 52, 53, 63).chain((n) => (n === 1 ? fc.constant('a') : nameOfLength(n))), nameOfLength(12));
 const quantity = fc.constantFrom('100m', '1', '2', '8', '16', '0.5', '1500m', '+4', '1e3');
-const memory = fc.constantFrom('512Mi', '1Gi', '8Gi', '64Gi', '100G', '2e9', '256M');
+const memory = fc.constantFrom('512Mi', '1Gi', '8Gi', '64Gi', '100G', '2e9', '256M', '128Gi');
+/** Mostly valid values, sometimes one the library must refuse (`rarely`). */
+const mostly = <T>(valid: readonly T[], invalid: readonly T[]) => fc.oneof({ arbitrary: fc.constantFrom(...valid), weight: 12 }, { arbitrary: fc.constantFrom(...invalid), weight: 1 });
 const toleration = fc.record({
-  key: fc.constantFrom('nvidia.com/gpu', 'dedicated', 'example.com/pool_a.b', 'gpu-type', 'bad key'),
-  operator: fc.constantFrom(undefined, 'Exists', 'Equal'),
-  value: fc.constantFrom(undefined, 'a100', 'h100-80gb'),
+  key: mostly(['nvidia.com/gpu', 'dedicated', 'example.com/pool_a.b', 'gpu-type'], ['bad key', 'a/b/c']),
+  equal: fc.boolean(),
+  value: mostly(['a100', 'h100-80gb'], ['']),
+  strayValue: mostly([false], [true]),
   effect: fc.constantFrom(undefined, 'NoSchedule', 'NoExecute', 'PreferNoSchedule'),
-}).map((t) => Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)));
+}).map((t) => ({
+  key: t.key,
+  ...(t.equal ? { operator: 'Equal', value: t.value } : { operator: 'Exists', ...(t.strayValue ? { value: 'x' } : {}) }),
+  ...(t.effect ? { effect: t.effect } : {}),
+}));
 const envVar = fc.record({
-  name: fc.constantFrom('NCCL_DEBUG', 'VLLM_LOGGING_LEVEL', 'HF_HOME', 'POD_NAME', 'HF_TOKEN', 'OTEL_SERVICE_NAME', 'A.B-c_d', 'CUDA_VISIBLE_DEVICES'),
+  name: mostly(['NCCL_DEBUG', 'VLLM_LOGGING_LEVEL', 'A.B-c_d', 'CUDA_VISIBLE_DEVICES'], ['HF_HOME', 'POD_NAME', 'OTEL_SERVICE_NAME', 'HF_TOKEN']),
   value: fc.constantFrom('INFO', '$(HF_TOKEN)', 'a$b', '', '0,1'),
   secret: fc.boolean(),
 }).map((e) => (e.secret ? { name: e.name, secretKeyRef: { name: 'extra.secrets', key: 'k' } } : { name: e.name, value: e.value }));
 
 const model = fc.record({
-  name: fc.oneof(nameOfLength(40), fc.constantFrom('m', 'a-b', 'prometheus', 'grafana', 'tempo', 'dcgm-exporter')),
+  name: fc.oneof(nameOfLength(40), mostly(['m', 'a-b', 'qwen'], ['prometheus', 'grafana', 'tempo', 'dcgm-exporter', 'alertmanager'])),
   model: fc.constantFrom('Qwen/Qwen2.5-7B-Instruct', 'x/y', 'org/$(HF_TOKEN)', '/cache/huggingface/local-model'),
   engine: fc.constantFrom(...ENGINES),
   tensor: fc.integer({ min: 1, max: 4 }),
   data: fc.integer({ min: 1, max: 3 }),
   replicas: fc.integer({ min: 0, max: 3 }),
   requests: fc.record({ cpu: fc.option(quantity, { nil: undefined }), memory: fc.option(memory, { nil: undefined }) }),
-  limits: fc.record({ cpu: fc.option(quantity, { nil: undefined }), memory: fc.option(memory, { nil: undefined }) }),
+  // Limits mostly above any request (ours or the profile's default), sometimes below.
+  limits: fc.record({ cpu: fc.option(mostly(['16', '32', '64000m'], ['100m', '1']), { nil: undefined, freq: 3 }), memory: fc.option(mostly(['128Gi', '300G', '1Ti'], ['512Mi', '1Gi']), { nil: undefined, freq: 3 }) }),
   shm: fc.constantFrom('1Gi', '16Gi', '64Mi', '500M'),
   cache: fc.constantFrom<Record<string, unknown>>({}, { type: 'persistentVolumeClaim', size: '200Gi', storageClassName: 'fast-ssd' }, { type: 'persistentVolumeClaim', size: '1Ti', storageClassName: 'gp3.encrypted' }, { size: '50Gi' }, { type: 'persistentVolumeClaim', existingClaim: 'weights.v2' }),
-  tolerations: fc.option(fc.array(toleration, { maxLength: 3 }), { nil: undefined }),
-  env: fc.option(fc.uniqueArray(envVar, { maxLength: 4, selector: (e) => e.name }), { nil: undefined }),
+  tolerations: fc.option(fc.array(toleration, { maxLength: 2 }), { nil: undefined }),
+  env: fc.option(fc.uniqueArray(envVar, { maxLength: 3, selector: (e) => e.name }), { nil: undefined }),
   args: fc.option(fc.array(fc.constantFrom('--max-model-len', '8192', '$(HF_TOKEN)', '--api-key=$x', '$$(POD_NAME)'), { maxLength: 4 }), { nil: undefined }),
   hfToken: fc.boolean(),
   autoscale: fc.boolean(),
@@ -78,7 +86,7 @@ const spec = fc.record({
   gpuMetrics: fc.boolean(),
   target: fc.boolean(),
   defaultDeny: fc.boolean(),
-  storageClass: fc.constantFrom(undefined, 'standard', 'Bad Class'),
+  storageClass: mostly([undefined, 'standard', 'gp3.encrypted'], ['Bad Class']),
 }).map((s) => ({
   models: s.models,
   monitoring: { mode: s.mode === 'managed' ? 'managed' : 'operator', ...(s.mode === 'operator+create' ? { createPrometheus: true } : {}),

@@ -8,7 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import { Client } from 'pg';
-import { ensureSchema, parseBenchmarkRun, recordBenchmark, BenchmarkRun } from '../src/benchmarks/loader';
+import * as net from 'net';
+import { benchmarkClientConfig, ensureSchema, parseBenchmarkRun, recordBenchmark, BenchmarkRun } from '../src/benchmarks/loader';
 import { benchmarkDashboard } from '../src/dashboards/benchmark';
 import { main } from '../src/cli/main';
 import { havePostgres, RunningPostgres, startPostgres } from './harness/postgres';
@@ -124,5 +125,20 @@ runIf('benchmark dashboard on PostgreSQL', () => {
     expect(text).toBe('error: metadata.gpu_name: Required value (string)\n');
     expect(() => parseBenchmarkRun({ ...run('x', 1), modelMeasurements: [{ measurements: { ttft: 'fast' } }] })).toThrow('modelMeasurements[0].measurements.ttft: expected a number');
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('record-benchmark keeps its deadline', () => {
+  test('a database that accepts connections and never answers: connect fails by the deadline', async () => {
+    const held: net.Socket[] = [];
+    const server = net.createServer((s) => { held.push(s); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const db = new Client(benchmarkClientConfig(`postgres://u:p@127.0.0.1:${port}/metrics`, 1));
+    const started = Date.now();
+    await expect(db.connect()).rejects.toThrow(/timeout/i);
+    expect(Date.now() - started).toBeLessThan(5000);
+    for (const s of held) s.destroy();
+    server.close();
   });
 });

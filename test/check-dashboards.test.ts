@@ -85,3 +85,27 @@ runIf('check-dashboards with a real Prometheus', () => {
     }
   }, 120_000);
 });
+
+describe('check-dashboards keeps its deadline', () => {
+  test('a Prometheus that is ready, never answers a query and ignores SIGTERM: a clear error by the deadline, and the process is killed', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-stuck-'));
+    const pidFile = path.join(dir, 'pid');
+    // A stand-in for the prometheus binary: it answers /-/ready, holds every other request open, and ignores SIGTERM.
+    const fake = path.join(dir, 'prometheus');
+    fs.writeFileSync(fake, `#!/usr/bin/env node
+const http = require('http');
+require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
+process.on('SIGTERM', () => {});
+const addr = process.argv.find((a) => a.startsWith('--web.listen-address=')).split('=')[1].split(':');
+http.createServer((req, res) => { if (req.url === '/-/ready') res.end('ok'); }).listen(Number(addr[1]), addr[0]);
+`, { mode: 0o755 });
+    const started = Date.now();
+    await expect(checkDashboards({ fixturesDir: FIXTURES, prometheus: fake, timeoutSeconds: 4 })).rejects.toThrow(/Prometheus did not answer within 4 s|not done within 4 s/);
+    const took = Date.now() - started;
+    // The deadline, plus the 5 s between SIGTERM and SIGKILL.
+    expect(took).toBeLessThan(4000 + 5000 + 3000);
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    expect(() => process.kill(pid, 0)).toThrow();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 30_000);
+});

@@ -197,3 +197,15 @@ describe('plan-time checks that need the engine profile', () => {
     });
   });
 });
+
+describe('validateSpec never throws', () => {
+  test('cyclic input and BigInts are errors at the root, not exceptions', () => {
+    const cyclic: any = { models: [{ name: 'q', model: 'x/y', engine: 'vllm' }] };
+    cyclic.models[0].self = cyclic;
+    for (const input of [cyclic, { models: [{ name: 'q', model: 'x/y', engine: 'vllm', replicas: BigInt(1) }] }]) {
+      const r = validateSpec(input);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.errors).toEqual([{ path: 'spec', message: expect.stringMatching(/^Invalid value: not JSON data: /) }]);
+    }
+  });
+});

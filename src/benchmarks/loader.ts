@@ -4,8 +4,19 @@
  * `*_secs` keys) and its device samples.
  */
 import { randomUUID } from 'crypto';
-import type { ClientBase } from 'pg';
+import type { ClientBase, ClientConfig } from 'pg';
 import { BENCHMARK_SCHEMA_SQL } from './schema';
+
+/**
+ * Connection settings with deadlines: a database that accepts the connection
+ * and never answers (a stuck proxy, a full pool) fails the command instead of
+ * hanging it. Connect, each query (client side) and each statement (server
+ * side) get `timeoutSeconds`.
+ */
+export function benchmarkClientConfig(connectionString: string | undefined, timeoutSeconds = 30): ClientConfig {
+  const ms = Math.round(timeoutSeconds * 1000);
+  return { connectionString, connectionTimeoutMillis: ms, query_timeout: ms, statement_timeout: ms };
+}
 
 export interface BenchmarkRun {
   /** Default: a new UUID. */

@@ -219,6 +219,8 @@ export interface CheckOptions {
   readonly rateInterval?: string;
   /** Scrapes of every sample before queries run (rates need two). @default 3 */
   readonly minScrapes?: number;
+  /** Deadline of the whole check, Prometheus' start and every request included. @default 300 */
+  readonly timeoutSeconds?: number;
 }
 
 export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> {
@@ -227,6 +229,20 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
   const servers: http.Server[] = [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-check-'));
   let child: ChildProcess | undefined;
+  const timeoutSeconds = opts.timeoutSeconds ?? 300;
+  const overall = Date.now() + timeoutSeconds * 1000;
+  // Every request ends by the deadline: a Prometheus that accepts connections and never answers must not hang the check.
+  const fetch = async (url: string, init: RequestInit = {}): Promise<Response> => {
+    const left = overall - Date.now();
+    if (left <= 0) throw new Error(`check-dashboards: not done within ${timeoutSeconds} s (timeoutSeconds)`);
+    try {
+      const deadline = AbortSignal.timeout(left);
+      return await globalThis.fetch(url, { ...init, signal: init.signal ? AbortSignal.any([init.signal, deadline]) : deadline });
+    } catch (e) {
+      if ((e as Error).name === 'TimeoutError') throw new Error(`check-dashboards: Prometheus did not answer within ${timeoutSeconds} s (timeoutSeconds)`);
+      throw e;
+    }
+  };
   try {
     const served = [];
     for (const f of fixtures) {
@@ -243,9 +259,9 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
     const port = await freePort();
     child = spawn(findPrometheus(opts.prometheus), [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], { stdio: 'ignore' });
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 60_000;
+    const deadline = Math.min(overall, Date.now() + 60_000);
     for (;;) {
-      try { if ((await fetch(`${url}/-/ready`)).ok) break; } catch { /* starting */ }
+      try { if ((await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2000) })).ok) break; } catch { /* starting */ }
       if (child.exitCode !== null || Date.now() > deadline) throw new Error('prometheus did not start');
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -301,7 +317,12 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
     return { results, unavailable };
   } finally {
     if (child && child.exitCode === null) {
-      await new Promise<void>((resolve) => { child!.once('exit', () => resolve()); child!.kill('SIGTERM'); });
+      // SIGTERM, then SIGKILL: a Prometheus that ignores the first must not keep the check (and its port) alive.
+      await new Promise<void>((resolve) => {
+        const kill = setTimeout(() => child!.kill('SIGKILL'), 5000);
+        child!.once('exit', () => { clearTimeout(kill); resolve(); });
+        child!.kill('SIGTERM');
+      });
     }
     for (const s of servers) s.close();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -187,7 +187,13 @@ export function validateSpec(input: unknown, root = 'spec'): ValidationResult<In
     return { ok: false, errors: [{ path: root, message: `Invalid value: ${JSON.stringify(input)}: must be an object` }] };
   }
   // JSON round trip, not structuredClone: the copy must belong to this realm (cel-js checks constructors).
-  const data = JSON.parse(JSON.stringify(input));
+  let data: any;
+  try {
+    data = JSON.parse(JSON.stringify(input));
+  } catch (e) {
+    // A cycle or a BigInt: not something YAML or JSON can carry, so not a spec.
+    return { ok: false, errors: [{ path: root, message: `Invalid value: not JSON data: ${(e as Error).message.split('\n')[0]}` }] };
+  }
   const validate = validator();
   if (!validate(data)) {
     const errors = (validate.errors ?? []).map((e) => describeAjvError(root, e));
