@@ -20,6 +20,11 @@ const VARIANTS = Object.entries(SPEC_VARIANTS).map(([name, spec], i) => {
   const monitoring = { ...((spec.monitoring as object) ?? {}), mode: 'operator', createPrometheus: true };
   return { name, namespace: `variant-${i}`, objs: renderManifests({ name: 'demo', namespace: `variant-${i}`, spec: { ...spec, monitoring } }) };
 });
+/** A stack in operator mode on a shared kube-prometheus-stack Prometheus (its default selectors), and one without the release label. */
+const KPS_NS = 'monitoring';
+const TEAM_NS = 'team-a';
+const SHARED_STACK = renderManifests({ name: 'shared', namespace: TEAM_NS, spec: { models: [{ name: 'qwen', model: 'x/y', engine: 'vllm' }], monitoring: { mode: 'operator' } } });
+const OTHER_RELEASE = renderManifests({ name: 'other', namespace: TEAM_NS, spec: { models: [{ name: 'qwen', model: 'x/y', engine: 'sglang' }], monitoring: { mode: 'operator', release: 'another-prometheus' } } });
 const runIf = haveK8sBinaries() && haveOperator() ? describe : describe.skip;
 
 runIf('prometheus-operator against a real kube-apiserver', () => {
@@ -34,9 +39,9 @@ runIf('prometheus-operator against a real kube-apiserver', () => {
 
   beforeAll(async () => {
     cp = await startControlPlane();
-    for (const ns of [NS, ...VARIANTS.map((v) => v.namespace)]) await ensureNamespace(cp, ns);
+    for (const ns of [NS, KPS_NS, TEAM_NS, ...VARIANTS.map((v) => v.namespace)]) await ensureNamespace(cp, ns);
     crds = await installOperatorCrds(cp);
-    op = await startOperator({ kubeconfig: cp.kubeconfig, namespaces: [NS, ...VARIANTS.map((v) => v.namespace)], dir: cp.dir });
+    op = await startOperator({ kubeconfig: cp.kubeconfig, namespaces: [NS, KPS_NS, TEAM_NS, ...VARIANTS.map((v) => v.namespace)], dir: cp.dir });
   }, 180_000);
   afterAll(async () => {
     await op?.stop();
@@ -115,12 +120,69 @@ runIf('prometheus-operator against a real kube-apiserver', () => {
     expect(check.code).toBe(0);
   });
 
+  // Operator mode on a shared kube-prometheus-stack: its Prometheus (the chart's default selectors: `release: <release name>`
+  // in every namespace, alerting to its own Alertmanager) loads our PrometheusRule because of the release label, and sends
+  // what fires to that Alertmanager; a stack labelled for another release is not loaded.
+  test('kube-prometheus-stack\'s Prometheus loads our rules by their release label and sends to its Alertmanager', async () => {
+    const release = 'kube-prometheus-stack';
+    await apply(`/apis/monitoring.coreos.com/v1/namespaces/${KPS_NS}/prometheuses`, {
+      apiVersion: 'monitoring.coreos.com/v1', kind: 'Prometheus',
+      metadata: { name: `${release}-prometheus`, namespace: KPS_NS },
+      spec: {
+        version: 'v3.16.0', replicas: 1, serviceAccountName: `${release}-prometheus`,
+        ruleSelector: { matchLabels: { release } }, ruleNamespaceSelector: {},
+        podMonitorSelector: { matchLabels: { release } }, podMonitorNamespaceSelector: {},
+        alerting: { alertmanagers: [{ namespace: KPS_NS, name: `${release}-alertmanager`, port: 'http-web', apiVersion: 'v2' }] },
+      },
+    });
+    const plural: Record<string, string> = { PodMonitor: 'podmonitors', PrometheusRule: 'prometheusrules' };
+    for (const o of [...SHARED_STACK, ...OTHER_RELEASE].filter((x) => plural[x.kind])) await apply(`/apis/monitoring.coreos.com/v1/namespaces/${TEAM_NS}/${plural[o.kind]}`, o);
+    const ours = SHARED_STACK.find((o) => o.kind === 'PrometheusRule')!;
+    expect(ours.metadata.labels?.release).toBe(release);
+
+    const cm = await waitFor('our rules in kube-prometheus-stack\'s rule files', async () => {
+      const r = await cp.request('GET', `/api/v1/namespaces/${KPS_NS}/configmaps/prometheus-${release}-prometheus-rulefiles-0`);
+      return r.status === 200 && Object.keys(r.body.data ?? {}).some((k) => k.startsWith(`${TEAM_NS}-${ours.metadata.name}-`)) ? r.body : undefined;
+    }, 60_000).catch((e) => { throw new Error(`${e.message}\n${op!.logTail()}`); });
+    const files = Object.keys(cm.data);
+    // Only ours: the other release's rule is not selected.
+    expect(files.filter((k) => k.startsWith(`${TEAM_NS}-`)).map((k) => k.replace(/-[0-9a-f-]{36}\.yaml$/, ''))).toEqual([`${TEAM_NS}-${ours.metadata.name}`]);
+    const text = cm.data[files.find((k) => k.startsWith(`${TEAM_NS}-${ours.metadata.name}-`))!];
+    for (const alert of ['InferenceTargetDown', 'InferenceTimeToFirstTokenHigh', 'InferenceErrorRateHigh']) expect(text).toContain(`alert: ${alert}`);
+    const f = path.join(cp.dir, 'kps-rules.yaml');
+    fs.writeFileSync(f, text);
+    expect((await promtool(['check', 'rules', f])).code).toBe(0);
+
+    const g = await waitFor('alerting and our scrape jobs in its configuration', async () => {
+      const c = await generatedPrometheusConfig(cp, KPS_NS, `${release}-prometheus`);
+      return c?.config?.alerting && (c.config.scrape_configs ?? []).some((j: any) => j.job_name.startsWith(`podMonitor/${TEAM_NS}/shared-`)) ? c : undefined;
+    }, 60_000);
+    const am = g!.config.alerting.alertmanagers[0];
+    expect(am.api_version).toBe('v2');
+    expect(am.kubernetes_sd_configs[0]).toMatchObject({ role: 'endpoints', namespaces: { names: [KPS_NS] } });
+    expect(am.relabel_configs.some((r: any) => r.action === 'keep' && String(r.regex).includes(`${release}-alertmanager`))).toBe(true);
+    expect((g!.config.scrape_configs as any[]).some((j) => j.job_name.startsWith(`podMonitor/${TEAM_NS}/other-`))).toBe(false);
+  }, 120_000);
+
   // What we emit in operator mode, for every spec variant: the operator takes every object, its configuration has one job per
   // PodMonitor endpoint whose relabelings end with our own (job back to our name, the operator's extra labels dropped), and
   // promtool accepts the configuration and the rule file it generates.
   describe.each(VARIANTS)('operator mode, $name', ({ namespace, objs }) => {
     test('the operator accepts every object; one job per endpoint, ending in our relabelings; promtool accepts config and rules', async () => {
       const monitoring = objs.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/'));
+      // The Secrets remote write reads its credentials from are the user's: the operator needs them to exist.
+      const refs = new Map<string, Set<string>>();
+      const collect = (v: any): void => {
+        if (!v || typeof v !== 'object') return;
+        if (typeof v.name === 'string' && typeof v.key === 'string' && Object.keys(v).length === 2) refs.set(v.name, (refs.get(v.name) ?? new Set()).add(v.key));
+        for (const x of Object.values(v)) collect(x);
+      };
+      for (const o of monitoring.filter((x) => x.kind === 'Prometheus')) collect(o.spec.remoteWrite);
+      // The operator parses certificates: a CA gets a real one (the apiserver's self-signed certificate will do).
+      const pem = fs.readFileSync(path.join(cp.dir, 'pki', 'apiserver.crt'), 'utf8');
+      for (const [name, keys] of refs) {
+        await apply(`/api/v1/namespaces/${namespace}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData: Object.fromEntries([...keys].map((k) => [k, k.endsWith('.crt') ? pem : 'x'])) });
+      }
       const plural: Record<string, string> = { PodMonitor: 'podmonitors', PrometheusRule: 'prometheusrules', Prometheus: 'prometheuses' };
       for (const o of monitoring) await apply(`/apis/monitoring.coreos.com/v1/namespaces/${namespace}/${plural[o.kind]}`, o);
       const monitors = monitoring.filter((o) => o.kind === 'PodMonitor');
