@@ -50,6 +50,8 @@ export const INVALID_SPECS: Array<{ name: string; spec: unknown; path: string }>
   { name: 'toleration key not a qualified name', spec: { models: [model({ gpu: { tolerations: [{ key: 'bad key!' }] } })] }, path: 'spec.models[0].gpu.tolerations[0].key' },
   { name: 'storage class not a DNS subdomain', spec: { models: [model({ modelCache: { type: 'persistentVolumeClaim', size: '100Gi', storageClassName: 'Fast SSD' } })] }, path: 'spec.models[0].modelCache.storageClassName' },
   { name: 'benchmark Secret name not a DNS subdomain', spec: { models: [model()], benchmarks: { enabled: true, host: 'pg:5432', secretRef: { name: 'Bad Secret!!' } } }, path: 'spec.benchmarks.secretRef.name' },
+  { name: 'model named like a stack component', spec: { models: [model({ name: 'prometheus' })] }, path: 'spec.models[0].name' },
+  { name: 'remote write with credentials in the URL', spec: { models: [model()], monitoring: { remoteWrite: [{ url: 'https://user:pw@mimir.example.com/api/v1/push' }] } }, path: 'spec.monitoring.remoteWrite[0].url' },
   { name: 'target without selector', spec: { targets: [{ name: 't', engine: 'vllm', port: 8000 }] }, path: 'spec.targets[0].selector' },
   { name: 'target named like a model', spec: { models: [model()], targets: [{ name: 'qwen', engine: 'vllm', selector: { app: 'x' }, port: 8000 }] }, path: 'spec.targets' },
   { name: 'latency SLO without threshold', spec: { models: [model()], slo: { ttft: { objective: 0.99 } } }, path: 'spec.slo.ttft.thresholdSeconds' },

@@ -219,3 +219,23 @@ describe('remote-write credentials stay secret', () => {
     expect(r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)).toEqual([expect.stringMatching(/^spec\.monitoring\.remoteWrite\[0\]\.url: Forbidden: credentials in the URL/)]);
   });
 });
+
+describe('trace export credentials stay secret', () => {
+  test('tracing.headersSecretRef reaches every tracing engine as OTEL_EXPORTER_OTLP_TRACES_HEADERS from the Secret; a URL with credentials is refused', () => {
+    const objs = renderManifests({ name: 'demo', namespace: 'llm', spec: {
+      models: [{ name: 'v', model: 'x/y', engine: 'vllm' }, { name: 's', model: 'x/y', engine: 'sglang' }],
+      tempo: { enabled: false }, tracing: { endpoint: 'https://otlp.vendor.example:4317', headersSecretRef: { name: 'otlp-auth' } },
+    } });
+    for (const name of ['demo-v', 'demo-s']) {
+      const env = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === name)!.spec.template.spec.containers[0].env;
+      expect(env.find((e: any) => e.name === 'OTEL_EXPORTER_OTLP_TRACES_HEADERS')).toEqual({ name: 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', valueFrom: { secretKeyRef: { name: 'otlp-auth', key: 'headers' } } });
+    }
+    const r = validateSpec({ models: [{ name: 'v', model: 'x/y', engine: 'vllm' }], tempo: { enabled: false }, tracing: { endpoint: 'https://u:p@otlp.vendor.example:4317' } });
+    expect(r.ok ? [] : r.errors.map((e) => e.path)).toEqual(['spec.tracing.endpoint']);
+  });
+
+  test('a model named like a stack component is refused (at admission too)', () => {
+    const r = validateSpec({ models: [{ name: 'grafana', model: 'x/y', engine: 'vllm' }] });
+    expect(r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)).toEqual([expect.stringMatching(/^spec\.models\[0\]\.name: Invalid value: a model may not be named prometheus, grafana/)]);
+  });
+});

@@ -2,7 +2,7 @@ import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { objectName } from '../names';
-import { ModelPlan } from '../plan/plan';
+import { ModelPlan, TRACES_HEADERS_ENV } from '../plan/plan';
 import { setResources } from './k8s-helpers';
 
 /** Default GPU toleration: the taint the NVIDIA GPU Operator and most clouds put on GPU nodes. */
@@ -85,6 +85,10 @@ export class InferenceModel extends Construct {
     if (m.hfTokenSecretRef) {
       const secret = kplus.Secret.fromSecretName(this, 'hf-token', m.hfTokenSecretRef.name);
       engine.env.addVariable('HF_TOKEN', kplus.EnvValue.fromSecretValue({ secret, key: m.hfTokenSecretRef.key }));
+    }
+    if (plan.tracesHeadersSecret) {
+      const secret = kplus.Secret.fromSecretName(this, 'traces-headers', plan.tracesHeadersSecret.name);
+      engine.env.addVariable(TRACES_HEADERS_ENV, kplus.EnvValue.fromSecretValue({ secret, key: plan.tracesHeadersSecret.key }));
     }
     for (const e of [...(plan.engineProcess.env ?? []), ...(props.extraEnv ?? [])]) {
       engine.env.addVariable(e.name, kplus.EnvValue.fromValue(e.value));

@@ -39,6 +39,8 @@ export interface ModelPlan {
   /** Empty for engines that push metrics over OTLP. */
   readonly metricsEndpoints: readonly MetricsEndpoint[];
   readonly pushesOtlpMetrics: boolean;
+  /** The Secret key whose value the engine sends as headers of its trace exports (TRACES_HEADERS_ENV). */
+  readonly tracesHeadersSecret?: { readonly name: string; readonly key: string };
   readonly tracesExported: boolean;
   readonly selectorLabels: Record<string, string>;
   readonly labels: Record<string, string>;
@@ -209,6 +211,9 @@ function checkRequestsWithinLimits(m: ModelSpec, profile: EngineProfile, at: str
   }
 }
 
+/** The OpenTelemetry SDKs' variable for headers of trace exports. */
+export const TRACES_HEADERS_ENV = 'OTEL_EXPORTER_OTLP_TRACES_HEADERS';
+
 /** An argument Kubernetes passes as written: `$$` is its escape for `$`, so `$(VAR)` stays literal. */
 export function literalArg(arg: string): string {
   return arg.replace(/\$/g, '$$$$');
@@ -279,6 +284,7 @@ function planModel(
   const generatedEnv = new Map<string, string>([
     ...(engineProcess.env ?? []).map((e): [string, string] => [e.name, `the ${profile.displayName} engine profile (tracing: spec.tracing)`]),
     ...(pushesOtlpMetrics && endpoints.otlpMetrics ? otlpMetricsEnv(endpoints.otlpMetrics, m.name, m.engine) : []).map((e): [string, string] => [e.name, 'the OTLP metrics push to the stack\'s Prometheus']),
+    ...(tracing && spec.tracing.headersSecretRef ? [[TRACES_HEADERS_ENV, 'spec.tracing.headersSecretRef'] as [string, string]] : []),
   ]);
   (m.env ?? []).forEach((e, j) => {
     const by = generatedEnv.get(e.name);
@@ -307,6 +313,7 @@ function planModel(
     router: router ? { ...router, image: router.image ?? image } : undefined,
     metricsEndpoints,
     pushesOtlpMetrics,
+    tracesHeadersSecret: tracing ? spec.tracing.headersSecretRef : undefined,
     tracesExported: tracing !== undefined,
     selectorLabels,
     labels: { ...stackLabels(input.name, m.engine, 'inference'), ...selectorLabels, [LABEL_ENGINE]: m.engine, [LABEL_NAME]: m.engine },

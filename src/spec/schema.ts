@@ -25,6 +25,8 @@ export const MAX_TARGETS = 32;
 export const MAX_MODEL_NAME = 40;
 /** Environment variables every engine container gets from us (see InferenceModel); `env` may not set them. */
 export const ALWAYS_GENERATED_ENV = ['HF_HOME', 'POD_NAME', 'POD_NAMESPACE'];
+/** Names of the stack's own components (`<resource>-<name>`): a model or target of that name would collide with them. */
+export const RESERVED_WORKLOAD_NAMES = ['prometheus', 'grafana', 'tempo', 'alertmanager', 'dcgm-exporter', 'default-deny'];
 
 const celList = (items: string[]) => `[${items.map((i) => `'${i}'`).join(', ')}]`;
 
@@ -132,6 +134,11 @@ export const ModelSchema = Obj({
       fieldPath: '.parallelism',
     },
     {
+      rule: `!(self.name in ${celList(RESERVED_WORKLOAD_NAMES)})`,
+      message: `a model may not be named ${RESERVED_WORKLOAD_NAMES.join(', ')}: its objects would take the names of the stack's own`,
+      fieldPath: '.name',
+    },
+    {
       rule: `!has(self.env) || self.env.all(e, !(e.name in ${celList(ALWAYS_GENERATED_ENV)}))`,
       message: `env must not set ${ALWAYS_GENERATED_ENV.join(', ')}: they are generated (HF_HOME from modelCache.mountPath, POD_NAME and POD_NAMESPACE from the pod)`,
       fieldPath: '.env',
@@ -220,8 +227,18 @@ const Monitoring = Obj({
 const Tracing = Obj({
   enabled: Type.Boolean({ description: 'Export OTLP traces from the engines.', default: true }),
   samplingRatio: Type.Number({ description: 'Share of requests traced (0 to 1).', minimum: 0, maximum: 1, default: 1 }),
-  endpoint: Type.Optional(Type.String({ description: 'OTLP gRPC endpoint of an external collector; default: the stack\'s Tempo.', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' })),
-}, { description: 'Request tracing.', default: {} });
+  endpoint: Type.Optional(Type.String({ description: 'OTLP gRPC endpoint of an external collector; default: the stack\'s Tempo. No credentials in it: it is written into engine arguments; use headersSecretRef.', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' })),
+  headersSecretRef: Type.Optional(Obj({
+    name: Type.String({ description: 'Secret in the resource\'s namespace.', minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN }),
+    key: Type.String({ description: 'Key holding the headers, `name=value` pairs separated by commas (e.g. `authorization=Bearer <token>`).', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'headers' }),
+  }, { description: 'Headers of every trace export (the collector\'s credentials), from a Secret: the engines get them as OTEL_EXPORTER_OTLP_TRACES_HEADERS, which OpenTelemetry SDKs read; never in arguments or a ConfigMap.' })),
+}, {
+  description: 'Request tracing.',
+  default: {},
+  'x-kubernetes-validations': [
+    { rule: "!has(self.endpoint) || !self.endpoint.matches('^https?://[^/]*@')", message: 'credentials in the URL would be written into engine arguments: use headersSecretRef', fieldPath: '.endpoint', reason: 'FieldValueForbidden' },
+  ],
+});
 
 const Tempo = Obj({
   enabled: Type.Boolean({ description: 'Deploy Tempo (OTLP gRPC 4317, HTTP 4318).', default: true }),
