@@ -124,3 +124,30 @@ describe('the command line behaves', () => {
     expect(r.stderr).toMatch(/expected an integer from/);
   });
 });
+
+describe('render refuses resources of one file that would render the same object', () => {
+  const doc = (name: string, model: string, namespace = 'llm') => `apiVersion: monitoring.inference.dev/v1alpha1
+kind: InferenceMonitoring
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  models: [{ name: ${model}, model: x/y, engine: vllm }]
+`;
+  const renderText = (text: string) => spawnSync(process.execPath, [BIN, 'render', '-f', '-'], { input: text, encoding: 'utf8' });
+  test.each([
+    ['demo.x next to demo-x', [doc('demo.x', 'm'), doc('demo-x', 'm')], /document 1: metadata\.name: Invalid value: "demo-x": renders objects another resource renders: .*Deployment llm\/demo-x-m \(also llm\/demo\.x's\)/],
+    ['1abc next to im-1abc', [doc('1abc', 'm'), doc('im-1abc', 'm')], /document 1: metadata\.name: Invalid value: "im-1abc": renders objects another resource renders/],
+    ['demo-a with model b next to demo with model a-b', [doc('demo-a', 'b'), doc('demo', 'a-b')], /document 1: metadata\.name: .*Deployment llm\/demo-a-b/],
+    ['the same resource twice', [doc('demo', 'm'), doc('demo', 'n')], /document 1: metadata\.name: Duplicate value: "demo": document 0: is the same InferenceMonitoring llm\/demo/],
+  ])('%s: an error naming the field, nothing printed', (_name, docs, message) => {
+    const r = renderText(docs.join('---\n'));
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(message);
+  });
+
+  test('the same names in different namespaces are fine', () => {
+    const r = renderText([doc('demo', 'm', 'a'), doc('demo', 'm', 'b')].join('---\n'));
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});

@@ -4,19 +4,23 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
-import { parseAllDocuments } from 'yaml';
-import { Yaml } from 'cdk8s';
-import { Manifest, renderManifests, stackInputFromResource } from '../render';
-import { planStack } from '../plan/plan';
 import * as path from 'path';
-import { FieldError, SpecValidationError } from '../spec/validate';
-import { checkDashboards, coverageTable } from '../check/check-dashboards';
-import { ENGINE_NAMES } from '../engines/names';
-import { Controller } from '../controller/manager';
-import { KubeApi } from '../controller/kube';
-import { configYaml } from '../config-yaml';
-import { recommendedAlertmanagerConfig } from '../alerts/alertmanager-config';
-import { ensureSchema, parseBenchmarkRun, recordBenchmark } from '../benchmarks/loader';
+import type { Manifest } from '../render';
+import type { FieldError } from '../spec/validate';
+
+/*
+ * Start-up: every command loads only what it uses (`render` does not load the controller, prom-client or
+ * pg; `--help` loads none of the library). Each `require` below runs once, when its command runs.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const renderLib = () => ({
+  ...(require('../render') as typeof import('../render')),
+  ...(require('../plan/plan') as typeof import('../plan/plan')),
+  ...(require('../spec/validate') as typeof import('../spec/validate')),
+  parseAllDocuments: (require('yaml') as typeof import('yaml')).parseAllDocuments,
+  Yaml: (require('cdk8s') as typeof import('cdk8s')).Yaml,
+});
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** An integer option within bounds; anything else is refused before the command runs. */
 const intBetween = (min: number, max: number) => (value: string): number => {
@@ -38,8 +42,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .requiredOption('-f, --file <file>', 'YAML file with one or more InferenceMonitoring documents, or - for stdin')
     .option('-o, --output-dir <dir>', 'write one file per object (<index>-<kind>-<namespace>-<name>.yaml) instead of printing')
     .action((opts: { file: string; outputDir?: string }) => {
+      const { parseAllDocuments, stackInputFromResource, planStack, renderManifests, collisionsBetween, SpecValidationError, Yaml } = renderLib();
       const text = fs.readFileSync(opts.file === '-' ? 0 : opts.file, 'utf8');
       const manifests: Manifest[] = [];
+      const rendered: Parameters<typeof collisionsBetween>[0][number][] = [];
       const errors: FieldError[] = [];
       const docs = parseAllDocuments(text).filter((d) => d.contents !== null && !(d.errors.length === 0 && d.toJSON() === null));
       // An empty file (a wrong path in a pipeline, a truncated checkout) must not render "nothing" successfully.
@@ -52,8 +58,12 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         if (!input.ok) { errors.push(...input.errors.map((e) => ({ ...e, path: `${where}${e.path}` }))); continue; }
         const planned = planStack(input.value);
         if (!planned.ok) { errors.push(...planned.errors.map((e) => ({ ...e, path: `${where}${e.path}` }))); continue; }
-        manifests.push(...renderManifests(input.value));
+        const objs = renderManifests(input.value);
+        rendered.push({ where, input: input.value, manifests: objs });
+        manifests.push(...objs);
       }
+      // Two resources of the file rendering one object would apply it twice, the last one winning.
+      errors.push(...collisionsBetween(rendered));
       if (errors.length) throw new SpecValidationError(errors, opts.file === '-' ? 'input' : opts.file);
       if (!opts.outputDir) {
         out.write(Yaml.stringify(...manifests));
@@ -78,6 +88,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--webhook-url-file <file>', 'path, inside the Alertmanager pod, of a file holding the webhook URL (keeps a token out of the configuration)')
     .action((opts: { webhookUrl?: string; webhookUrlFile?: string }) => {
       if (!opts.webhookUrl === !opts.webhookUrlFile) throw new Error('give exactly one of --webhook-url and --webhook-url-file');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { configYaml } = require('../config-yaml') as typeof import('../config-yaml');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { recommendedAlertmanagerConfig } = require('../alerts/alertmanager-config') as typeof import('../alerts/alertmanager-config');
       out.write(configYaml(recommendedAlertmanagerConfig({ webhook: { url: opts.webhookUrl, urlFile: opts.webhookUrlFile } })));
     });
 
@@ -94,8 +108,13 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--verbose', 'list every query with its values, not only those without data')
     .option('--rate-interval <duration>', 'what $__rate_interval becomes in panel queries (use a short one with --min-scrapes to check rates against recorded samples)', '1m')
     .option('--min-scrapes <n>', 'scrapes of every sample before the queries run', '3')
+    .option('--timeout <seconds>', 'deadline of the whole check: Prometheus that never starts or never answers fails it', intBetween(1, 86400), 300)
     .option('--expect <panel=value...>', 'a panel (or rule) title and the value one of its series must have, e.g. "Active (running) requests=12" or "Decode tokens/s=50~0.01" (~ relative tolerance, default 1e-6)')
-    .action(async (opts: { fixtures: string; prometheus?: string; verbose?: boolean; engineVersion?: string[]; rateInterval: string; minScrapes: string; expect?: string[] }) => {
+    .action(async (opts: { fixtures: string; prometheus?: string; verbose?: boolean; engineVersion?: string[]; rateInterval: string; minScrapes: string; timeout: number; expect?: string[] }) => {
+      /* eslint-disable @typescript-eslint/no-require-imports */
+      const { ENGINE_NAMES } = require('../engines/names') as typeof import('../engines/names');
+      const { checkDashboards, coverageTable } = require('../check/check-dashboards') as typeof import('../check/check-dashboards');
+      /* eslint-enable @typescript-eslint/no-require-imports */
       const versions: Record<string, string> = {};
       for (const pair of opts.engineVersion ?? []) {
         const [engine, version] = pair.split('=');
@@ -105,7 +124,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       const expectations = (opts.expect ?? []).map(parseExpectation);
       const minScrapes = Number(opts.minScrapes);
       if (!Number.isInteger(minScrapes) || minScrapes < 2) throw new Error(`--min-scrapes ${opts.minScrapes}: expected an integer of at least 2`);
-      const report = await checkDashboards({ fixturesDir: opts.fixtures, prometheus: opts.prometheus, versions, rateInterval: opts.rateInterval, minScrapes, warmupSeconds: Math.max(60, minScrapes * 2) });
+      const report = await checkDashboards({ fixturesDir: opts.fixtures, prometheus: opts.prometheus, versions, rateInterval: opts.rateInterval, minScrapes, warmupSeconds: Math.max(60, minScrapes * 2), timeoutSeconds: opts.timeout });
       const { rows, complete } = coverageTable(report);
       out.write('engine        dashboard / rules                                   with data\n');
       for (const r of rows) {
@@ -128,12 +147,15 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .description('record a benchmark run (JSON) into the PostgreSQL benchmark schema, creating the schema if needed')
     .requiredOption('-f, --file <file>', 'JSON file with repository, branch, commitId, metadata.gpu_name, modelMeasurements[], deviceMeasurements[]')
     .option('--database-url <url>', 'postgres:// URL (default: $DATABASE_URL; credentials may also come from PGUSER/PGPASSWORD)')
-    .action(async (opts: { file: string; databaseUrl?: string }) => {
+    .option('--timeout <seconds>', 'deadline of the connection and of each statement: a database that never answers fails the command', intBetween(1, 3600), 30)
+    .action(async (opts: { file: string; databaseUrl?: string; timeout: number }) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { benchmarkClientConfig, ensureSchema, parseBenchmarkRun, recordBenchmark } = require('../benchmarks/loader') as typeof import('../benchmarks/loader');
       const run = parseBenchmarkRun(JSON.parse(fs.readFileSync(opts.file, 'utf8')));
       // pg is loaded only for this command: the controller process should not carry it.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Client } = require('pg') as typeof import('pg');
-      const db = new Client({ connectionString: opts.databaseUrl ?? process.env.DATABASE_URL });
+      const db = new Client(benchmarkClientConfig(opts.databaseUrl ?? process.env.DATABASE_URL, opts.timeout));
       await db.connect();
       try {
         await ensureSchema(db);
@@ -151,6 +173,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--resync-seconds <s>', 'periodic re-reconcile of every resource', intBetween(1, 86400), 300)
     .option('--leader-election-namespace <ns>', 'enable leader election with a Lease in this namespace')
     .action(async (opts: { kubeconfig?: string; namespace?: string; metricsPort: number; workers: number; resyncSeconds: number; leaderElectionNamespace?: string }) => {
+      /* eslint-disable @typescript-eslint/no-require-imports */
+      const { Controller } = require('../controller/manager') as typeof import('../controller/manager');
+      const { KubeApi } = require('../controller/kube') as typeof import('../controller/kube');
+      /* eslint-enable @typescript-eslint/no-require-imports */
       const controller = new Controller({
         api: KubeApi.fromKubeconfig(opts.kubeconfig),
         namespace: opts.namespace,
