@@ -52,6 +52,7 @@ export const INVALID_SPECS: Array<{ name: string; spec: unknown; path: string }>
   { name: 'benchmark Secret name not a DNS subdomain', spec: { models: [model()], benchmarks: { enabled: true, host: 'pg:5432', secretRef: { name: 'Bad Secret!!' } } }, path: 'spec.benchmarks.secretRef.name' },
   { name: 'model named like a stack component', spec: { models: [model({ name: 'prometheus' })] }, path: 'spec.models[0].name' },
   { name: 'remote write with credentials in the URL', spec: { models: [model()], monitoring: { remoteWrite: [{ url: 'https://user:pw@mimir.example.com/api/v1/push' }] } }, path: 'spec.monitoring.remoteWrite[0].url' },
+  { name: 'model cache mounted over /dev/shm', spec: { models: [model({ modelCache: { mountPath: '/dev/shm' } })] }, path: 'spec.models[0].modelCache.mountPath' },
   { name: 'target without selector', spec: { targets: [{ name: 't', engine: 'vllm', port: 8000 }] }, path: 'spec.targets[0].selector' },
   { name: 'target named like a model', spec: { models: [model()], targets: [{ name: 'qwen', engine: 'vllm', selector: { app: 'x' }, port: 8000 }] }, path: 'spec.targets' },
   { name: 'latency SLO without threshold', spec: { models: [model()], slo: { ttft: { objective: 0.99 } } }, path: 'spec.slo.ttft.thresholdSeconds' },

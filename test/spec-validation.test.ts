@@ -209,3 +209,11 @@ describe('validateSpec never throws', () => {
     }
   });
 });
+
+describe('reading a resource out of a file', () => {
+  test('a namespace that is not a string is an error at metadata.namespace, not a crash later', () => {
+    const { stackInputFromResource } = require('../src/render') as typeof import('../src/render');
+    const r = stackInputFromResource({ apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name: 'demo', namespace: 42 }, spec: { models: [model()] } });
+    expect(r.ok ? [] : r.errors).toEqual([{ path: 'metadata.namespace', message: 'Invalid value: 42: must be a string' }]);
+  });
+});

@@ -88,6 +88,8 @@ const ModelCache = Obj({
   default: {},
   'x-kubernetes-validations': [
     { rule: "self.type == 'persistentVolumeClaim' || !has(self.existingClaim)", message: 'existingClaim requires type persistentVolumeClaim', fieldPath: '.existingClaim' },
+    // The engine container already mounts /dev/shm (resources.sharedMemory); the apiserver refuses a second mount there.
+    { rule: "!(self.mountPath in ['/dev/shm', '/dev/shm/'])", message: '/dev/shm is the shared-memory mount (resources.sharedMemory); choose another path', fieldPath: '.mountPath' },
     { rule: "self.type != 'persistentVolumeClaim' || has(self.existingClaim) || has(self.size)", message: 'a persistentVolumeClaim cache needs size (to create a claim) or existingClaim', fieldPath: '.size', reason: 'FieldValueRequired' },
   ],
 });
