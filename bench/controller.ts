@@ -18,7 +18,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CONTROLLER_NODE_OPTIONS } from '../src/constructs/controller-install';
+import { CONTROLLER_ENV, CONTROLLER_NODE_OPTIONS } from '../src/constructs/controller-install';
 import { loadConnection } from '../src/controller/connection';
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { Informer } from '../src/controller/informer';
@@ -107,7 +107,7 @@ async function controllerRun(cp: ControlPlane, api: KubeApi, ns: string, n: numb
   const port = 18000 + Math.floor(Math.random() * 1000);
   const log = fs.openSync(path.join(cp.dir, `controller-${n}.log`), 'a');
   // The V8 flags of the install manifest, so the memory figures are those of the deployed controller.
-  const env = { ...process.env, NODE_OPTIONS: [CONTROLLER_NODE_OPTIONS, process.env.NODE_OPTIONS ?? ''].join(' ').trim() };
+  const env = { ...process.env, ...CONTROLLER_ENV, NODE_OPTIONS: [CONTROLLER_NODE_OPTIONS, process.env.NODE_OPTIONS ?? ''].join(' ').trim() };
   // Extra node flags for the controller only, e.g. BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, 'controller', `--kubeconfig=${cp.kubeconfig}`, `--metrics-port=${port}`, `--workers=${workers}`, `--resync-seconds=${resyncS}`, `--namespace=${ns}`], { stdio: ['ignore', log, log], env });

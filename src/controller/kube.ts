@@ -134,9 +134,10 @@ export class KubeApi {
     return { items: (res.items ?? []).map((i: KubeObject) => ({ ...i, apiVersion: k.apiVersion, kind: k.kind })), resourceVersion: res.metadata?.resourceVersion ?? '' };
   }
 
-  async get(k: ResourceKind, namespace: string, name: string): Promise<KubeObject | undefined> {
+  /** One object, or undefined when it does not exist. `fromCache`: served from the apiserver's watch cache (`resourceVersion=0`), no etcd read. */
+  async get(k: ResourceKind, namespace: string, name: string, opts: { fromCache?: boolean } = {}): Promise<KubeObject | undefined> {
     try {
-      return await this.request('GET', resourcePath(k, namespace, name));
+      return await this.request('GET', `${resourcePath(k, namespace, name)}${opts.fromCache ? '?resourceVersion=0' : ''}`);
     } catch (e) {
       if (e instanceof KubeApiError && e.status === 404) return undefined;
       throw e;

@@ -285,7 +285,8 @@ export class Reconciler {
    */
   private async createOrClaim(cr: KubeObject, obj: KubeObject): Promise<KubeObject | string> {
     // A get first (one per object created, not per pass): an apply would merge into someone else's object and claim it.
-    const existing = await this.deps.api.get(kindOf(obj.apiVersion, obj.kind), obj.metadata.namespace ?? '', obj.metadata.name);
+    // From the apiserver's watch cache: no etcd read for each object a new resource creates (its staleness is the window below too).
+    const existing = await this.deps.api.get(kindOf(obj.apiVersion, obj.kind), obj.metadata.namespace ?? '', obj.metadata.name, { fromCache: true });
     const owner = existing?.metadata.labels?.[OWNER_LABEL];
     if (!existing || owner === cr.metadata.uid) return this.deps.api.apply(obj);
     return `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}: exists and is not owned by this InferenceMonitoring (${owner ? `its ${OWNER_LABEL} label names another resource, ${owner}` : `no ${OWNER_LABEL} label`}); left unchanged: rename the model or resource, or delete that object`;
