@@ -41,7 +41,8 @@ export interface RuleGroupWithSignals {
   readonly signals: ReadonlyMap<string, string>;
 }
 
-function toRule(a: AlertDefinition): AlertingRule {
+/** An alert definition as a Prometheus alerting rule (`signal op threshold`). */
+export function toRule(a: AlertDefinition): AlertingRule {
   return {
     alert: a.alert,
     expr: print(bin(a.op, a.signal, num(a.threshold))),
@@ -254,7 +255,7 @@ export function runbookUrl(base: string, alert: string): string {
 }
 
 /** Every alerting rule gets its `runbook_url` annotation. */
-function withRunbooks(groups: RuleGroup[], base: string): RuleGroup[] {
+export function withRunbooks(groups: RuleGroup[], base: string): RuleGroup[] {
   return groups.map((g) => ({
     ...g,
     rules: g.rules.map((r) => ('alert' in r ? { ...r, annotations: { ...r.annotations, runbook_url: runbookUrl(base, r.alert) } } : r)),

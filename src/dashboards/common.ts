@@ -33,8 +33,8 @@ export function dashboardScope(engine?: string): QueryScope {
   };
 }
 
-/** Dashboard skeleton: title, uid, tags, refresh, and the datasource/namespace/model variables. */
-export function baseDashboard(uid: string, title: string, tags: string[], modelQuery: string): DashboardBuilder {
+/** What every dashboard of ours has: title, uid, tags, refresh, time range, and the datasource variable. */
+export function dashboardSkeleton(uid: string, title: string, tags: string[]): DashboardBuilder {
   return new DashboardBuilder(title)
     .uid(uid)
     .tags(['inference-monitoring', ...tags])
@@ -43,7 +43,12 @@ export function baseDashboard(uid: string, title: string, tags: string[], modelQ
     .timezone('browser')
     .tooltip(DashboardCursorSync.Crosshair)
     .readonly()
-    .withVariable(new DatasourceVariableBuilder('datasource').label('Datasource').type('prometheus'))
+    .withVariable(new DatasourceVariableBuilder('datasource').label('Datasource').type('prometheus'));
+}
+
+/** Dashboard skeleton with the namespace/model variables of the inference dashboards. */
+export function baseDashboard(uid: string, title: string, tags: string[], modelQuery: string): DashboardBuilder {
+  return dashboardSkeleton(uid, title, tags)
     .withVariable(new QueryVariableBuilder('namespace').label('Namespace').datasource(PROMETHEUS_DS)
       .query(`label_values(${modelQuery}, namespace)`).refresh(VariableRefresh.OnTimeRangeChanged).sort(VariableSort.AlphabeticalAsc).multi(true).includeAll(true))
     .withVariable(new QueryVariableBuilder('model').label('Model').datasource(PROMETHEUS_DS)

@@ -5,10 +5,10 @@
  * memory. Its queries read the names the controller serves (CONTROLLER_METRICS).
  */
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
-import { DashboardBuilder, DashboardCursorSync, DatasourceVariableBuilder, QueryVariableBuilder, VariableRefresh, VariableSort } from '@grafana/grafana-foundation-sdk/dashboard';
+import { QueryVariableBuilder, VariableRefresh, VariableSort } from '@grafana/grafana-foundation-sdk/dashboard';
 import { CONTROLLER_METRICS as M } from '../controller/metrics';
 import { agg, bin, call, histogramQuantile, m, num, rate, sel } from '../promql/ast';
-import { DashboardJson, PROMETHEUS_DS, layout, stat, timeseries } from './common';
+import { DashboardJson, PROMETHEUS_DS, dashboardSkeleton, layout, stat, timeseries } from './common';
 
 export const CONTROLLER_DASHBOARD_UID = 'inference-controller';
 /** The job the install's ServiceMonitor gives the controller (its Service's name): scopes the process metrics every Node.js exporter has. */
@@ -57,15 +57,7 @@ export function controllerDashboard(): DashboardJson {
       { expr: agg('max', sel('nodejs_heap_size_used_bytes', job), ['instance']), legend: '{{instance}} V8 heap used' },
     ], 'The install limits the container to 256 MiB and V8\'s old space to 192 MiB.') },
   ];
-  const dash = new DashboardBuilder('Inference monitoring controller')
-    .uid(CONTROLLER_DASHBOARD_UID)
-    .tags(['inference-monitoring', 'controller'])
-    .refresh('30s')
-    .time({ from: 'now-1h', to: 'now' })
-    .timezone('browser')
-    .tooltip(DashboardCursorSync.Crosshair)
-    .readonly()
-    .withVariable(new DatasourceVariableBuilder('datasource').label('Datasource').type('prometheus'))
+  const dash = dashboardSkeleton(CONTROLLER_DASHBOARD_UID, 'Inference monitoring controller', ['controller'])
     .withVariable(new QueryVariableBuilder('namespace').label('Resource namespace').datasource(PROMETHEUS_DS)
       .query(`label_values(${M.resourceReady}, resource_namespace)`).refresh(VariableRefresh.OnTimeRangeChanged).sort(VariableSort.AlphabeticalAsc).multi(true).includeAll(true));
   return layout(dash, [
