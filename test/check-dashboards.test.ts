@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import { main } from '../src/cli/main';
-import { checkDashboards, coverageTable, substituteVariables } from '../src/check/check-dashboards';
+import { checkDashboards, completeWindowTime, coverageTable, durationMs, interpolateExposition, substituteVariables } from '../src/check/check-dashboards';
 import { havePrometheus } from './harness/binaries';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'metrics');
@@ -22,6 +22,31 @@ async function run(args: string[]): Promise<{ code: number; out: string }> {
   const code = await main(args, out, out);
   return { code, out: Buffer.concat(chunks).toString('utf8') };
 }
+
+test('a recorded interval is served with every sample stamped with the time its values are for', () => {
+  const before = '# TYPE x_total counter\nx_total{a="1"} 10\n# TYPE g gauge\ng 3\n';
+  const after = '# TYPE x_total counter\nx_total{a="1"} 30\n# TYPE g gauge\ng 5\n';
+  expect(interpolateExposition(before, after, 5, 10, 1234567)).toBe('# TYPE x_total counter\nx_total{a="1"} 20 1234567\n# TYPE g gauge\ng 5 1234567\n');
+  expect(interpolateExposition(before, after, 5, 10)).toBe('# TYPE x_total counter\nx_total{a="1"} 20\n# TYPE g gauge\ng 5\n');
+});
+
+test('queries run where the rate window holds a scrape at every grid second of every sample', () => {
+  const grid = (first: number, n: number, missing: number[] = []) => ({ seconds: new Set(Array.from({ length: n }, (_, k) => first + k * 1000).filter((x) => !missing.includes(x))) });
+  // Two samples on different phases, 20 scrapes each: the latest time is the newest.
+  expect(completeWindowTime([grid(100_000, 20), grid(100_300, 20)], 10_000, 100_000, 119_400)).toBe(119_400);
+  // A scrape missing at 118 s: the window must end before it and start after it, or end before it.
+  const t = completeWindowTime([grid(100_000, 20, [118_000]), grid(100_300, 20)], 10_000, 100_000, 119_400)!;
+  expect(t).toBeLessThan(118_000);
+  expect(t).toBeGreaterThanOrEqual(109_000);
+  // Not yet ten scrapes after notBefore's window: none.
+  expect(completeWindowTime([grid(100_000, 20, [105_000, 112_000])], 10_000, 100_000, 119_400)).toBeUndefined();
+  expect(completeWindowTime([{ seconds: new Set<number>() }], 10_000, 0, 1e9)).toBeUndefined();
+});
+
+test('Prometheus durations', () => {
+  expect([durationMs('10s'), durationMs('1m'), durationMs('1m30s'), durationMs('500ms')]).toEqual([10_000, 60_000, 90_000, 500]);
+  expect(() => durationMs('10 s')).toThrow(/not a Prometheus duration/);
+});
 
 test('variables are substituted as Grafana does', () => {
   expect(substituteVariables('rate(x{namespace=~"$namespace", model=~"${model}"}[$__rate_interval])', { namespace: 'llm', model: 'a|b', __rate_interval: '2m' }))

@@ -42,6 +42,13 @@ export interface CheckReport {
   readonly results: readonly QueryResult[];
   /** Panels that show a "not available" text instead of a query, with their reason. */
   readonly unavailable: ReadonlyArray<{ engine: string; dashboard: string; panel: string }>;
+  /**
+   * For samples recorded over an interval: whether the queries ran at a time
+   * whose rate window held a scrape at every second (rates are then exact);
+   * false when scrapes kept missing seconds until the warm-up deadline and
+   * the queries ran at the time of the check.
+   */
+  readonly completeWindow?: boolean;
 }
 
 export interface Fixture {
@@ -99,9 +106,10 @@ function parseExposition(text: string): { values: Map<string, number>; types: Ma
  * histogram samples at `before + (after - before) * elapsed / interval`,
  * gauges as `after` has them. A counter or histogram series absent from
  * `before` was created during the interval (engines create labelled children
- * at their first event) and counts from 0.
+ * at their first event) and counts from 0. With `timestampMs`, every sample
+ * line without a timestamp of its own is stamped with it.
  */
-export function interpolateExposition(before: string, after: string, elapsedSeconds: number, intervalSeconds: number): string {
+export function interpolateExposition(before: string, after: string, elapsedSeconds: number, intervalSeconds: number, timestampMs?: number): string {
   const b = parseExposition(before);
   const { types } = parseExposition(after);
   const growing = (sample: string) => {
@@ -115,10 +123,12 @@ export function interpolateExposition(before: string, after: string, elapsedSeco
   const f = elapsedSeconds / intervalSeconds;
   return after.split('\n').map((line) => {
     const m = SAMPLE_LINE.exec(line);
-    if (!m || line.startsWith('#') || !growing(m[1])) return line;
+    if (!m || line.startsWith('#')) return line;
+    const stamp = timestampMs !== undefined && m[4].trim() === '' ? ` ${timestampMs}` : m[4];
+    if (!growing(m[1])) return `${m[1]}${m[2] ?? ''} ${m[3]}${stamp}`;
     const start = b.values.get(`${m[1]}${m[2] ?? ''}`) ?? 0;
     const value = start + (Number(m[3]) - start) * f;
-    return `${m[1]}${m[2] ?? ''} ${value}${m[4]}`;
+    return `${m[1]}${m[2] ?? ''} ${value}${stamp}`;
   }).join('\n');
 }
 
@@ -171,16 +181,67 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function serve(f: Fixture): Promise<{ server: http.Server; port: number }> {
+/**
+ * Recorded intervals are served on a one-second grid that starts at the first
+ * scrape of each sample: a scrape gets the exposition of the nearest grid
+ * second, stamped with it (Prometheus keeps a target's timestamps). Values then
+ * do not depend on how late a loaded machine answers (up to half a second),
+ * and the check can query at a time whose rate window holds a scrape at every
+ * grid second, where rate() is the samples' slope exactly.
+ */
+const GRID_MS = 1000;
+
+interface Served { server: http.Server; port: number; fixture: Fixture; seconds: Set<number> }
+
+function serve(f: Fixture): Promise<Served> {
   const after = fs.readFileSync(f.file, 'utf8');
   const before = f.before ? fs.readFileSync(f.before, 'utf8') : undefined;
   const started = Date.now();
-  const body = () => (before && f.intervalSeconds ? interpolateExposition(before, after, (Date.now() - started) / 1000, f.intervalSeconds) : after);
+  let first: number | undefined;
+  const seconds = new Set<number>();
+  const respond = (res: http.ServerResponse) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' });
+    if (!before || !f.intervalSeconds) { res.end(after); return; }
+    const now = Date.now();
+    first ??= now;
+    const at = first + Math.round((now - first) / GRID_MS) * GRID_MS;
+    res.end(interpolateExposition(before, after, (at - started) / 1000, f.intervalSeconds, at), () => seconds.add(at));
+  };
   return new Promise((resolve, reject) => {
-    const server = http.createServer((_req, res) => { res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }); res.end(body()); });
+    const server = http.createServer((_req, res) => respond(res));
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port }));
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port, fixture: f, seconds }));
   });
+}
+
+/** Milliseconds of a Prometheus duration such as `10s`, `1m` or `1m30s`. */
+export function durationMs(d: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
+  const parts = [...d.matchAll(/(\d+)(ms|s|m|h|d|w|y)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== d) throw new Error(`not a Prometheus duration: ${d}`);
+  return parts.reduce((ms, p) => ms + Number(p[1]) * units[p[2]], 0);
+}
+
+/**
+ * The latest evaluation time `t` in `[notBefore, notAfter]` (100 ms steps)
+ * whose rate window `(t - windowMs, t]` holds a served scrape at every grid
+ * second of every interval-recorded sample: there every rate() is the slope
+ * (no gap near an edge for Prometheus to extrapolate over). Undefined when no
+ * such time exists yet.
+ */
+export function completeWindowTime(served: ReadonlyArray<{ seconds: ReadonlySet<number> }>, windowMs: number, notBefore: number, notAfter: number): number | undefined {
+  const grids = served.map((s) => [...s.seconds].sort((x, y) => x - y));
+  if (grids.some((g) => g.length === 0)) return undefined;
+  const complete = (t: number) => grids.every((g) => {
+    // The grid is first + k s: the window must hold each of its seconds.
+    const inWindow = g.filter((x) => x > t - windowMs && x <= t);
+    if (inWindow.length === 0) return false;
+    const phase = ((g[0] % GRID_MS) + GRID_MS) % GRID_MS;
+    const due = Math.floor((t - phase) / GRID_MS) - Math.floor((t - windowMs - phase) / GRID_MS);
+    return inWindow.length === due;
+  });
+  for (let t = notAfter; t >= notBefore; t -= 100) if (complete(t)) return t;
+  return undefined;
 }
 
 /** Scrape jobs for the samples, with the target labels the stack's relabeling gives real pods. */
@@ -194,6 +255,8 @@ export function fixtureScrapeConfigs(fixtures: ReadonlyArray<Fixture & { port: n
     }
     jobs.push({
       job_name: `${f.engine}${f.rank !== undefined ? `-rank${f.rank}` : ''}`,
+      // Interval-recorded samples carry the grid second they were computed for (see serve()).
+      honor_timestamps: true,
       static_configs: [{
         targets: [`127.0.0.1:${f.port}`],
         labels: { job: f.engine, namespace: CHECK_NAMESPACE, pod: `${f.engine}-0`, container: 'engine', [SERIES_MODEL_LABEL]: f.engine, [SERIES_ENGINE_LABEL]: f.engine },
@@ -244,11 +307,13 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
     }
   };
   try {
-    const served = [];
+    const served: Array<Fixture & { port: number }> = [];
+    const recorded: Served[] = [];
     for (const f of fixtures) {
-      const { server, port } = await serve(f);
-      servers.push(server);
-      served.push({ ...f, port });
+      const s = await serve(f);
+      servers.push(s.server);
+      served.push({ ...f, port: s.port });
+      if (f.before) recorded.push(s);
     }
     // The rules are loaded too: dashboards read histogram rates from recording rules.
     const enginesServed = new Set(fixtures.map((f) => f.engine));
@@ -277,16 +342,31 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
     }
     // Then every rule group evaluates once more, over samples that have rates.
     const scraped = Date.now();
+    let rulesEvaluated = scraped;
     for (;;) {
       const body: any = await (await fetch(`${url}/api/v1/rules`)).json();
       const evaluated = (body.data?.groups ?? []).filter((g: any) => Date.parse(g.lastEvaluation) > scraped);
-      if (body.status === 'success' && evaluated.length === groups.length) break;
+      if (body.status === 'success' && evaluated.length === groups.length) {
+        rulesEvaluated = Math.max(scraped, ...evaluated.map((g: any) => Date.parse(g.lastEvaluation)));
+        break;
+      }
       if (Date.now() > warm) throw new Error('the rules were not evaluated in time');
       await new Promise((r) => setTimeout(r, 500));
     }
+    // Recorded intervals: query at a time whose rate window has every grid second's scrape, once one exists.
+    let at: number | undefined;
+    if (recorded.length > 0) {
+      const windowMs = durationMs(opts.rateInterval ?? '1m');
+      for (;;) {
+        // A scrape answered a moment ago may not be stored yet: look 250 ms back.
+        at = completeWindowTime(recorded, windowMs, rulesEvaluated, Date.now() - 250);
+        if (at !== undefined || Date.now() > warm) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
 
     const query = async (expr: string): Promise<{ series: number; values: number[]; error?: string }> => {
-      const res = await fetch(`${url}/api/v1/query`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ query: expr }).toString() });
+      const res = await fetch(`${url}/api/v1/query`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ query: expr, ...(at !== undefined ? { time: String(at / 1000) } : {}) }).toString() });
       const body: any = await res.json();
       if (body.status !== 'success') return { series: 0, values: [], error: body.error };
       const result = body.data.result;
@@ -314,7 +394,7 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
         results.push({ engine: owner, dashboard: `rules: ${group.name}`, panel: name, expr, ...(await query(expr)) });
       }
     }
-    return { results, unavailable };
+    return { results, unavailable, ...(recorded.length > 0 ? { completeWindow: at !== undefined } : {}) };
   } finally {
     if (child && child.exitCode === null) {
       // SIGTERM, then SIGKILL: a Prometheus that ignores the first must not keep the check (and its port) alive.

@@ -60,6 +60,8 @@ export interface ScrapeConfig {
   metrics_path?: string;
   scheme?: 'http' | 'https';
   honor_labels?: boolean;
+  /** Keep the timestamps a target writes on its samples. @default true (Prometheus' default) */
+  honor_timestamps?: boolean;
   kubernetes_sd_configs?: KubernetesSdConfig[];
   static_configs?: StaticConfig[];
   relabel_configs?: RelabelConfig[];
