@@ -14,50 +14,15 @@
  *
  *   npm run bench:controller [-- --sizes 10,100 --reps 1 --workers 4 --resync 10 --floor-max 500]
  */
-import { ChildProcess, spawn } from 'child_process';
-import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CONTROLLER_ENV, CONTROLLER_NODE_OPTIONS } from '../src/constructs/controller-install';
 import { loadConnection } from '../src/controller/connection';
 import { KubeApi, KubeObject } from '../src/controller/kube';
-import { Informer } from '../src/controller/informer';
-import { INFERENCE_MONITORING, kindOf, ResourceKind, resourcePath } from '../src/controller/resources';
+import { INFERENCE_MONITORING, kindOf, resourcePath } from '../src/controller/resources';
 import { renderManifests } from '../src/render';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { ControlPlane, ensureNamespace, installCrd, startControlPlane } from '../test/harness/control-plane';
-
-const BIN = path.resolve(__dirname, '..', '..', 'bin', 'inference-monitoring.js');
-/** One model per stack, full monitoring; GPU metrics off so a DaemonSet per stack does not put N pods on every node. */
-const spec = (i: number) => ({ models: [{ name: `m${i}`, model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' }], gpuMetrics: { enabled: false } });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
-
-async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => { while (next < items.length) await fn(items[next++]); }));
-}
-
-/**
- * Watches `kind` in `ns` and records when each object first satisfies `done`; resolves once `n` have.
- * Both runs observe through one watch, so neither pays for polling lists of N objects.
- */
-function watchUntil(api: KubeApi, kind: ResourceKind, ns: string, n: number, done: (o: KubeObject) => boolean): { ready: Promise<Map<string, number>>; stop(): void } {
-  const at = new Map<string, number>();
-  let resolve!: (m: Map<string, number>) => void;
-  const ready = new Promise<Map<string, number>>((r) => { resolve = r; });
-  const informer = new Informer(api, kind, {
-    namespace: ns,
-    onEvent: (type, o) => {
-      if (type === 'delete' || at.has(o.metadata.name) || !done(o)) return;
-      at.set(o.metadata.name, Date.now());
-      if (at.size >= n) resolve(at);
-    },
-  });
-  informer.start();
-  return { ready, stop: () => informer.stop() };
-}
+import { metric, pct, pool, rss, sleep, spec, startController, watchUntil, within } from './common';
 
 const modelDeploymentReady = (d: KubeObject) => /^s\d+-m\d+$/.test(d.metadata.name)
   && (d.status?.readyReplicas ?? 0) >= (d.spec?.replicas ?? 1) && (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0);
@@ -66,13 +31,6 @@ const resourceReady = (o: KubeObject) => {
   const ready = o.status?.conditions?.find((c: any) => c.type === 'Ready');
   return ready?.status === 'True' && ready.observedGeneration === o.metadata.generation && o.status?.observedGeneration === o.metadata.generation;
 };
-
-/** Waits for `p`, failing after `ms`. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} not done after ${ms / 60_000} min`)), ms); });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Floor: SSA every object of N stacks with `concurrency` in flight, until every model Deployment is ready. */
 async function floor(api: KubeApi, ns: string, n: number, concurrency: number): Promise<number> {
@@ -91,28 +49,10 @@ async function floor(api: KubeApi, ns: string, n: number, concurrency: number): 
   }
 }
 
-function rss(pid: number): { rssMiB: number; hwmMiB: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024 };
-}
-
-async function metric(port: number, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels}`));
-  return Number(line?.split(' ').pop() ?? NaN);
-}
-
 async function controllerRun(cp: ControlPlane, api: KubeApi, ns: string, n: number, workers: number, resyncS: number) {
-  const port = 18000 + Math.floor(Math.random() * 1000);
-  const log = fs.openSync(path.join(cp.dir, `controller-${n}.log`), 'a');
-  // The V8 flags of the install manifest, so the memory figures are those of the deployed controller.
-  const env = { ...process.env, ...CONTROLLER_ENV, NODE_OPTIONS: [CONTROLLER_NODE_OPTIONS, process.env.NODE_OPTIONS ?? ''].join(' ').trim() };
-  // Extra node flags for the controller only, e.g. BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, 'controller', `--kubeconfig=${cp.kubeconfig}`, `--metrics-port=${port}`, `--workers=${workers}`, `--resync-seconds=${resyncS}`, `--namespace=${ns}`], { stdio: ['ignore', log, log], env });
+  const controller = await startController({ kubeconfig: cp.kubeconfig, namespace: ns, workers, resyncS, log: path.join(cp.dir, `controller-${n}.log`) });
+  const { proc, port } = controller;
   try {
-    for (;;) { try { if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break; } catch { /* starting */ } await sleep(100); }
     const created = new Map<string, number>();
     const watch = watchUntil(api, INFERENCE_MONITORING, ns, n, resourceReady);
     await sleep(500); // the watch is open before the clock starts
@@ -141,8 +81,7 @@ async function controllerRun(cp: ControlPlane, api: KubeApi, ns: string, n: numb
     const heapMiB = (await metric(port, 'nodejs_heap_size_used_bytes')) / 2 ** 20;
     return { total, p50: pct(latencies, 50), p99: pct(latencies, 99), steadyWrites, steadyReads, steadyWatches, reconciles, mem: rss(proc.pid!), memConverged, heapMiB };
   } finally {
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    await controller.stop();
   }
 }
 

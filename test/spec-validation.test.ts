@@ -1,4 +1,8 @@
-import { specAjv, specJsonSchema, validateSpec } from '../src/spec/validate';
+import Module from 'module';
+import * as path from 'path';
+import { ValidateFunction } from 'ajv';
+import { specAjv, specJsonSchema, schemaDigest, standaloneValidatorSource, validateSpec } from '../src/spec/validate';
+import { SPEC_VARIANTS } from './harness/spec-variants';
 import { planStack } from '../src/plan/plan';
 
 const model = (extra: Record<string, unknown> = {}) => ({ name: 'qwen', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'vllm', ...extra });
@@ -9,6 +13,47 @@ const errorsOf = (spec: unknown) => {
 };
 
 describe('spec validation', () => {
+  test('the validator npm run build writes (ajv standalone) gives the verdicts, errors and defaults the compiled one gives', () => {
+    // Loaded as lib/src/spec/spec-validator.js is: a CommonJS module next to validate.ts.
+    const file = path.join(__dirname, '..', 'src', 'spec', 'spec-validator.js');
+    const m = new Module(file, module);
+    m.filename = file;
+    m.paths = (Module as any)._nodeModulePaths(path.dirname(file));
+    (m as any)._compile(standaloneValidatorSource(), file);
+    const prebuilt = m.exports as { default: ValidateFunction; digest: string };
+    expect(prebuilt.digest).toBe(schemaDigest());
+    const compiled = specAjv().compile(specJsonSchema());
+    const wrong = [42, 'x', true, [], {}, null, -1, 1e9, { unknown: 1 }, ['a']];
+    const cases: unknown[] = [];
+    // Each variant, and each with every value at every path replaced by each wrong value.
+    const replaced = (v: any, at: Array<string | number>, w: unknown): any => {
+      if (at.length === 0) return w;
+      const copy = Array.isArray(v) ? [...v] : { ...v };
+      copy[at[0]] = replaced(v[at[0]], at.slice(1), w);
+      return copy;
+    };
+    const paths = (v: unknown, at: Array<string | number> = []): Array<Array<string | number>> =>
+      v && typeof v === 'object' ? Object.entries(v).flatMap(([k, x]) => [[...at, Array.isArray(v) ? Number(k) : k], ...paths(x, [...at, Array.isArray(v) ? Number(k) : k])]) : [];
+    for (const v of Object.values(SPEC_VARIANTS)) {
+      cases.push(v);
+      for (const p of paths(v)) for (const w of wrong) cases.push(replaced(v, p, w));
+    }
+    let accepted = 0;
+    for (const c of cases) {
+      const a = JSON.parse(JSON.stringify(c));
+      const b = JSON.parse(JSON.stringify(c));
+      const ok = compiled(a);
+      expect(prebuilt.default(b)).toBe(ok);
+      if (ok) accepted++;
+      const errs = (f: ValidateFunction) => (f.errors ?? []).map((e) => [e.instancePath, e.keyword, e.params, e.message, e.data]);
+      expect(errs(prebuilt.default)).toEqual(errs(compiled));
+      expect(b).toEqual(a);
+    }
+    expect(cases.length).toBeGreaterThan(500);
+    expect(accepted).toBeGreaterThanOrEqual(Object.keys(SPEC_VARIANTS).length);
+    expect(accepted).toBeLessThan(cases.length / 2);
+  });
+
   test('the schema itself is valid JSON Schema (the runtime validator skips this check)', () => {
     const ajv = specAjv(true);
     const valid = ajv.validateSchema(specJsonSchema());

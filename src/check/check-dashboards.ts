@@ -43,10 +43,11 @@ export interface CheckReport {
   /** Panels that show a "not available" text instead of a query, with their reason. */
   readonly unavailable: ReadonlyArray<{ engine: string; dashboard: string; panel: string }>;
   /**
-   * For samples recorded over an interval: whether the queries ran at a time
-   * whose rate window held a scrape at every second (rates are then exact);
-   * false when scrapes kept missing seconds until the warm-up deadline and
-   * the queries ran at the time of the check.
+   * For samples recorded over an interval, with `minScrapes` seconds longer
+   * than the rate interval: whether the queries ran at a time whose rate
+   * window held a scrape at every second (rates are then exact); false when
+   * scrapes kept missing seconds until the warm-up deadline and the queries
+   * ran at the time of the check.
    */
   readonly completeWindow?: boolean;
 }
@@ -353,10 +354,12 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
       if (Date.now() > warm) throw new Error('the rules were not evaluated in time');
       await new Promise((r) => setTimeout(r, 500));
     }
-    // Recorded intervals: query at a time whose rate window has every grid second's scrape, once one exists.
+    // Recorded intervals, with the window covered by scrapes (minScrapes, see rateInterval): query at a
+    // time whose rate window has every grid second's scrape, once one exists.
     let at: number | undefined;
-    if (recorded.length > 0) {
-      const windowMs = durationMs(opts.rateInterval ?? '1m');
+    const windowMs = durationMs(opts.rateInterval ?? '1m');
+    const exact = recorded.length > 0 && (opts.minScrapes ?? 3) * GRID_MS > windowMs;
+    if (exact) {
       for (;;) {
         // A scrape answered a moment ago may not be stored yet: look 250 ms back.
         at = completeWindowTime(recorded, windowMs, rulesEvaluated, Date.now() - 250);
@@ -394,7 +397,7 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
         results.push({ engine: owner, dashboard: `rules: ${group.name}`, panel: name, expr, ...(await query(expr)) });
       }
     }
-    return { results, unavailable, ...(recorded.length > 0 ? { completeWindow: at !== undefined } : {}) };
+    return { results, unavailable, ...(exact ? { completeWindow: at !== undefined } : {}) };
   } finally {
     if (child && child.exitCode === null) {
       // SIGTERM, then SIGKILL: a Prometheus that ignores the first must not keep the check (and its port) alive.

@@ -20,6 +20,8 @@ import { StackPrometheusRule } from './stack-prometheus-rule';
 export const CONTROLLER_NODE_OPTIONS = '--max-old-space-size=192 --max-semi-space-size=2';
 /** Environment of the controller container besides NODE_OPTIONS (glibc: fewer malloc arenas, less RSS for the same heap). */
 export const CONTROLLER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+/** The controller container's memory request and limit (bench/capacity.ts measures how many resources the limit holds). */
+export const CONTROLLER_MEMORY = { request: '128Mi', limit: '256Mi' } as const;
 
 export const DEFAULT_CONTROLLER_IMAGE = 'inference-monitoring-controller:0.1.0';
 const METRICS_PORT = 8080;
@@ -108,7 +110,7 @@ export class ControllerInstall extends Construct {
     });
     container.env.addVariable('NODE_OPTIONS', kplus.EnvValue.fromValue(CONTROLLER_NODE_OPTIONS));
     for (const [k, v] of Object.entries(CONTROLLER_ENV)) container.env.addVariable(k, kplus.EnvValue.fromValue(v));
-    setResources(ApiObject.of(deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: '128Mi', 'ephemeral-storage': '64Mi' }, { memory: '256Mi', 'ephemeral-storage': '256Mi' });
+    setResources(ApiObject.of(deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: CONTROLLER_MEMORY.request, 'ephemeral-storage': '64Mi' }, { memory: CONTROLLER_MEMORY.limit, 'ephemeral-storage': '256Mi' });
 
     const service = new kplus.Service(this, 'service', { metadata: { name, namespace: ns, labels }, ports: [{ name: 'metrics', port: METRICS_PORT, targetPort: METRICS_PORT }] });
     service.selectLabel('app.kubernetes.io/name', name);

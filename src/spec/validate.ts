@@ -5,7 +5,8 @@
  * checked for duplicates, and every `x-kubernetes-validations` CEL rule is
  * evaluated with cel-js exactly as written in the CRD.
  */
-import Ajv, { ErrorObject } from 'ajv';
+import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+import { createHash } from 'crypto';
 import { parse, ParseResult } from '@marcbachmann/cel-js';
 import { CelRule, KUBE_KEYWORDS } from './schema-builders';
 import { InferenceMonitoringSpec, SpecSchema } from './schema';
@@ -67,18 +68,51 @@ function fillDefaults(schema: JsonSchema, value: Record<string, unknown>): Recor
  * (`checkSchema` false) that check and ajv's code optimizer are skipped: they
  * were half of the 90 ms compile every process pays once.
  */
-export function specAjv(checkSchema = false): Ajv {
+export function specAjv(checkSchema = false, source = false): Ajv {
   const ajv = new Ajv({
     allErrors: true, verbose: true, useDefaults: true, strict: true, strictTypes: false, coerceTypes: false,
-    validateSchema: checkSchema, code: { optimize: checkSchema },
+    validateSchema: checkSchema, code: { optimize: checkSchema, source },
   });
   for (const keyword of KUBE_KEYWORDS) ajv.addKeyword(keyword);
   return ajv;
 }
 
-let compiled: ReturnType<Ajv['compile']> | undefined;
-function validator() {
-  return (compiled ??= specAjv().compile(validationSchema()));
+/** SHA-256 of the schema the validator checks: a prebuilt validator is used only for the schema it was built from. */
+export function schemaDigest(schema: JsonSchema = validationSchema()): string {
+  return createHash('sha256').update(JSON.stringify(schema)).digest('hex');
+}
+
+/**
+ * The spec validator as the source of a CommonJS module (ajv's standalone
+ * code, with the ajv options validateSpec uses and the code optimizer on):
+ * `npm run build` writes it to lib/src/spec/spec-validator.js, with the digest
+ * of the schema it checks, so that a process does not compile the schema
+ * (about 90 ms, the largest one-time cost of `render`).
+ */
+export function standaloneValidatorSource(): string {
+  const schema = validationSchema();
+  const ajv = specAjv(true, true);
+  // Only the build needs the code generator.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const standaloneCode: typeof import('ajv/dist/standalone').default = require('ajv/dist/standalone').default;
+  const code = standaloneCode(ajv, ajv.compile(schema));
+  return `${code}\nmodule.exports.digest = ${JSON.stringify(schemaDigest(schema))};\n`;
+}
+
+
+let compiled: ValidateFunction | undefined;
+/** The validator: the one `npm run build` wrote next to this module in lib/ (scripts/build-validator.ts) if it checks this schema, else compiled now. */
+function validator(): ValidateFunction {
+  if (compiled) return compiled;
+  let prebuilt: { default?: ValidateFunction; digest?: string } | undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    prebuilt = require('./spec-validator.js');
+  } catch {
+    // Not built (ts-node, jest): compile.
+  }
+  if (prebuilt?.default && prebuilt.digest === schemaDigest()) return (compiled = prebuilt.default);
+  return (compiled = specAjv().compile(validationSchema()));
 }
 
 /** `/models/0/gpu` -> `spec.models[0].gpu` */
