@@ -8,6 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../src/controller/manager';
 import { ChildEntry } from '../src/controller/compact';
 import { KubeApi, KubeObject } from '../src/controller/kube';
+import { Informer, LIST_PAGE } from '../src/controller/informer';
 import { ALLOW_FROM_ANNOTATION, OWNER_LABEL } from '../src/controller/reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, kindOf, resourcePath } from '../src/controller/resources';
 import { CHILD_VERBS, CONTROLLER_CLUSTER_RULES, CONTROLLER_LEASE_RULES, HELD_WITHOUT_REQUEST } from '../src/controller/rbac';
@@ -49,6 +50,7 @@ runIf('controller against a real kube-apiserver', () => {
     }
     return out;
   };
+  const loadKubeConfig = (file: string) => { const kc = new KubeConfig(); kc.loadFromFile(file); return kc; };
   const names = (objs: Array<{ kind: string; metadata: { name: string; namespace?: string } }>) => objs.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort();
 
   beforeAll(async () => {
@@ -173,6 +175,34 @@ runIf('controller against a real kube-apiserver', () => {
     await waitFor('cross-namespace role deleted', async () => (await api.get(role, 'serving', 'watcher-prometheus')) === undefined);
     await waitFor('resource gone', async () => (await cr('watcher')) === undefined);
     expect(created.metadata.uid).toBeDefined();
+  });
+
+  test('an informer lists page by page, keeping each page as its transform makes it before the next is read', async () => {
+    await ensureNamespace(cp, 'paging');
+    const n = 2 * LIST_PAGE + 50;
+    const cm = kindOf('v1', 'ConfigMap');
+    for (let i = 0; i < n; i++) await api.request('POST', resourcePath(cm, 'paging'), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `c${i}`, labels: { paging: 'yes' } }, data: { big: 'x'.repeat(4096) } });
+    const pages: number[] = [];
+    const pagedApi = new KubeApi(loadKubeConfig(cp.kubeconfig));
+    const listPaged = pagedApi.listPaged.bind(pagedApi);
+    pagedApi.listPaged = (k, ns, sel, limit, onPage) => listPaged(k, ns, sel, limit, (items) => { pages.push(items.length); onPage(items); });
+    // What the transform saw: the number of pages read when it ran, for each object.
+    const pagesWhenKept: number[] = [];
+    let synced!: () => void;
+    const done = new Promise<void>((r) => { synced = r; });
+    const informer = new Informer(pagedApi, cm, {
+      namespace: 'paging', labelSelector: 'paging=yes', onEvent: () => undefined, onSynced: () => synced(),
+      transform: (o) => { pagesWhenKept.push(pages.length); return { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }; },
+    });
+    informer.start();
+    try {
+      await done;
+      expect(pages).toEqual([LIST_PAGE, LIST_PAGE, 50]);
+      expect(informer.cache.size).toBe(n);
+      expect(pagesWhenKept).toEqual(Array.from({ length: n }, (_, i) => Math.floor(i / LIST_PAGE) + 1));
+    } finally {
+      informer.stop();
+    }
   });
 
   test('after the apiserver restarts (watches broken, resource versions expired), it resumes without losing changes', async () => {

@@ -25,6 +25,9 @@ export interface InformerOptions {
   readonly indexBy?: (obj: KubeObject) => string | undefined;
 }
 
+/** Objects per LIST page; 1000 stacks' dashboard ConfigMaps in one response were what a restart at 1000 resources was OOM-killed on. */
+export const LIST_PAGE = 100;
+
 const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 export class Informer {
@@ -128,17 +131,19 @@ export class Informer {
   }
 
   private async relist(): Promise<void> {
-    const { items, resourceVersion } = await this.api.list(this.kind, this.opts.namespace, this.opts.labelSelector);
-    this.relists++;
     const seen = new Set<string>();
-    for (const item of items) {
-      const k = key(item);
-      seen.add(k);
-      const old = this.cache.get(k);
-      const obj = this.put(k, item);
-      if (!old) this.opts.onEvent('add', obj);
-      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.opts.onEvent('update', obj);
-    }
+    // Page by page, each kept as `transform` makes it before the next is read (see listPaged).
+    const resourceVersion = await this.api.listPaged(this.kind, this.opts.namespace, this.opts.labelSelector, LIST_PAGE, (items) => {
+      for (const item of items) {
+        const k = key(item);
+        seen.add(k);
+        const old = this.cache.get(k);
+        const obj = this.put(k, item);
+        if (!old) this.opts.onEvent('add', obj);
+        else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.opts.onEvent('update', obj);
+      }
+    });
+    this.relists++;
     for (const [k, old] of [...this.cache.entries()]) {
       if (!seen.has(k)) {
         this.remove(k);

@@ -128,6 +128,25 @@ export class KubeApi {
       { apiVersion: k.apiVersion, kind: k.kind, metadata: { name, namespace }, status }, 'application/apply-patch+yaml');
   }
 
+  /**
+   * Lists in pages of `limit` (the apiserver's `limit`/`continue`, one consistent snapshot), handing each
+   * page to `onPage` before the next is read: a caller that keeps less than the objects (the informers'
+   * summaries) then never holds more than one page, where one LIST of 1000 stacks' dashboard ConfigMaps is
+   * a response of tens of MiB. Resolves with the snapshot's resourceVersion.
+   */
+  async listPaged(k: ResourceKind, namespace: string | undefined, labelSelector: string | undefined, limit: number, onPage: (items: KubeObject[]) => void): Promise<string> {
+    let token = '';
+    for (;;) {
+      const q = new URLSearchParams({ limit: String(limit) });
+      if (labelSelector) q.set('labelSelector', labelSelector);
+      if (token) q.set('continue', token);
+      const res = await this.request('GET', `${resourcePath(k, namespace)}?${q}`);
+      onPage((res.items ?? []).map((i: KubeObject) => ({ ...i, apiVersion: k.apiVersion, kind: k.kind })));
+      token = res.metadata?.continue ?? '';
+      if (!token) return res.metadata?.resourceVersion ?? '';
+    }
+  }
+
   async list(k: ResourceKind, namespace?: string, labelSelector?: string): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const q = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
     const res = await this.request('GET', `${resourcePath(k, namespace)}${q}`);

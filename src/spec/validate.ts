@@ -5,7 +5,8 @@
  * checked for duplicates, and every `x-kubernetes-validations` CEL rule is
  * evaluated with cel-js exactly as written in the CRD.
  */
-import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+import type Ajv from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { createHash } from 'crypto';
 import { parse, ParseResult } from '@marcbachmann/cel-js';
 import { CelRule, KUBE_KEYWORDS } from './schema-builders';
@@ -69,7 +70,10 @@ function fillDefaults(schema: JsonSchema, value: Record<string, unknown>): Recor
  * were half of the 90 ms compile every process pays once.
  */
 export function specAjv(checkSchema = false, source = false): Ajv {
-  const ajv = new Ajv({
+  // Loaded here, not at the top: with the prebuilt validator a process never needs ajv's compiler.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const AjvClass: typeof Ajv = require('ajv').default;
+  const ajv = new AjvClass({
     allErrors: true, verbose: true, useDefaults: true, strict: true, strictTypes: false, coerceTypes: false,
     validateSchema: checkSchema, code: { optimize: checkSchema, source },
   });
