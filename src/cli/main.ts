@@ -18,7 +18,7 @@ const renderLib = () => ({
   ...(require('../plan/plan') as typeof import('../plan/plan')),
   ...(require('../spec/validate') as typeof import('../spec/validate')),
   parseAllDocuments: (require('yaml') as typeof import('yaml')).parseAllDocuments,
-  Yaml: (require('cdk8s') as typeof import('cdk8s')).Yaml,
+  ...(require('../manifest-yaml') as typeof import('../manifest-yaml')),
 });
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -42,7 +42,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .requiredOption('-f, --file <file>', 'YAML file with one or more InferenceMonitoring documents, or - for stdin')
     .option('-o, --output-dir <dir>', 'write one file per object (<index>-<kind>-<namespace>-<name>.yaml) instead of printing')
     .action((opts: { file: string; outputDir?: string }) => {
-      const { parseAllDocuments, stackInputFromResource, planStack, renderManifests, collisionsBetween, SpecValidationError, Yaml } = renderLib();
+      const { parseAllDocuments, stackInputFromResource, planStack, renderManifests, collisionsBetween, SpecValidationError, manifestsYaml } = renderLib();
       const text = fs.readFileSync(opts.file === '-' ? 0 : opts.file, 'utf8');
       const manifests: Manifest[] = [];
       const rendered: Parameters<typeof collisionsBetween>[0][number][] = [];
@@ -66,7 +66,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       errors.push(...collisionsBetween(rendered));
       if (errors.length) throw new SpecValidationError(errors, opts.file === '-' ? 'input' : opts.file);
       if (!opts.outputDir) {
-        out.write(Yaml.stringify(...manifests));
+        out.write(manifestsYaml(manifests));
         return;
       }
       fs.mkdirSync(opts.outputDir, { recursive: true });
@@ -74,7 +74,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       const written = new Set<string>();
       manifests.forEach((m, i) => {
         const name = `${[String(i).padStart(width, '0'), m.kind.toLowerCase(), m.metadata.namespace ?? 'cluster', m.metadata.name].join('-')}.yaml`;
-        fs.writeFileSync(path.join(opts.outputDir!, name), Yaml.stringify(m));
+        fs.writeFileSync(path.join(opts.outputDir!, name), manifestsYaml([m]));
         written.add(name);
       });
       // A file of an earlier render whose object is no longer rendered would be applied again: remove it (only files named as we name them).
