@@ -6,6 +6,7 @@ import { objectName, componentSelector, stackLabels } from '../names';
 import { PrometheusConfig, RuleFile } from '../prometheus/config-types';
 import { PROMETHEUS_PORT, RULES_DIR } from '../prometheus/prometheus-config';
 import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources, singleReplicaStatefulSet } from './k8s-helpers';
+import { compareLikeLocale } from '../collate';
 
 /** Prometheus 3 image; its module version v0.316.0 is what the tests build and run. */
 export const DEFAULT_PROMETHEUS_IMAGE = 'quay.io/prometheus/prometheus:v3.16.0';
@@ -73,7 +74,7 @@ export class ManagedPrometheus extends Construct {
     this.labels = labels;
     const selector = componentSelector(props.instance, 'prometheus');
     const configText = configYaml(props.config);
-    const ruleTexts = Object.fromEntries(Object.entries(props.ruleFiles).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, configYaml(v)]));
+    const ruleTexts = Object.fromEntries(Object.entries(props.ruleFiles).sort(([a], [b]) => compareLikeLocale(a, b)).map(([k, v]) => [k, configYaml(v)]));
 
     this.serviceAccount = new kplus.ServiceAccount(this, 'sa', { metadata: { name: props.name, namespace: props.namespace, labels }, automountToken: true });
     for (const ns of [...new Set([props.namespace, ...(props.discoveryNamespaces ?? [])])].sort()) {

@@ -9,6 +9,7 @@ import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 import { ModelPlan, StackPlan, TargetPlan } from '../plan/plan';
 import { AlertmanagerTargetConfig, PrometheusConfig, ScrapeConfig } from './config-types';
 import { dcgmTargetLabels, modelTargetLabels, workloadTargetLabels } from './target-labels';
+import { compareLikeLocale } from '../collate';
 
 /** Where the rule files of the stack are mounted in the Prometheus pod. */
 export const RULES_DIR = '/etc/prometheus/rules';
@@ -17,7 +18,7 @@ export const DCGM_PORT = 9400;
 /** Job label of GPU series. */
 export const DCGM_JOB = 'dcgm-exporter';
 
-const selectorString = (labels: Record<string, string>) => Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',');
+const selectorString = (labels: Record<string, string>) => Object.entries(labels).sort(([a], [b]) => compareLikeLocale(a, b)).map(([k, v]) => `${k}=${v}`).join(',');
 
 export function modelScrapeConfig(plan: StackPlan, model: ModelPlan): ScrapeConfig {
   const ports = model.metricsEndpoints.map((e) => e.portName);

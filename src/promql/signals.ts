@@ -6,6 +6,7 @@
  */
 import { EngineProfile, SignalMetric, SignalName, signalMetric } from '../engines/profile';
 import { Expr, LabelMatcher, agg, aggWithout, bin, histogramQuantile, num, orAll, rate, sel } from './ast';
+import { compareVersionsLikeLocale } from '../collate';
 
 /** Which series a query covers and over which window rates are taken. */
 export interface QueryScope {
@@ -17,7 +18,7 @@ export interface QueryScope {
 /** The metrics carrying `signal` across `versions`, newest first, without duplicates. */
 export function signalAlternatives(profile: EngineProfile, signal: SignalName, versions: readonly string[]): SignalMetric[] {
   const seen = new Map<string, SignalMetric>();
-  const sorted = [...versions].sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
+  const sorted = [...versions].sort((a, b) => compareVersionsLikeLocale(b, a));
   for (const v of sorted) {
     const metric = signalMetric(profile, signal, v);
     if (metric && !seen.has(metric.metric)) seen.set(metric.metric, metric);
