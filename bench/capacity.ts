@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     await installCrd(cp, inferenceMonitoringCrd());
     await ensureNamespace(cp, ns);
     const api = new KubeApi(loadConnection(cp.kubeconfig));
-    controller = await startController({ kubeconfig: cp.kubeconfig, namespace: ns, workers, resyncS, log, wrap });
+    controller = await startController({ kubeconfig: cp.kubeconfig, namespace: ns, workers, resyncS, log, wrap, memoryLimit: limit });
     const dead = () => controller!.proc.exitCode !== null || controller!.proc.signalCode !== null;
     for (let n = step; n <= max; n += step) {
       const start = Date.now();
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
       {
         await controller.stop();
         const t0 = Date.now();
-        controller = await startController({ kubeconfig: cp.kubeconfig, namespace: ns, workers, resyncS, log, wrap });
+        controller = await startController({ kubeconfig: cp.kubeconfig, namespace: ns, workers, resyncS, log, wrap, memoryLimit: limit });
         const ready = Date.now() - t0;
         const writesBefore = await metric(controller.port, CONTROLLER_METRICS.requests, '{kind="write"}');
         let passed = true;

@@ -6,7 +6,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { CONTROLLER_ENV, CONTROLLER_NODE_OPTIONS } from '../src/constructs/controller-install';
+import { CONTROLLER_ENV, controllerNodeOptions } from '../src/constructs/controller-install';
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { Informer } from '../src/controller/informer';
 import { ResourceKind } from '../src/controller/resources';
@@ -73,11 +73,11 @@ export interface RunningController { proc: ChildProcess; port: number; stop(): P
  * `wrap` is a command the process is started through (a cgroup, e.g.). `nodeArgs` from
  * BENCH_CONTROLLER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
-export async function startController(opts: { kubeconfig: string; namespace: string; workers: number; resyncS: number; log: string; wrap?: string[] }): Promise<RunningController> {
+export async function startController(opts: { kubeconfig: string; namespace: string; workers: number; resyncS: number; log: string; wrap?: string[]; memoryLimit?: string }): Promise<RunningController> {
   const port = 18000 + Math.floor(Math.random() * 1000);
   const log = fs.openSync(opts.log, 'a');
-  // The V8 flags and environment of the install manifest, so the memory figures are those of the deployed controller.
-  const env = { ...process.env, ...CONTROLLER_ENV, NODE_OPTIONS: [CONTROLLER_NODE_OPTIONS, process.env.NODE_OPTIONS ?? ''].join(' ').trim() };
+  // The V8 flags (for the memory limit) and environment of the install manifest, so the memory figures are those of the deployed controller.
+  const env = { ...process.env, ...CONTROLLER_ENV, NODE_OPTIONS: [controllerNodeOptions(opts.memoryLimit), process.env.NODE_OPTIONS ?? ''].join(' ').trim() };
   const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const args = [...nodeArgs, BIN, 'controller', `--kubeconfig=${opts.kubeconfig}`, `--metrics-port=${port}`, `--workers=${opts.workers}`, `--resync-seconds=${opts.resyncS}`, `--namespace=${opts.namespace}`];
   const [cmd, ...rest] = [...(opts.wrap ?? []), process.execPath, ...args];

@@ -10,18 +10,27 @@ import { PART_OF } from '../names';
 import { DashboardConfigMaps } from './dashboard-config-maps';
 import { restrictedContainer, setResources } from './k8s-helpers';
 import { StackPrometheusRule } from './stack-prometheus-rule';
+import { quantityValue } from '../spec/quantity';
+
+/** The controller container's default memory request and limit (bench/capacity.ts measures how many resources a limit holds). */
+export const CONTROLLER_MEMORY = { request: '128Mi', limit: '256Mi' } as const;
 
 /**
- * V8 flags of the controller container; the controller benchmark runs with the same ones. Old space
- * below the 256Mi limit leaves room for code and buffers; a 2 MiB young generation (semi-space; V8's
- * default grows to 16 MiB) and two malloc arenas (CONTROLLER_ENV) cut RSS at 1000 resources from
- * 229 to 206 MiB (BENCHMARKS.md).
+ * V8 flags of the controller container for a memory limit; the controller benchmarks run with the same
+ * ones. Old space is 3/4 of the limit (192 MiB at 256Mi), leaving room for code and buffers; a 2 MiB
+ * young generation (semi-space; V8's default grows to 16 MiB) and two malloc arenas (CONTROLLER_ENV) cut
+ * RSS at 1000 resources from 229 to 206 MiB (BENCHMARKS.md).
  */
-export const CONTROLLER_NODE_OPTIONS = '--max-old-space-size=192 --max-semi-space-size=2';
+export function controllerNodeOptions(memoryLimit: string = CONTROLLER_MEMORY.limit): string {
+  const mib = quantityValue(memoryLimit) / 2 ** 20;
+  return `--max-old-space-size=${Math.floor(mib * 0.75)} --max-semi-space-size=2`;
+}
+/** The flags at the default limit. */
+export const CONTROLLER_NODE_OPTIONS = controllerNodeOptions();
 /** Environment of the controller container besides NODE_OPTIONS (glibc: fewer malloc arenas, less RSS for the same heap). */
 export const CONTROLLER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
-/** The controller container's memory request and limit (bench/capacity.ts measures how many resources the limit holds). */
-export const CONTROLLER_MEMORY = { request: '128Mi', limit: '256Mi' } as const;
+/** Below this the controller cannot hold even its code and one stack's objects (BENCHMARKS.md, capacity). */
+const MIN_MEMORY_LIMIT = '128Mi';
 
 export const DEFAULT_CONTROLLER_IMAGE = 'inference-monitoring-controller:0.1.0';
 const METRICS_PORT = 8080;
@@ -37,6 +46,13 @@ export interface ControllerInstallProps {
   readonly release?: string;
   /** Base of the controller alerts' `runbook_url`. @default DEFAULT_RUNBOOK_BASE_URL */
   readonly runbookBaseUrl?: string;
+  /**
+   * Memory limit of the controller container; V8's old space is set to 3/4 of it. What a limit holds
+   * is measured by `npm run bench:capacity` (BENCHMARKS.md, "Capacity"): raise it for more resources
+   * than the default holds. At least 128Mi.
+   * @default '256Mi'
+   */
+  readonly memoryLimit?: string;
 }
 
 /**
@@ -108,9 +124,13 @@ export class ControllerInstall extends Construct {
       readiness: kplus.Probe.fromHttpGet('/readyz', { port: METRICS_PORT }),
       liveness: kplus.Probe.fromHttpGet('/healthz', { port: METRICS_PORT }),
     });
-    container.env.addVariable('NODE_OPTIONS', kplus.EnvValue.fromValue(CONTROLLER_NODE_OPTIONS));
+    const memoryLimit = props.memoryLimit ?? CONTROLLER_MEMORY.limit;
+    let limitBytes: number;
+    try { limitBytes = quantityValue(memoryLimit); } catch { limitBytes = NaN; }
+    if (!(limitBytes >= quantityValue(MIN_MEMORY_LIMIT))) throw new Error(`ControllerInstall memoryLimit: Invalid value: ${JSON.stringify(memoryLimit)}: must be a quantity of at least ${MIN_MEMORY_LIMIT}`);
+    container.env.addVariable('NODE_OPTIONS', kplus.EnvValue.fromValue(controllerNodeOptions(memoryLimit)));
     for (const [k, v] of Object.entries(CONTROLLER_ENV)) container.env.addVariable(k, kplus.EnvValue.fromValue(v));
-    setResources(ApiObject.of(deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: CONTROLLER_MEMORY.request, 'ephemeral-storage': '64Mi' }, { memory: CONTROLLER_MEMORY.limit, 'ephemeral-storage': '256Mi' });
+    setResources(ApiObject.of(deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: CONTROLLER_MEMORY.request, 'ephemeral-storage': '64Mi' }, { memory: memoryLimit, 'ephemeral-storage': '256Mi' });
 
     const service = new kplus.Service(this, 'service', { metadata: { name, namespace: ns, labels }, ports: [{ name: 'metrics', port: METRICS_PORT, targetPort: METRICS_PORT }] });
     service.selectLabel('app.kubernetes.io/name', name);
