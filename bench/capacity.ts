@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     await ensureNamespace(cp, ns);
     const api = new KubeApi(loadConnection(cp.kubeconfig));
     controller = await startController({ kubeconfig: cp.kubeconfig, namespace: ns, workers, resyncS, log, wrap, memoryLimit: limit });
-    const dead = () => controller!.proc.exitCode !== null || controller!.proc.signalCode !== null;
+    const dead = () => !controller || controller.proc.exitCode !== null || controller.proc.signalCode !== null;
     for (let n = step; n <= max; n += step) {
       const start = Date.now();
       await pool(Array.from({ length: step }, (_, k) => n - step + k), workers, async (i) => {
@@ -138,7 +138,19 @@ async function main(): Promise<void> {
       {
         await controller.stop();
         const t0 = Date.now();
-        controller = await startController({ kubeconfig: cp.kubeconfig, namespace: ns, workers, resyncS, log, wrap, memoryLimit: limit });
+        try {
+          controller = await startController({ kubeconfig: cp.kubeconfig, namespace: ns, workers, resyncS, log, wrap, memoryLimit: limit });
+        } catch (e) {
+          // Killed before /readyz: by the kernel (SIGKILL, an OOM kill counted) or by V8 at its heap limit (SIGABRT).
+          killedAt = n;
+          const oom = cgroup?.oomKills() ?? 0;
+          const why = /\(([^)]*)\)/.exec((e as Error).message)?.[1] ?? 'exited';
+          const tail = fs.readFileSync(log, 'utf8').split('\n').filter((l) => /heap|FATAL|allocation/i.test(l)).slice(-2).join(' ');
+          restartRows.push(`| ${n} | killed (${why}${oom ? ', OOM-killed by the kernel' : ''}) before /readyz${tail ? `: ${tail.slice(0, 120)}` : ''} | | | | | | |`);
+          console.error(restartRows[restartRows.length - 1]);
+          controller = undefined;
+          break;
+        }
         const ready = Date.now() - t0;
         const writesBefore = await metric(controller.port, CONTROLLER_METRICS.requests, '{kind="write"}');
         let passed = true;
