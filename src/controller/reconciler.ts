@@ -203,6 +203,14 @@ export class Reconciler {
 
     const available = new Set(this.deps.availableKinds().map((k) => `${k.apiVersion}/${k.kind}`));
     const live = await this.liveChildren(cr, desired);
+    // The ownership reads of every object to create (see createOrClaim), all sent at once: one round trip
+    // per pass instead of one per object. Settled here, so a read nobody awaits cannot reject unhandled.
+    const existing = new Map<string, Promise<{ obj?: KubeObject; error?: unknown }>>();
+    for (const want of desired) {
+      if (refused.has(want.metadata.namespace!) || !available.has(`${want.apiVersion}/${want.kind}`) || live.has(objKey(want))) continue;
+      existing.set(objKey(want), this.deps.api.get(kindOf(want.apiVersion, want.kind), want.metadata.namespace ?? '', want.metadata.name, { fromCache: true })
+        .then((obj) => ({ obj }), (error: unknown) => ({ error })));
+    }
     let applied = 0;
     for (const [i, want] of desired.entries()) {
       if (refused.has(want.metadata.namespace!)) continue;
@@ -220,7 +228,7 @@ export class Reconciler {
       const d = rendering.object(i);
       try {
         // Ours (in `live`) are applied; anything else only created, never taken over (see createOrClaim).
-        const returned = current ? await this.deps.api.apply(d as KubeObject) : await this.createOrClaim(cr, d as KubeObject);
+        const returned = current ? await this.deps.api.apply(d as KubeObject) : await this.createOrClaim(cr, d as KubeObject, existing.get(objKey(want)));
         if (typeof returned === 'string') { failures.push(returned); continue; }
         const entry = this.deps.observedChild?.(returned);
         if (entry?.content && isSubset(rendering.compact(i), entry.content)) settle(entry, want.digest);
@@ -281,12 +289,15 @@ export class Reconciler {
    * resource's owner label (a cache behind a write), then it is applied.
    * Returns the apiserver's object, or the failure message. (An object created
    * by someone else between the get and the apply would still be merged into:
-   * a window of one round trip.)
+   * a window from the start of the pass, when the gets of all objects to
+   * create are sent together, to this object's apply; tens of milliseconds.)
    */
-  private async createOrClaim(cr: KubeObject, obj: KubeObject): Promise<KubeObject | string> {
+  private async createOrClaim(cr: KubeObject, obj: KubeObject, read?: Promise<{ obj?: KubeObject; error?: unknown }>): Promise<KubeObject | string> {
     // A get first (one per object created, not per pass): an apply would merge into someone else's object and claim it.
     // From the apiserver's watch cache: no etcd read for each object a new resource creates (its staleness is the window below too).
-    const existing = await this.deps.api.get(kindOf(obj.apiVersion, obj.kind), obj.metadata.namespace ?? '', obj.metadata.name, { fromCache: true });
+    const got: { obj?: KubeObject; error?: unknown } = await (read ?? this.deps.api.get(kindOf(obj.apiVersion, obj.kind), obj.metadata.namespace ?? '', obj.metadata.name, { fromCache: true }).then((o) => ({ obj: o })));
+    if (got.error) throw got.error;
+    const existing = got.obj;
     const owner = existing?.metadata.labels?.[OWNER_LABEL];
     if (!existing || owner === cr.metadata.uid) return this.deps.api.apply(obj);
     return `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}: exists and is not owned by this InferenceMonitoring (${owner ? `its ${OWNER_LABEL} label names another resource, ${owner}` : `no ${OWNER_LABEL} label`}); left unchanged: rename the model or resource, or delete that object`;
