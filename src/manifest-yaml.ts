@@ -52,7 +52,13 @@ function scalar(v: unknown): string | typeof BAIL {
   }
 }
 
-const isCollection = (v: unknown): v is Record<string, unknown> | unknown[] => typeof v === 'object' && v !== null;
+/** An array, or a plain object (a Date, a Map or a class instance is the `yaml` package's to print). */
+const isCollection = (v: unknown): v is Record<string, unknown> | unknown[] => {
+  if (typeof v !== 'object' || v === null) return false;
+  if (Array.isArray(v)) return true;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
 const isEmpty = (v: Record<string, unknown> | unknown[]) => (Array.isArray(v) ? v.length === 0 : Object.keys(v).length === 0);
 
 /** A value on the line it starts: a scalar, `{}` or `[]`; BAIL for a non-empty collection. */

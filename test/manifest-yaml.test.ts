@@ -56,3 +56,11 @@ test('generated values: the same text as Yaml.stringify, whichever writer prints
     expect(manifestsYaml(docs)).toBe(Yaml.stringify(...docs));
   }), { numRuns: 3000 });
 });
+
+test('values that are not plain JSON data (a Date, a Map, undefined) are left to the yaml package', () => {
+  const docs = [{ a: new Date(Date.UTC(2026, 11, 2)) }, { m: new Map([['k', 1]]) }, { u: undefined, v: 1 }, { s: [new Date(0)] }];
+  for (const d of docs) {
+    expect(fastDocument(d)).toBeUndefined();
+    expect(manifestsYaml([d])).toBe(Yaml.stringify(d));
+  }
+});
