@@ -28,6 +28,9 @@ export interface InformerOptions {
 /** Objects per LIST page; 1000 stacks' dashboard ConfigMaps in one response were what a restart at 1000 resources was OOM-killed on. */
 export const LIST_PAGE = 100;
 
+/** A watch that ends (without an error) sooner than this after it was opened is not reopened at once. */
+const QUICK_WATCH_MS = 1000;
+
 const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 export class Informer {
@@ -41,6 +44,8 @@ export class Informer {
   public relists = 0;
   /** Watches that ended with 410 Gone (resource version expired). */
   public expired = 0;
+  /** Watches the server ended without an error within QUICK_WATCH_MS of opening them. */
+  public quickEnds = 0;
 
   constructor(private readonly api: KubeApi, private readonly kind: ResourceKind, private readonly opts: InformerOptions) {
     this.resourceVersion = opts.resourceVersion ?? '';
@@ -105,11 +110,21 @@ export class Informer {
 
   private async loop(): Promise<void> {
     let backoff = 250;
+    let quick = 0;
     while (!this.stopped) {
       try {
         if (!this.resourceVersion) await this.relist();
+        const opened = Date.now();
         await this.watch();
-        backoff = 250;
+        if (this.stopped) return;
+        if (Date.now() - opened >= QUICK_WATCH_MS) { backoff = 250; quick = 0; continue; }
+        // A watch the server ended at once (no error): reopening it at once would spin (it did, tens of
+        // thousands of watches in a CI run). Back off, and after a few in a row list again.
+        this.quickEnds++;
+        if (++quick >= 3) { this.resourceVersion = ''; quick = 0; }
+        this.opts.log?.('watch ended at once, backing off', { kind: this.kind.kind, backoffMs: backoff, relist: !this.resourceVersion });
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 30_000);
       } catch (e) {
         if (this.stopped) return;
         const status = (e as any).status;
