@@ -208,6 +208,7 @@ export class Reconciler {
     const existing = new Map<string, Promise<{ obj?: KubeObject; error?: unknown }>>();
     for (const want of desired) {
       if (refused.has(want.metadata.namespace!) || !available.has(`${want.apiVersion}/${want.kind}`) || live.has(objKey(want))) continue;
+      // From the apiserver's watch cache: no etcd read for each object a new resource creates (its staleness is createOrClaim's window too).
       existing.set(objKey(want), this.deps.api.get(kindOf(want.apiVersion, want.kind), want.metadata.namespace ?? '', want.metadata.name, { fromCache: true })
         .then((obj) => ({ obj }), (error: unknown) => ({ error })));
     }
@@ -228,7 +229,7 @@ export class Reconciler {
       const d = rendering.object(i);
       try {
         // Ours (in `live`) are applied; anything else only created, never taken over (see createOrClaim).
-        const returned = current ? await this.deps.api.apply(d as KubeObject) : await this.createOrClaim(cr, d as KubeObject, existing.get(objKey(want)));
+        const returned = current ? await this.deps.api.apply(d as KubeObject) : await this.createOrClaim(cr, d as KubeObject, existing.get(objKey(want))!);
         if (typeof returned === 'string') { failures.push(returned); continue; }
         const entry = this.deps.observedChild?.(returned);
         if (entry?.content && isSubset(rendering.compact(i), entry.content)) settle(entry, want.digest);
@@ -292,10 +293,9 @@ export class Reconciler {
    * a window from the start of the pass, when the gets of all objects to
    * create are sent together, to this object's apply; tens of milliseconds.)
    */
-  private async createOrClaim(cr: KubeObject, obj: KubeObject, read?: Promise<{ obj?: KubeObject; error?: unknown }>): Promise<KubeObject | string> {
-    // A get first (one per object created, not per pass): an apply would merge into someone else's object and claim it.
-    // From the apiserver's watch cache: no etcd read for each object a new resource creates (its staleness is the window below too).
-    const got: { obj?: KubeObject; error?: unknown } = await (read ?? this.deps.api.get(kindOf(obj.apiVersion, obj.kind), obj.metadata.namespace ?? '', obj.metadata.name, { fromCache: true }).then((o) => ({ obj: o })));
+  private async createOrClaim(cr: KubeObject, obj: KubeObject, read: Promise<{ obj?: KubeObject; error?: unknown }>): Promise<KubeObject | string> {
+    // The get sent at the start of the pass (one per object created, not per pass): an apply would merge into someone else's object and claim it.
+    const got = await read;
     if (got.error) throw got.error;
     const existing = got.obj;
     const owner = existing?.metadata.labels?.[OWNER_LABEL];
