@@ -13,7 +13,6 @@ import * as os from 'os';
 import * as path from 'path';
 import { Writable } from 'stream';
 import { BUNDLE, BUNDLE_CACHE, BUNDLE_STAMP, BundleStamp, runBundle } from './bundle-loader';
-import { Trimmed, trimModule, usedExports } from './trim-module';
 
 /** A small vLLM resource: what the Argo CD plugin and CI render most. */
 const WARM_UP = `apiVersion: monitoring.inference.dev/v1alpha1
@@ -78,63 +77,6 @@ const lazySdkIndexes = {
   },
 };
 
-/** The generated classes (cdk8s-plus-28's Kubernetes API, our CRD imports): CommonJS that esbuild cannot tree-shake. */
-const GENERATED = [/[\\/]cdk8s-plus-28[\\/]lib[\\/]imports[\\/]k8s\.js$/, /[\\/]lib[\\/]src[\\/]imports[\\/][^\\/]+\.js$/];
-
-/**
- * For each generated module in the bundle whose every importer reads it only as `binding.Name`
- * (trim-module.ts), its source without the classes and functions none of those names reaches.
- */
-function trimGenerated(metafile: import('esbuild').Metafile): Map<string, Trimmed> {
-  let ts: typeof import('typescript');
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    ts = require('typescript');
-  } catch {
-    return new Map(); // a build without dev dependencies: the modules stay whole
-  }
-  const out = new Map<string, Trimmed>();
-  const inputs = Object.entries(metafile.inputs).map(([p, info]) => ({ file: path.resolve(p), imports: info.imports }));
-  /** What the importers of `target` read of it (of its export `member`), or undefined: anything. */
-  const readOf = (target: string, member?: string): Set<string> | undefined => {
-    const names = new Set<string>();
-    for (const importer of inputs) {
-      const specifiers = new Set(importer.imports.filter((i) => path.resolve(i.path) === target).map((i) => i.original ?? ''));
-      if (!specifiers.size) continue;
-      const uses = usedExports(ts, fs.readFileSync(importer.file, 'utf8'), (spec) => specifiers.has(spec), member);
-      if (!uses) return undefined;
-      uses.names.forEach((n) => names.add(n));
-      // Passed on (cdk8s-plus-28's `exports.k8s = require("./imports/k8s")`): what its importers read of it, one level.
-      for (const name of uses.reexports) {
-        if (member !== undefined) return undefined;
-        const further = readOf(importer.file, name);
-        if (!further) return undefined;
-        further.forEach((n) => names.add(n));
-      }
-    }
-    return names;
-  };
-  for (const { file } of inputs) {
-    if (!GENERATED.some((re) => re.test(file))) continue;
-    const used = readOf(file);
-    if (!used) continue;
-    const t = trimModule(ts, fs.readFileSync(file, 'utf8'), used);
-    if (t) out.set(file, t);
-  }
-  return out;
-}
-
-/** Bundles the given files with the given contents. */
-const replaceContents = (contents: ReadonlyMap<string, Trimmed>) => ({
-  name: 'trimmed-generated-modules',
-  setup(b: import('esbuild').PluginBuild) {
-    b.onLoad({ filter: /\.js$/ }, (args) => {
-      const text = contents.get(path.resolve(args.path))?.source;
-      return text === undefined ? undefined : { contents: text, loader: 'js' as const, resolveDir: path.dirname(args.path) };
-    });
-  },
-});
-
 async function build(): Promise<void> {
   for (const f of [BUNDLE, BUNDLE_CACHE, BUNDLE_STAMP]) fs.rmSync(f, { force: true });
   let esbuild: typeof import('esbuild');
@@ -146,7 +88,7 @@ async function build(): Promise<void> {
     return;
   }
   const start = Date.now();
-  const options: import('esbuild').BuildOptions & { metafile: true } = {
+  const result = await esbuild.build({
     entryPoints: [path.join(__dirname, 'main.js')],
     outfile: BUNDLE,
     bundle: true, platform: 'node', format: 'cjs', target: 'node20',
@@ -157,11 +99,7 @@ async function build(): Promise<void> {
     minifyWhitespace: true,
     plugins: [lazySdkIndexes],
     metafile: true, logLevel: 'warning',
-  };
-  // Twice: the first build says who imports the generated classes, the second leaves out what none of them reads.
-  const first = await esbuild.build(options);
-  const trimmed = trimGenerated(first.metafile);
-  const result = trimmed.size ? await esbuild.build({ ...options, plugins: [lazySdkIndexes, replaceContents(trimmed)] }) : first;
+  });
   const libRoot = path.resolve(__dirname, '..', '..');
   const files: BundleStamp['files'] = [];
   const packages = new Map<string, string>();
@@ -186,8 +124,7 @@ async function build(): Promise<void> {
   }
   // The stamp last: without it the loader does not use the bundle.
   fs.writeFileSync(BUNDLE_STAMP, `${JSON.stringify(stamp)}\n`);
-  const trims = [...trimmed].map(([f, t]) => `${path.basename(f)} ${t.kept}/${t.kept + t.dropped}`).join(', ');
-  process.stderr.write(`build-bundle: ${path.relative(process.cwd(), BUNDLE)} (${(fs.statSync(BUNDLE).size / 2 ** 20).toFixed(1)} MiB, ${files.length} lib files, ${packages.size} packages), code cache ${fs.existsSync(BUNDLE_CACHE) ? `${(fs.statSync(BUNDLE_CACHE).size / 2 ** 20).toFixed(1)} MiB` : 'none'}, generated classes and functions kept: ${trims || 'all'}; ${Date.now() - start} ms\n`);
+  process.stderr.write(`build-bundle: ${path.relative(process.cwd(), BUNDLE)} (${(fs.statSync(BUNDLE).size / 2 ** 20).toFixed(1)} MiB, ${files.length} lib files, ${packages.size} packages), code cache ${fs.existsSync(BUNDLE_CACHE) ? `${(fs.statSync(BUNDLE_CACHE).size / 2 ** 20).toFixed(1)} MiB` : 'none'}, ${Date.now() - start} ms\n`);
 }
 
 (process.argv[2] === '--warm' ? warm() : build()).catch((e) => {
