@@ -7,7 +7,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Yaml } from 'cdk8s';
-import { SPEC_VARIANTS } from './harness/spec-variants';
+import { SPEC_VARIANTS, variantResourceName } from './harness/spec-variants';
 
 const REPO = path.resolve(__dirname, '..');
 const BIN = path.join(REPO, 'bin', 'inference-monitoring.js');
@@ -17,7 +17,7 @@ describe('the bundle', () => {
     fs.readFileSync(path.join(REPO, 'examples', 'inference-monitoring.yaml'), 'utf8'),
     ...Object.entries(SPEC_VARIANTS).map(([name, spec], i) => Yaml.stringify({
       apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring',
-      metadata: { name: `v${i}-${name}`.slice(0, 40).toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/-+$/, ''), namespace: 'llm' }, spec,
+      metadata: { name: variantResourceName(name, i), namespace: 'llm' }, spec,
     })),
   ];
   const render = (env: NodeJS.ProcessEnv, input: string) => spawnSync(process.execPath, [BIN, 'render', '-f', '-'], { input, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 28 });

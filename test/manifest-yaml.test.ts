@@ -10,9 +10,9 @@ import fc from 'fast-check';
 import { Yaml } from 'cdk8s';
 import { fastDocument, manifestsYaml } from '../src/manifest-yaml';
 import { renderManifests } from '../src/render';
-import { SPEC_VARIANTS } from './harness/spec-variants';
+import { SPEC_VARIANTS, variantResourceName } from './harness/spec-variants';
 
-const rendered = Object.entries(SPEC_VARIANTS).flatMap(([name, spec]) => renderManifests({ name: `v-${name}`.slice(0, 40).replace(/[^a-z0-9-]/g, '-').replace(/-+$/, ''), namespace: 'llm', spec }));
+const rendered = Object.entries(SPEC_VARIANTS).flatMap(([name, spec], i) => renderManifests({ name: variantResourceName(name, i), namespace: 'llm', spec }));
 
 test('every rendered manifest is written as Yaml.stringify writes it', () => {
   expect(rendered.length).toBeGreaterThan(80);

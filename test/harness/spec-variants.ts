@@ -21,3 +21,7 @@ export const SPEC_VARIANTS: Record<string, Record<string, unknown>> = {
     models: [{ name: 'v', model: 'x/y', engine: 'vllm' }], alerts: { enabled: false }, gpuMetrics: { enabled: false }, tempo: { enabled: false }, tracing: { enabled: false },
   },
 };
+
+/** A resource name for the `i`-th variant, from its key: unique among them, a valid DNS label of at most 40 characters. */
+export const variantResourceName = (key: string, i: number): string =>
+  `v${i}-${key}`.slice(0, 40).toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/-+$/, '');
