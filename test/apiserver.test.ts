@@ -23,6 +23,8 @@ export const INVALID_SPECS: Array<{ name: string; spec: unknown; path: string }>
   { name: 'tensor x data beyond gpu.count', spec: { models: [model({ gpu: { count: 2 }, parallelism: { tensor: 2, data: 2 } })] }, path: 'spec.models[0].parallelism' },
   { name: 'LMDeploy max(tensor, data) beyond gpu.count', spec: { models: [model({ engine: 'lmdeploy', gpu: { count: 1 }, parallelism: { tensor: 2, data: 2 } })] }, path: 'spec.models[0].parallelism' },
   { name: 'LMDeploy data parallelism without tensor parallelism', spec: { models: [model({ engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { tensor: 1, data: 2 } })] }, path: 'spec.models[0].parallelism.tensor' },
+  { name: 'TGI data parallelism (no such option in its launcher)', spec: { models: [model({ engine: 'tgi', gpu: { count: 2 }, parallelism: { data: 2 } })] }, path: 'spec.models[0].parallelism.data' },
+  { name: 'transformers data parallelism (no such option)', spec: { models: [model({ engine: 'transformers', gpu: { count: 2 }, parallelism: { data: 2 } })] }, path: 'spec.models[0].parallelism.data' },
   { name: 'duplicate model name', spec: { models: [model(), model({ engine: 'sglang' })] }, path: 'spec.models[1]' },
   { name: 'port 0', spec: { models: [model({ port: 0 })] }, path: 'spec.models[0].port' },
   { name: 'port 70000', spec: { models: [model({ port: 70000 })] }, path: 'spec.models[0].port' },

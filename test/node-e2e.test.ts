@@ -241,6 +241,33 @@ runIf('on a real node: the committed install and the example stack in pods', () 
     expect(parseAllDocuments(out.stdout).map((d) => d.toJSON())).toEqual(JSON.parse(JSON.stringify(renderManifests(input.value))));
   }, 180_000);
 
+  test('the stand-in refuses a command line as the engine release would: transformers 5.8.1 with --force-model exits 2 with click\'s error', async () => {
+    // What this project rendered before transformers' catalog was recorded (5.5.0 made the model positional).
+    const tf = (await getJson(['-n', NS, 'get', 'deployment', '-l', 'app.kubernetes.io/name=transformers'])).items[0].spec.template.spec.containers[0];
+    const model = tf.args[tf.args.length - 1];
+    const pod = {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'tf-old-args', namespace: NS },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{
+          name: 'engine', image: ENGINE_STANDIN_IMAGE, imagePullPolicy: 'IfNotPresent', command: tf.command,
+          args: [...tf.args.slice(0, -1), '--force-model', model], env: tf.env.filter((e: any) => e.value !== undefined),
+          securityContext: tf.securityContext, resources: { requests: { cpu: '10m', memory: '32Mi' } },
+        }],
+      },
+    };
+    await kubectl(['apply', '-f', '-'], JSON.stringify(pod));
+    const term = await waitFor('the pod with the old command line ended', async () => {
+      const p = await getJson(['-n', NS, 'get', 'pod', 'tf-old-args']);
+      return p.status.containerStatuses?.[0]?.state?.terminated;
+    }, 90_000);
+    const out = await cp.kubectl(['-n', NS, 'logs', 'tf-old-args']);
+    expect({ exitCode: term.exitCode, refusal: /Error: No such option: --force-model/.test(out.stdout + out.stderr) }).toEqual({ exitCode: 2, refusal: true });
+    // The rendered command line itself is accepted: the example's transformers pod runs.
+    const running = (await podsOf(NS, 'app.kubernetes.io/name=transformers')).filter((p: any) => p.status.phase === 'Running');
+    expect(running.length).toBeGreaterThan(0);
+  }, 120_000);
+
   test('killing the leader pod: the other replica takes the Lease and applies a spec edit made meanwhile', async () => {
     const before = await getJson(['-n', SYSTEM_NS, 'get', 'lease', 'inference-monitoring-controller']);
     const leaderPod = before.spec.holderIdentity.replace(/-1$/, '');

@@ -122,6 +122,17 @@ describe('spec validation', () => {
     }]);
   });
 
+  test('TGI and transformers have no data parallelism: parallelism.data > 1 is refused with the reason, not run as one copy on many GPUs', () => {
+    // Recorded launchers (test/fixtures/engine-cli/tgi-*.json, transformers-*.json) have no data-parallel option.
+    expect(errorsOf({ models: [model({ engine: 'tgi', gpu: { count: 2 }, parallelism: { data: 2 } })] })).toEqual([{
+      path: 'spec.models[0].parallelism.data', message: 'Forbidden: tgi has no data parallelism: text-generation-launcher serves one copy of the model, sharded over parallelism.tensor GPUs, and has no data-parallel option; use replicas for more copies',
+    }]);
+    expect(errorsOf({ models: [model({ engine: 'transformers', gpu: { count: 2 }, parallelism: { data: 2 } })] })).toEqual([{
+      path: 'spec.models[0].parallelism.data', message: 'Forbidden: transformers has no data parallelism: transformers serve runs one copy of the model in one process and has no data-parallel option; use replicas for more copies',
+    }]);
+    expect(validateSpec({ models: [model({ engine: 'tgi', gpu: { count: 2 }, parallelism: { tensor: 2 }, replicas: 2 })] }).ok).toBe(true);
+  });
+
   test('a duplicate model name is rejected at the duplicate', () => {
     expect(errorsOf({ models: [model(), model({ engine: 'sglang' })] })).toEqual([{
       path: 'spec.models[1]', message: 'Duplicate value: name="qwen"',
@@ -202,7 +213,12 @@ describe('plan-time checks that need the engine profile', () => {
 
   test('an engine version older than the profile supports is rejected', () => {
     const r = plan({ models: [model({ engine: 'lmdeploy', engineVersion: '0.8.0' })] });
-    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].engineVersion', message: 'Unsupported value: "0.8.0": LMDeploy exports the metrics we monitor from 0.9.2 on' }] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].engineVersion', message: 'Unsupported value: "0.8.0": LMDeploy exports the metrics we monitor from 0.9.2 on; use 0.9.2 or later' }] });
+  });
+
+  test('transformers before 4.57.0 is refused with the reason: no --continuous-batching and no /health route', () => {
+    const r = plan({ models: [model({ engine: 'transformers', gpu: { count: 0 }, engineVersion: '4.56.2' })] });
+    expect(r).toEqual({ ok: false, errors: [{ path: 'spec.models[0].engineVersion', message: 'Unsupported value: "4.56.2": transformers serve has --continuous-batching and the /health route the probes use from 4.57.0 on (4.56 enables continuous batching through --attn_implementation sdpa_paged and answers /health with 404); use 4.57.0 or later' }] });
   });
 
   test('transformers from 5.9.0, which exports no metrics, is rejected', () => {

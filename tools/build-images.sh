@@ -11,7 +11,9 @@
 #   config-reloader  prometheus-operator's prometheus-config-reloader (tools/build-operator.sh), the sidecar
 #                    and init container of every Prometheus the operator runs
 #   engine-standin   the engine stand-in (tools/images/standin): a recorded /metrics sample per
-#                    rank port under each engine's command name; not an engine
+#                    rank port under each engine's command name; not an engine. It refuses a command
+#                    line the way the engine release would, from the catalogs in test/fixtures/engine-cli
+#                    (/catalogs; defaults.json: each profile's default version, read from lib/)
 # Needs `npm run build` first. Go binaries and archives are cached by the hash of their inputs.
 # usage: tools/build-images.sh              -> prints the directory of <name>.tar archives on the last line
 #        tools/build-images.sh --binaries   -> only builds the Go binaries (tools/setup.sh, before npm run build)
@@ -44,7 +46,7 @@ OP_BIN=$CACHE_ROOT/prometheus-operator/$PROMETHEUS_OPERATOR_VERSION
 AM_BIN=$CACHE_ROOT/alertmanager/$ALERTMANAGER_VERSION
 [ -x "$AM_BIN/alertmanager" ] || { echo "build-images: run tools/build-alertmanager.sh first" >&2; exit 1; }
 
-KEY=$(hash_of tools/images tools/build-images.sh lib/src bin package.json package-lock.json test/fixtures/metrics "$PROM_BIN/prometheus" "$OP_BIN/prometheus-config-reloader" "$AM_BIN/alertmanager")
+KEY=$(hash_of tools/images tools/build-images.sh lib/src bin package.json package-lock.json test/fixtures/metrics test/fixtures/engine-cli "$PROM_BIN/prometheus" "$OP_BIN/prometheus-config-reloader" "$AM_BIN/alertmanager")
 OUT=$CACHE_ROOT/images/$KEY
 if [ -f "$OUT/done" ]; then echo "$OUT"; exit 0; fi
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
@@ -97,10 +99,13 @@ passwd "$R" nobody 65534
 image config-reloader "$PROMETHEUS_OPERATOR_VERSION" "$R" --config.entrypoint /bin/prometheus-config-reloader --config.user 65534:65534
 
 # engine stand-in: one binary under every engine command name, the recorded samples in /samples
-R=$W/standin-root; mkdir -p "$R/usr/local/bin" "$R/samples" "$R/tmp"; chmod 1777 "$R/tmp"
+R=$W/standin-root; mkdir -p "$R/usr/local/bin" "$R/samples" "$R/catalogs" "$R/tmp"; chmod 1777 "$R/tmp"
 cp "$BIN/engine-standin" "$R/usr/local/bin/"
-for c in lmdeploy vllm sglang text-generation-launcher transformers opentelemetry-instrument; do ln -s engine-standin "$R/usr/local/bin/$c"; done
+# python3: SGLang starts as `python3 -m sglang.launch_server`.
+for c in lmdeploy vllm sglang text-generation-launcher transformers opentelemetry-instrument python3; do ln -s engine-standin "$R/usr/local/bin/$c"; done
 cp test/fixtures/metrics/*.prom test/fixtures/metrics/*.json "$R/samples/" 2>/dev/null || true
+cp test/fixtures/engine-cli/*.json "$R/catalogs/"
+node -e 'const { PROFILES } = require("./lib/src/engines/registry"); console.log(JSON.stringify(Object.fromEntries(Object.entries(PROFILES).map(([e, p]) => [e, p.defaultVersion]))))' > "$R/catalogs/defaults.json"
 passwd "$R" standin 1000
 image engine-standin 1 "$R" --config.env PATH=/usr/local/bin:/usr/bin:/bin --config.entrypoint /usr/local/bin/engine-standin
 

@@ -12,6 +12,11 @@ export const ROUTER_RESOURCES = { cpu: '500m', memory: '1Gi', 'ephemeral-storage
 /** Seconds between startup probes; the failure threshold is derived from the engine's start-up budget. */
 export const STARTUP_PROBE_PERIOD_SECONDS = 10;
 
+/** A probe's timeoutSeconds when the engine's route needs more than the kubelet's default of 1 s. */
+function timeout(seconds: number | undefined): { timeoutSeconds?: Duration } {
+  return seconds === undefined ? {} : { timeoutSeconds: Duration.seconds(seconds) };
+}
+
 export interface InferenceModelProps {
   /** The planned model: engine process, ports, GPUs, labels. */
   readonly plan: ModelPlan;
@@ -67,13 +72,14 @@ export class InferenceModel extends Construct {
       securityContext: { ensureNonRoot: false, readOnlyRootFilesystem: false, allowPrivilegeEscalation: false, privileged: false },
       // Set by applyResources() so quantities keep their canonical spelling (no Argo CD drift).
       resources: {},
-      startup: kplus.Probe.fromHttpGet(plan.profile.health.readinessPath, {
+      startup: kplus.Probe.fromHttpGet(plan.health.readinessPath, {
         port: plan.enginePort,
         periodSeconds: Duration.seconds(STARTUP_PROBE_PERIOD_SECONDS),
-        failureThreshold: Math.ceil(plan.profile.health.startupSeconds / STARTUP_PROBE_PERIOD_SECONDS),
+        failureThreshold: Math.ceil(plan.health.startupSeconds / STARTUP_PROBE_PERIOD_SECONDS),
+        ...timeout(plan.health.readinessTimeoutSeconds),
       }),
-      readiness: kplus.Probe.fromHttpGet(plan.profile.health.readinessPath, { port: plan.enginePort, periodSeconds: Duration.seconds(10), failureThreshold: 3 }),
-      liveness: kplus.Probe.fromHttpGet(plan.profile.health.livenessPath, { port: plan.enginePort, periodSeconds: Duration.seconds(15), failureThreshold: 4 }),
+      readiness: kplus.Probe.fromHttpGet(plan.health.readinessPath, { port: plan.enginePort, periodSeconds: Duration.seconds(10), failureThreshold: 3, ...timeout(plan.health.readinessTimeoutSeconds) }),
+      liveness: kplus.Probe.fromHttpGet(plan.health.livenessPath, { port: plan.enginePort, periodSeconds: Duration.seconds(15), failureThreshold: 4, ...timeout(plan.health.livenessTimeoutSeconds) }),
       volumeMounts: [
         { path: '/dev/shm', volume: shm },
         { path: m.modelCache.mountPath, volume: cacheVolume },

@@ -107,6 +107,27 @@ export interface ProcessSpec {
   readonly env?: readonly EnvVarValue[];
 }
 
+/** How the kubelet probes an engine: routes recorded from each release (test/fixtures/engine-cli/). */
+export interface HealthSpec {
+  /** Route of the readiness and startup probes. */
+  readonly readinessPath: string;
+  /** Route of the liveness probe. */
+  readonly livenessPath: string;
+  /** Longest time model download and load may take before the startup probe gives up. */
+  readonly startupSeconds: number;
+  /**
+   * Seconds the kubelet waits for the readiness (and startup) route to answer.
+   * @default 1 (the kubelet's default)
+   */
+  readonly readinessTimeoutSeconds?: number;
+  /**
+   * Seconds the kubelet waits for the liveness route to answer: more than the route may take on a
+   * healthy server (SGLang's /health runs a generation).
+   * @default 1 (the kubelet's default)
+   */
+  readonly livenessTimeoutSeconds?: number;
+}
+
 export interface EngineProfile {
   readonly engine: EngineName;
   readonly displayName: string;
@@ -114,8 +135,18 @@ export interface EngineProfile {
   readonly defaultVersion: string;
   /** Oldest version the profile supports (its metric names are known from then on). */
   readonly minimumVersion: string;
+  /**
+   * Why older versions are refused, when it is not their metrics (e.g. the command line or the probes' routes).
+   * @default 'exports the metrics we monitor from <minimumVersion> on'
+   */
+  readonly minimumReason?: string;
   /** First version the profile no longer supports, and why (e.g. the engine stopped exporting metrics). */
   readonly unsupportedFrom?: { readonly version: string; readonly reason: string };
+  /**
+   * Why the engine cannot run `parallelism.data` > 1 at all (its launcher has no data-parallel option):
+   * such a spec is refused at admission with this reason, instead of requesting GPUs one copy never uses.
+   */
+  readonly noDataParallel?: string;
   /** Oldest version that runs data parallelism the way the profile starts and scrapes it, and why older ones do not. */
   readonly dataParallelFrom?: { readonly version: string; readonly reason: string };
   /**
@@ -150,12 +181,12 @@ export interface EngineProfile {
   readonly duplicateLabels?: readonly string[];
   /** Label with the served model's name, if the engine sets one. */
   readonly modelLabel?: string;
-  readonly health: {
-    readonly readinessPath: string;
-    readonly livenessPath: string;
-    /** Longest time model download and load may take before the startup probe gives up. */
-    readonly startupSeconds: number;
-  };
+  readonly health: HealthSpec;
+  /**
+   * Probe settings of the version ranges whose routes differ from `health` (a route added or
+   * changed), first match wins; each names where in the engine's code the difference is.
+   */
+  readonly healthByVersion?: ReadonlyArray<{ readonly versions: string; readonly health: Partial<HealthSpec>; readonly source: string }>;
   /** Default container resources (requests = limits for memory). */
   readonly resources: { readonly cpu: string; readonly memory: string };
   readonly signals: Partial<Record<SignalName, readonly VersionedSignal[]>>;
@@ -188,4 +219,10 @@ export function availableSignals(profile: EngineProfile, version: string): Map<S
     if (metric) out.set(name, metric);
   }
   return out;
+}
+
+/** The probe settings of `version`: `healthByVersion`'s first matching range over `health`. */
+export function healthFor(profile: EngineProfile, version: string): HealthSpec {
+  const override = profile.healthByVersion?.find((h) => versionSatisfies(version, h.versions));
+  return override ? { ...profile.health, ...override.health } : profile.health;
 }

@@ -17,3 +17,7 @@ export const SHARED_TP_ENGINE_NAMES: string[] = ENGINE_NAMES.filter((e) => PROFI
 
 /** Engines that cannot run without a GPU; the CRD's CEL rule is generated from this list. */
 export const GPU_ENGINE_NAMES: string[] = ENGINE_NAMES.filter((e) => PROFILES[e].requiresGpu);
+
+/** Engines without data parallelism, with the reason the CRD's CEL rule gives. */
+export const NO_DATA_PARALLEL_REASONS: Record<string, string> = Object.fromEntries(
+  ENGINE_NAMES.filter((e) => PROFILES[e].noDataParallel).map((e) => [e, PROFILES[e].noDataParallel!]));

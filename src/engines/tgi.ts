@@ -1,4 +1,4 @@
-import { EngineProfile } from './profile';
+import { EngineProfile, versionSatisfies } from './profile';
 
 const SRC = 'huggingface/text-generation-inference router/src/server.rs, router/src/infer/mod.rs';
 
@@ -24,6 +24,8 @@ export const tgi: EngineProfile = {
   displayName: 'TGI',
   defaultVersion: '3.3.6',
   minimumVersion: '2.0.0',
+  // launcher/src/main.rs (every recorded release): --num-shard splits one copy over GPUs; no option starts more copies.
+  noDataParallel: 'text-generation-launcher serves one copy of the model, sharded over parallelism.tensor GPUs, and has no data-parallel option; use replicas for more copies',
   image: (version) => `ghcr.io/huggingface/text-generation-inference:${version.replace(/^v/, '')}`,
   requiresGpu: true,
   defaultPort: 8080,
@@ -36,8 +38,9 @@ export const tgi: EngineProfile = {
       '--num-shard', String(ctx.tensorParallel),
     ],
   }),
-  tracing: (ctx) => ({
-    args: ['--otlp-endpoint', ctx.grpcEndpoint, '--otlp-service-name', ctx.serviceName],
+  // launcher/src/main.rs: --otlp-service-name from 2.1.0; 2.0.x names its spans' service text-generation-inference.router.
+  tracing: (ctx, version) => ({
+    args: ['--otlp-endpoint', ctx.grpcEndpoint, ...(versionSatisfies(version, '>=2.1.0') ? ['--otlp-service-name', ctx.serviceName] : [])],
   }),
   metrics: { kind: 'scrape', path: '/metrics', portPerRank: false },
   health: { readinessPath: '/health', livenessPath: '/health', startupSeconds: 1800 },

@@ -1,4 +1,4 @@
-import { EngineProfile } from './profile';
+import { EngineProfile, versionSatisfies } from './profile';
 
 // Instruments of meter `transformers.generation.continuous_batch_processor` in huggingface/transformers
 // src/transformers/utils/metrics.py, as named after Prometheus' default OTLP translation
@@ -17,7 +17,11 @@ export const transformers: EngineProfile = {
   displayName: 'transformers',
   // The newest release with metrics (5.9.0 removed them).
   defaultVersion: '5.8.1',
-  minimumVersion: '4.56.0',
+  // Recorded from each release's parser (test/fixtures/engine-cli/transformers-*.json).
+  minimumVersion: '4.57.0',
+  minimumReason: 'transformers serve has --continuous-batching and the /health route the probes use from 4.57.0 on (4.56 enables continuous batching through --attn_implementation sdpa_paged and answers /health with 404)',
+  // transformers serve (cli/serve.py, commands/serving.py): one model copy in one process, no data-parallel option.
+  noDataParallel: 'transformers serve runs one copy of the model in one process and has no data-parallel option; use replicas for more copies',
   // src/transformers/utils/metrics.py (the continuous-batching instruments) was removed in 5.9.0.
   unsupportedFrom: { version: '5.9.0', reason: 'transformers removed its continuous-batching metrics (transformers/utils/metrics.py) in 5.9.0; 5.9 and later export none' },
   // Built from images/transformers-serve (serving extras + opentelemetry-distro); transformers' own CI
@@ -31,7 +35,10 @@ export const transformers: EngineProfile = {
   // from the OTEL_* variables. images/transformers-serve is an image with the serving extras and it.
   command: (ctx) => ({
     command: ['opentelemetry-instrument', 'transformers', 'serve'],
-    args: ['--host', '0.0.0.0', '--port', String(ctx.port), '--continuous-batching', '--force-model', ctx.model],
+    // cli/serve.py from 5.5.0: the model is a positional argument and --force-model is gone (click refuses it);
+    // commands/serving.py before: --force-model.
+    args: ['--host', '0.0.0.0', '--port', String(ctx.port), '--continuous-batching',
+      ...(versionSatisfies(ctx.version, '>=5.5.0') ? [ctx.model] : ['--force-model', ctx.model])],
     // The distro also turns on trace and log exporters (to localhost:4317) unless told otherwise;
     // tracing below sets the trace exporter when traces have somewhere to go.
     env: [
@@ -67,9 +74,9 @@ export const transformers: EngineProfile = {
   // serve_status_batch), prefill_tokens_processed, decode_tokens_processed and decode_prefill_ratio record
   // nothing and batch_fill_percentage records 0. No other instrument counts tokens, so nothing to derive from.
   missingSignals: {
-    promptTokens: 'transformers (4.56-5.8) never increments prefill_tokens_processed: record_batch_metrics compares request states with a different RequestStatus class, and no other instrument counts tokens',
-    generationTokens: 'transformers (4.56-5.8) never increments decode_tokens_processed: record_batch_metrics compares request states with a different RequestStatus class, and no other instrument counts tokens',
-    decodePrefillRatio: 'transformers (4.56-5.8) never sets decode_prefill_ratio: record_batch_metrics compares request states with a different RequestStatus class',
-    batchFill: 'transformers (4.56-5.8) always records 0 in batch_fill_percentage: record_batch_metrics compares request states with a different RequestStatus class, so it counts no tokens',
+    promptTokens: 'transformers (4.57-5.8) never increments prefill_tokens_processed: record_batch_metrics compares request states with a different RequestStatus class, and no other instrument counts tokens',
+    generationTokens: 'transformers (4.57-5.8) never increments decode_tokens_processed: record_batch_metrics compares request states with a different RequestStatus class, and no other instrument counts tokens',
+    decodePrefillRatio: 'transformers (4.57-5.8) never sets decode_prefill_ratio: record_batch_metrics compares request states with a different RequestStatus class',
+    batchFill: 'transformers (4.57-5.8) always records 0 in batch_fill_percentage: record_batch_metrics compares request states with a different RequestStatus class, so it counts no tokens',
   },
 };

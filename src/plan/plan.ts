@@ -4,7 +4,7 @@
  * rank where the engine runs a server per rank), and the stack's components
  * and in-cluster endpoints. No cdk8s here, so it is cheap to test.
  */
-import { EngineProfile, EnvVarValue, ProcessSpec, SignalMetric, SignalName, availableSignals, normalizeVersion, versionSatisfies } from '../engines/profile';
+import { EngineProfile, EnvVarValue, HealthSpec, ProcessSpec, SignalMetric, SignalName, availableSignals, healthFor, normalizeVersion, versionSatisfies } from '../engines/profile';
 import { profileFor } from '../engines/registry';
 import { LABEL_ENGINE, LABEL_INSTANCE, LABEL_MODEL, LABEL_NAME, MAX_NAME, labelValue, objectName, stackLabels } from '../names';
 import { InferenceMonitoringSpec, ModelSpec, TargetSpec } from '../spec/schema';
@@ -42,6 +42,8 @@ export interface ModelPlan {
   /** The Secret key whose value the engine sends as headers of its trace exports (TRACES_HEADERS_ENV). */
   readonly tracesHeadersSecret?: { readonly name: string; readonly key: string };
   readonly tracesExported: boolean;
+  /** The probes of this engine version (routes and timeouts). */
+  readonly health: HealthSpec;
   readonly selectorLabels: Record<string, string>;
   readonly labels: Record<string, string>;
   readonly signals: ReadonlyMap<SignalName, SignalMetric>;
@@ -189,7 +191,8 @@ function checkSloThresholds(spec: InferenceMonitoringSpec, workloads: ReadonlyAr
 function resolveVersion(profile: EngineProfile, given: string | undefined, path: string, errors: FieldError[]): string {
   const version = normalizeVersion(given ?? profile.defaultVersion);
   if (!versionSatisfies(version, `>=${profile.minimumVersion}`)) {
-    errors.push({ path, message: `Unsupported value: ${JSON.stringify(given)}: ${profile.displayName} exports the metrics we monitor from ${profile.minimumVersion} on` });
+    const why = profile.minimumReason ?? `${profile.displayName} exports the metrics we monitor from ${profile.minimumVersion} on`;
+    errors.push({ path, message: `Unsupported value: ${JSON.stringify(given)}: ${why}; use ${profile.minimumVersion} or later` });
   }
   const until = profile.unsupportedFrom;
   if (until && versionSatisfies(version, `>=${until.version}`)) {
@@ -315,6 +318,7 @@ function planModel(
     pushesOtlpMetrics,
     tracesHeadersSecret: tracing ? spec.tracing.headersSecretRef : undefined,
     tracesExported: tracing !== undefined,
+    health: healthFor(profile, version),
     selectorLabels,
     labels: { ...stackLabels(input.name, m.engine, 'inference'), ...selectorLabels, [LABEL_ENGINE]: m.engine, [LABEL_NAME]: m.engine },
     signals: availableSignals(profile, version),

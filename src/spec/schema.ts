@@ -5,7 +5,7 @@
  */
 import { Type, Static } from '@sinclair/typebox';
 import { ENGINE_NAMES } from '../engines/names';
-import { GPU_ENGINE_NAMES, SHARED_TP_ENGINE_NAMES } from '../engines/registry';
+import { GPU_ENGINE_NAMES, NO_DATA_PARALLEL_REASONS, SHARED_TP_ENGINE_NAMES } from '../engines/registry';
 import {
   Duration, List, Obj, Quantity, StringEnum, StringMap,
   DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, LABEL_VALUE_PATTERN, QUALIFIED_NAME_PATTERN, RESOURCE_NAME_PATTERN,
@@ -29,6 +29,12 @@ export const ALWAYS_GENERATED_ENV = ['HF_HOME', 'POD_NAME', 'POD_NAMESPACE'];
 export const RESERVED_WORKLOAD_NAMES = ['prometheus', 'grafana', 'tempo', 'alertmanager', 'dcgm-exporter', 'default-deny'];
 
 const celList = (items: string[]) => `[${items.map((i) => `'${i}'`).join(', ')}]`;
+/** A CEL string literal (single-quoted; the reasons are our own prose, without quotes or backslashes). */
+const celString = (s: string) => {
+  if (/['\\\n]/.test(s)) throw new Error(`not a plain CEL string: ${s}`);
+  return `'${s}'`;
+};
+const celMap = (entries: Record<string, string>) => `{${Object.entries(entries).map(([k, v]) => `${celString(k)}: ${celString(v)}`).join(', ')}}`;
 
 const SecretKeyRef = Obj({
   name: Type.String({ description: 'Name of the Secret in the resource\'s namespace.', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
@@ -150,6 +156,12 @@ export const ModelSchema = Obj({
       rule: "!has(self.hfTokenSecretRef) || !has(self.env) || self.env.all(e, e.name != 'HF_TOKEN')",
       message: 'env must not set HF_TOKEN when hfTokenSecretRef is set: HF_TOKEN comes from that Secret',
       fieldPath: '.env',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      rule: `!(self.engine in ${celList(Object.keys(NO_DATA_PARALLEL_REASONS))}) || self.parallelism.data == 1`,
+      messageExpression: `self.engine + ' has no data parallelism: ' + ${celMap(NO_DATA_PARALLEL_REASONS)}[self.engine]`,
+      fieldPath: '.parallelism.data',
       reason: 'FieldValueForbidden',
     },
     {

@@ -8,6 +8,14 @@
 // opentelemetry-instrument.
 //
 // It is a stand-in, not an engine: no model is loaded and the numbers are the samples'.
+// What it does check is the command line: it parses its arguments with the recorded parser of
+// the engine release it stands in for (/catalogs/<engine>-<version>.json, see cli.go; the version
+// from STANDIN_ENGINE_VERSION, else the profile's default in /catalogs/defaults.json) and, when
+// that release would refuse them, prints the release's error and exits with its status. It serves
+// only the GET routes that release has (a probe on a route it lacks gets 404).
+//
+//	engine-standin check   reads {"catalog","argv","env"} JSON lines on stdin and writes one
+//	                       {"accepted","exitCode","message"} line per input (the tests' batch check).
 //
 // Test control, on every port it serves:
 //
@@ -16,6 +24,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
 	"net"
@@ -31,6 +40,9 @@ import (
 // samplesDir holds <engine>.prom or <engine>-rank<N>.prom, copied in when the image is built.
 const samplesDir = "/samples"
 
+// catalogsDir holds the recorded command-line catalogs and defaults.json ({"vllm": "0.33.0", ...}).
+const catalogsDir = "/catalogs"
+
 // engine describes the command-line surface of one engine: which flag sets the first port,
 // how many data-parallel API servers it starts and on which ports.
 type engine struct {
@@ -42,19 +54,19 @@ type engine struct {
 	// when perRankServer (LMDeploy: one api_server per rank on consecutive ports).
 	dpFlags       []string
 	perRankServer bool
-	healthPath    string
 	otlp          bool
 }
 
 var engines = map[string]engine{
 	// `lmdeploy serve api_server <model> --server-port P --dp N`: with --dp > 1 each rank serves
 	// on P+rank (releases from 0.15 on; before, ports were random — see the engine profile).
-	"lmdeploy": {name: "lmdeploy", portFlags: []string{"--server-port"}, defaultPort: 23333, dpFlags: []string{"--dp"}, perRankServer: true, healthPath: "/health"},
+	"lmdeploy": {name: "lmdeploy", portFlags: []string{"--server-port"}, defaultPort: 23333, dpFlags: []string{"--dp"}, perRankServer: true},
 	// `vllm serve <model> --port P`: one API server; data-parallel engines are labelled in its /metrics.
-	"vllm":                      {name: "vllm", portFlags: []string{"--port"}, defaultPort: 8000, healthPath: "/health"},
-	"sglang":                    {name: "sglang", portFlags: []string{"--port"}, defaultPort: 30000, healthPath: "/health"},
-	"text-generation-launcher": {name: "tgi", portFlags: []string{"--port", "-p"}, defaultPort: 80, healthPath: "/health"},
-	"transformers":              {name: "transformers", portFlags: []string{"--port"}, defaultPort: 8000, healthPath: "/health", otlp: true},
+	"vllm": {name: "vllm", portFlags: []string{"--port"}, defaultPort: 8000},
+	// `python3 -m sglang.launch_server --port P`
+	"sglang":                   {name: "sglang", portFlags: []string{"--port"}, defaultPort: 30000},
+	"text-generation-launcher": {name: "tgi", portFlags: []string{"--port", "-p"}, defaultPort: 80},
+	"transformers":             {name: "transformers", portFlags: []string{"--port"}, defaultPort: 8000, otlp: true},
 }
 
 func flagValue(args []string, names []string) (string, bool) {
@@ -99,15 +111,24 @@ type rankServer struct {
 func main() {
 	prog := filepath.Base(os.Args[0])
 	args := os.Args[1:]
+	if prog == "engine-standin" && len(args) == 1 && args[0] == "check" {
+		os.Exit(checkBatch())
+	}
 	// engine-standin <engine> <args...>, and opentelemetry-instrument <engine> <args...> (transformers
 	// runs under the OpenTelemetry distro's launcher, which execs its arguments).
 	for (prog == "engine-standin" || prog == "opentelemetry-instrument") && len(args) > 0 {
 		prog, args = filepath.Base(args[0]), args[1:]
 	}
+	argv := append([]string{prog}, args...)
+	// `python3 -m sglang.launch_server ...`
+	if prog == "python3" && len(args) >= 2 && args[0] == "-m" && args[1] == "sglang.launch_server" {
+		prog = "sglang"
+	}
 	e, ok := engines[prog]
 	if !ok {
 		log.Fatalf("stand-in: unknown engine command %q", prog)
 	}
+	cat := refuseLikeTheEngine(e.name, argv)
 	// `lmdeploy serve proxy`: the request router in front of the ranks; it serves no metrics.
 	if e.name == "lmdeploy" && len(args) >= 2 && args[0] == "serve" && args[1] == "proxy" {
 		port := intFlag(args, e.portFlags, 8000)
@@ -143,9 +164,14 @@ func main() {
 	for rank := 0; rank < ranks; rank++ {
 		body := sample(e.name, rank)
 		mux := http.NewServeMux()
-		mux.HandleFunc(e.healthPath, func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+		for _, r := range cat.Routes {
+			if r.Path == "/metrics" || strings.ContainsAny(r.Path, "{<:") || !hasMethod(r.Methods, "GET") {
+				continue
+			}
+			mux.HandleFunc(r.Path, func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+		}
 		mux.HandleFunc("/standin/stop-rank", stopRank)
-		if !e.otlp {
+		if !e.otlp && cat.hasRoute("/metrics") {
 			if body == nil {
 				log.Fatalf("stand-in: no sample for %s rank %d in %s", e.name, rank, samplesDir)
 			}
@@ -174,4 +200,88 @@ func main() {
 	// Every rank stopped: stay alive like an engine whose rank processes died, so the kubelet's
 	// probes, not the process exit, decide what happens next.
 	select {}
+}
+
+func hasMethod(methods []string, m string) bool {
+	if len(methods) == 0 {
+		return true
+	}
+	for _, x := range methods {
+		if strings.EqualFold(x, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuseLikeTheEngine parses argv with the recorded parser of the release this stand-in plays and
+// exits as that release would when it refuses the command line.
+func refuseLikeTheEngine(engine string, argv []string) *catalog {
+	version := os.Getenv("STANDIN_ENGINE_VERSION")
+	if version == "" {
+		var defaults map[string]string
+		b, err := os.ReadFile(filepath.Join(catalogsDir, "defaults.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &defaults)
+		}
+		if err != nil {
+			log.Fatalf("stand-in: no engine version (STANDIN_ENGINE_VERSION) and no %s/defaults.json: %v", catalogsDir, err)
+		}
+		version = defaults[engine]
+	}
+	path := filepath.Join(catalogsDir, fmt.Sprintf("%s-%s.json", engine, version))
+	cat, err := loadCatalog(path)
+	if err != nil {
+		log.Fatalf("stand-in: no recorded command line for %s %s: %v", engine, version, err)
+	}
+	p, rest, ok := cat.programFor(argv)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "stand-in for %s %s: %q is none of the recorded programs\n", engine, version, argv)
+		os.Exit(2)
+	}
+	if _, uerr := p.parse(rest, os.LookupEnv); uerr != nil {
+		fmt.Fprintln(os.Stderr, uerr.message)
+		os.Exit(uerr.exitCode)
+	}
+	log.Printf("stand-in for %s %s: command line accepted by its recorded parser", engine, version)
+	return cat
+}
+
+type checkRequest struct {
+	Catalog string            `json:"catalog"`
+	Argv    []string          `json:"argv"`
+	Env     map[string]string `json:"env"`
+}
+
+type checkResult struct {
+	Accepted bool   `json:"accepted"`
+	ExitCode int    `json:"exitCode"`
+	Message  string `json:"message"`
+}
+
+func checkBatch() int {
+	dec := json.NewDecoder(os.Stdin)
+	enc := json.NewEncoder(os.Stdout)
+	for {
+		var req checkRequest
+		if err := dec.Decode(&req); err != nil {
+			if err.Error() == "EOF" {
+				return 0
+			}
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		res := checkResult{Accepted: true}
+		cat, err := loadCatalog(req.Catalog)
+		if err != nil {
+			res = checkResult{ExitCode: 1, Message: err.Error()}
+		} else if p, rest, ok := cat.programFor(req.Argv); !ok {
+			res = checkResult{ExitCode: 2, Message: fmt.Sprintf("%q is none of the recorded programs", req.Argv)}
+		} else if _, uerr := p.parse(rest, func(k string) (string, bool) { v, ok := req.Env[k]; return v, ok }); uerr != nil {
+			res = checkResult{ExitCode: uerr.exitCode, Message: uerr.message}
+		}
+		if err := enc.Encode(res); err != nil {
+			return 1
+		}
+	}
 }
