@@ -10,7 +10,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import { main } from '../src/cli/main';
-import { checkDashboards, completeWindowTime, coverageTable, durationMs, interpolateExposition, substituteVariables } from '../src/check/check-dashboards';
+import { checkDashboards, completeWindowTime, coverageTable, interpolateExposition, substituteVariables } from '../src/check/check-dashboards';
+import { durationMs } from '../src/duration';
 import { havePrometheus } from './harness/binaries';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'metrics');

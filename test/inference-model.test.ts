@@ -51,8 +51,8 @@ describe('InferenceModel', () => {
   });
 
   test('probes hit the engine health endpoint and the startup probe allows the model load time', () => {
-    const c = deploymentOf(render([{ name: 'm', model: 'x/y', engine: 'sglang' }]), 'demo-m').spec.template.spec.containers[0];
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/health', port: 30000, scheme: 'HTTP' });
+    const c = deploymentOf(render([{ name: 'm', model: 'x/y', engine: 'vllm' }]), 'demo-m').spec.template.spec.containers[0];
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/health', port: 8000, scheme: 'HTTP' });
     expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBeGreaterThanOrEqual(1800);
   });
 
@@ -102,6 +102,21 @@ describe('InferenceModel', () => {
     const env = deploymentOf(objs, 'demo-t').spec.template.spec.containers[0].env;
     expect(env).toContainEqual({ name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', value: 'http://demo-prometheus.llm.svc:9090/api/v1/otlp/v1/metrics' });
     expect(plan([{ name: 't', model: 'x/y', engine: 'transformers' }]).models[0].metricsEndpoints).toEqual([]);
+  });
+
+  test('transformers pushes at the stack\'s scrape interval, not the SDK\'s 60 s default that a 1-minute rate window cannot see twice', () => {
+    const env = (extra: Record<string, unknown>) => deploymentOf(render([{ name: 't', model: 'x/y', engine: 'transformers' }], extra), 'demo-t').spec.template.spec.containers[0].env;
+    expect(env({})).toContainEqual({ name: 'OTEL_METRIC_EXPORT_INTERVAL', value: '15000' });
+    expect(env({ monitoring: { interval: '1m30s' } })).toContainEqual({ name: 'OTEL_METRIC_EXPORT_INTERVAL', value: '90000' });
+  });
+
+  test('SGLang probes: /ready where the release has it, and a liveness timeout that waits for /health\'s generation', () => {
+    const probes = (engineVersion: string) => {
+      const k = deploymentOf(render([{ name: 's', model: 'x/y', engine: 'sglang', engineVersion }]), 'demo-s').spec.template.spec.containers[0];
+      return { startup: [k.startupProbe.httpGet.path, k.startupProbe.timeoutSeconds], readiness: [k.readinessProbe.httpGet.path, k.readinessProbe.timeoutSeconds], liveness: [k.livenessProbe.httpGet.path, k.livenessProbe.timeoutSeconds] };
+    };
+    expect(probes('0.5.23')).toEqual({ startup: ['/ready', undefined], readiness: ['/ready', undefined], liveness: ['/health', 25] });
+    expect(probes('0.5.6')).toEqual({ startup: ['/health', 25], readiness: ['/health', 25], liveness: ['/health', 25] });
   });
 
   test('transformers serve runs under opentelemetry-instrument, which installs the MeterProvider transformers never does', () => {

@@ -9,6 +9,7 @@
  * Samples recorded over an interval (`*.before.prom` + `stats.json`) are
  * served with counters growing over it, so rates are the recorded rates.
  */
+import { durationMs } from '../duration';
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -213,14 +214,6 @@ function serve(f: Fixture): Promise<Served> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port, fixture: f, seconds }));
   });
-}
-
-/** Milliseconds of a Prometheus duration such as `10s`, `1m` or `1m30s`. */
-export function durationMs(d: string): number {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
-  const parts = [...d.matchAll(/(\d+)(ms|s|m|h|d|w|y)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== d) throw new Error(`not a Prometheus duration: ${d}`);
-  return parts.reduce((ms, p) => ms + Number(p[1]) * units[p[2]], 0);
 }
 
 /**

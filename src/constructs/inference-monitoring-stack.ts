@@ -45,7 +45,7 @@ export class InferenceMonitoringStack extends Construct {
     const { plan } = props;
     const spec = plan.spec;
     const managed = spec.monitoring.mode === 'managed';
-    const otlpEnv = (name: string, engine: string) => (plan.endpoints.otlpMetrics ? otlpMetricsEnv(plan.endpoints.otlpMetrics, name, engine) : []);
+    const otlpEnv = (name: string, engine: string) => (plan.endpoints.otlpMetrics ? otlpMetricsEnv(plan.endpoints.otlpMetrics, name, engine, spec.monitoring.interval) : []);
 
     for (const model of plan.models) {
       const workload = new InferenceModel(this, `model-${model.spec.name}`, {

@@ -1,4 +1,4 @@
-import { EngineProfile } from './profile';
+import { EngineProfile, versionSatisfies } from './profile';
 
 // Names from sgl-project/sglang python/sglang/srt/metrics/collector.py (scheduler gauges carry
 // tp_rank/pp_rank/dp_rank; tokenizer-side histograms and counters are per server). The release that
@@ -39,17 +39,28 @@ export const sglang: EngineProfile = {
       '--enable-metrics',
     ],
   }),
-  tracing: (ctx) => ({
+  // Recorded parsers (test/fixtures/engine-cli/sglang-*.json): --enable-trace from 0.5.3, its endpoint spelt
+  // --oltp-traces-endpoint until 0.5.4.post1 and --otlp-traces-endpoint from 0.5.4.post2 (no alias), trace context
+  // propagated from 0.5.5.post3 (srt/tracing/trace.py). Patch releases (.postN) compare equal here, so tracing is
+  // turned on from 0.5.6, the first release where every patch level has it working.
+  tracing: (ctx, version) => (versionSatisfies(version, '>=0.5.6') ? {
     args: ['--enable-trace', '--otlp-traces-endpoint', ctx.grpcEndpoint.replace(/^https?:\/\//, '')],
     env: [{ name: 'OTEL_SERVICE_NAME', value: ctx.serviceName }],
-  }),
+  } : undefined),
   metrics: { kind: 'scrape', path: '/metrics', portPerRank: false },
   rankLabel: 'dp_rank',
   // Every scheduler of a data-parallel rank reports the same values (with --enable-metrics-for-all-schedulers):
   // tensor-, pipeline- and expert-parallel ranks (moe_ep_rank from 0.5.7) are collapsed before summing ranks.
   duplicateLabels: ['tp_rank', 'pp_rank', 'moe_ep_rank'],
   modelLabel: 'model_name',
-  health: { readinessPath: '/health', livenessPath: '/health', startupSeconds: 1800 },
+  // srt/entrypoints/http_server.py (0.5.20, 0.5.23): /ready answers at once, 200 once warmed up, not paused and not
+  // shutting down. /health (one handler with /health_generate since 0.4.10.post2) submits a 1-token generation and
+  // polls it every second: even a healthy idle server answers after about 1 s, and a stuck one gets 503 after
+  // SGLANG_HEALTH_CHECK_TIMEOUT (20 s). The liveness timeout waits for that answer rather than the kubelet's 1 s.
+  health: { readinessPath: '/ready', livenessPath: '/health', startupSeconds: 1800, livenessTimeoutSeconds: 25 },
+  healthByVersion: [
+    { versions: '<0.5.20', health: { readinessPath: '/health', readinessTimeoutSeconds: 25 }, source: 'sglang/srt/entrypoints/http_server.py: no /ready before 0.5.20 (0.4.x: sglang/srt/server.py)' },
+  ],
   resources: { cpu: '8', memory: '64Gi' },
   signals: {
     requestsWaiting: [{ versions: '*', metric: 'sglang:num_queue_reqs', type: 'gauge', unit: 'count', rankAggregation: 'max', source: SRC }],

@@ -9,6 +9,7 @@ import { profileFor } from '../engines/registry';
 import { LABEL_ENGINE, LABEL_INSTANCE, LABEL_MODEL, LABEL_NAME, MAX_NAME, labelValue, objectName, stackLabels } from '../names';
 import { InferenceMonitoringSpec, ModelSpec, TargetSpec } from '../spec/schema';
 import { quantityValue } from '../spec/quantity';
+import { durationMs } from '../duration';
 import { FieldError, ValidationResult, validateSpec } from '../spec/validate';
 
 /** A port that serves `/metrics` and must be scraped. */
@@ -222,10 +223,16 @@ export function literalArg(arg: string): string {
   return arg.replace(/\$/g, '$$$$');
 }
 
-/** Variables that make an OTLP-pushing engine send metrics to `endpoint`, labelled like scraped series. */
-export function otlpMetricsEnv(endpoint: string, model: string, engine: string): EnvVarValue[] {
+/**
+ * Variables that make an OTLP-pushing engine send metrics to `endpoint` every `interval` (the stack's scrape
+ * interval, a Prometheus duration), labelled like scraped series.
+ */
+export function otlpMetricsEnv(endpoint: string, model: string, engine: string, interval: string): EnvVarValue[] {
   return [
     { name: 'OTEL_METRICS_EXPORTER', value: 'otlp' },
+    // The SDKs push every 60 s by default: a 1-minute rate() window would rarely hold two samples. Pushed at
+    // the scrape interval, pushed series are as dense as scraped ones.
+    { name: 'OTEL_METRIC_EXPORT_INTERVAL', value: String(durationMs(interval)) },
     { name: 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', value: 'http/protobuf' },
     { name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', value: `${endpoint}/v1/metrics` },
     // Promoted to labels by the OTLP receiver, so pushed series carry the same labels as scraped ones.
@@ -286,7 +293,7 @@ function planModel(
   const pushesOtlpMetrics = profile.metrics.kind === 'otlp-push';
   const generatedEnv = new Map<string, string>([
     ...(engineProcess.env ?? []).map((e): [string, string] => [e.name, `the ${profile.displayName} engine profile (tracing: spec.tracing)`]),
-    ...(pushesOtlpMetrics && endpoints.otlpMetrics ? otlpMetricsEnv(endpoints.otlpMetrics, m.name, m.engine) : []).map((e): [string, string] => [e.name, 'the OTLP metrics push to the stack\'s Prometheus']),
+    ...(pushesOtlpMetrics && endpoints.otlpMetrics ? otlpMetricsEnv(endpoints.otlpMetrics, m.name, m.engine, spec.monitoring.interval) : []).map((e): [string, string] => [e.name, 'the OTLP metrics push to the stack\'s Prometheus']),
     ...(tracing && spec.tracing.headersSecretRef ? [[TRACES_HEADERS_ENV, 'spec.tracing.headersSecretRef'] as [string, string]] : []),
   ]);
   (m.env ?? []).forEach((e, j) => {

@@ -1,5 +1,5 @@
 # package: vllm
-# requires: pydantic fastapi uvicorn prometheus_client prometheus-fastapi-instrumentator pyyaml transformers huggingface_hub tokenizers numpy typing_extensions msgspec pyzmq uvloop cloudpickle psutil requests openai regex cachetools filelock partial-json-parser jinja2 pillow aiohttp tqdm py-cpuinfo blake3 einops cbor2 pybase64 setproctitle protobuf watchfiles python-json-logger
+# requires: nvidia-ml-py pydantic fastapi uvicorn prometheus_client prometheus-fastapi-instrumentator pyyaml transformers huggingface_hub tokenizers numpy typing_extensions msgspec pyzmq uvloop cloudpickle psutil requests openai regex cachetools filelock partial-json-parser jinja2 pillow aiohttp tqdm py-cpuinfo blake3 einops cbor2 pybase64 setproctitle protobuf watchfiles python-json-logger
 """vLLM: the `vllm serve` argument parser and the probe/scrape HTTP routes of one release.
 
 What is real: every module of the installed `vllm` package that the CLI imports is loaded from
@@ -41,8 +41,12 @@ import re
 import sys
 import types
 
-import catalog
-import stubimport
+# The drivers' directory is sys.path[0]: its other drivers (transformers.py, ...) would shadow the packages.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != _here]
+
+import catalog  # noqa: E402
+import stubimport  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--version', required=True)
@@ -67,10 +71,7 @@ for name in ('pydantic', 'fastapi', 'starlette', 'transformers', 'huggingface_hu
         pass
 
 PARTIAL = {}  # vLLM module -> the exception that stopped its execution
-
-
-class _PartialMixin:
-    pass
+AFTER_EXEC = {}  # vLLM module -> a function run on it right after it executed
 
 
 class PartialModule(stubimport.StubModule):
@@ -88,6 +89,8 @@ class TolerantLoader(importlib.machinery.SourceFileLoader):
         except Exception as e:  # noqa: BLE001 - the module stays, as far as it ran
             PARTIAL[module.__name__] = f'{type(e).__name__}: {str(e)[:300]}'
             module.__class__ = PartialPackage if hasattr(module, '__path__') else PartialModule
+        if module.__name__ in AFTER_EXEC:
+            AFTER_EXEC[module.__name__](module)
 
 
 class VllmFinder(importlib.abc.MetaPathFinder):
@@ -110,9 +113,42 @@ class VllmFinder(importlib.abc.MetaPathFinder):
         return importlib.machinery.ModuleSpec(fullname, stubimport._StubLoader(), is_package=True)
 
 
+def pinned(dist):
+    """The version of `dist` the release pins (Requires-Dist: torch==2.6.0), from its METADATA."""
+    import glob
+    for meta in glob.glob(os.path.join(SITE, 'vllm-*.dist-info', 'METADATA')):
+        m = re.search(r'^Requires-Dist: %s\s*==\s*([^\s;,]+)' % re.escape(dist), open(meta).read(), re.M)
+        if m:
+            return m.group(1)
+    return None
+
+
 sys.meta_path.insert(0, VllmFinder())
 sys.meta_path.append(stubimport._LastFinder(['vllm']))
-os.environ.setdefault('VLLM_CONFIGURE_LOGGING', '1')
+
+# torch is a stub (it is not installed); it reports the version the release pins, since vLLM compares it.
+TORCH_VERSION = pinned('torch') or '2.6.0'
+_torch = importlib.machinery.ModuleSpec('torch', stubimport._StubLoader(), is_package=True)
+sys.modules['torch'] = importlib.util.module_from_spec(_torch)
+sys.modules['torch'].__version__ = TORCH_VERSION
+
+PLATFORM_NOTE = None
+
+
+def preset_platform(module):
+    """What vLLM resolves on a machine without accelerators: UnspecifiedPlatform. Set as soon as
+    vllm.platforms has run, before anything asks for current_platform: its plugin probes would
+    otherwise question the torch stub, whose every answer is truthy."""
+    global PLATFORM_NOTE
+    try:
+        iface = importlib.import_module('vllm.platforms.interface')
+        module._current_platform = iface.UnspecifiedPlatform()
+        PLATFORM_NOTE = 'vllm.platforms.current_platform preset to vllm.platforms.interface.UnspecifiedPlatform() (a machine without accelerators)'
+    except Exception as e:  # noqa: BLE001
+        PLATFORM_NOTE = f'could not preset the platform: {type(e).__name__}: {e}'
+
+
+AFTER_EXEC['vllm.platforms'] = preset_platform
 
 
 class Captured(Exception):
@@ -299,15 +335,14 @@ def scan_routes():
                     ep = kw.get('endpoint')
                     p = ep.value if isinstance(ep, ast.Constant) else '/metrics'
                     add(p, ['GET'], node, 'prometheus_fastapi_instrumentator Instrumentator().expose(app) (default endpoint /metrics)')
-    # merge GET/POST registrations of the same handler
-    merged = {}
-    for r in routes:
-        key = (r['path'], r['source'])
-        if key in merged and abs(merged[key]['line'] - r['line']) <= 2 and merged[key]['note'].split(';')[1:] == r['note'].split(';')[1:]:
-            merged[key]['methods'] = sorted(set(merged[key]['methods']) | set(r['methods']))
+    # One entry per handler: stacked decorators (@router.get("/ping") @router.post("/ping")) merge.
+    out = []
+    for r in sorted(routes, key=lambda r: (r['path'], r['source'], r['line'])):
+        prev = out[-1] if out else None
+        if prev and (prev['path'], prev['source']) == (r['path'], r['source']) and r['line'] - prev['line'] <= 2:
+            prev['methods'] = sorted(set(prev['methods']) | set(r['methods']))
             continue
-        merged.setdefault(key, r) if key not in merged else merged.setdefault(key + (r['line'],), r)
-    out = sorted(merged.values(), key=lambda r: (r['path'], r['source'], r['line']))
+        out.append(r)
     return out
 
 
@@ -349,13 +384,7 @@ if PARTIAL:
     notes.append('some vLLM modules stopped executing on a stub (provenance.partialModules); none of them changed an option, '
                  'since no default/type/choices is a stub')
 
-platform = None
-try:
-    plat_mod = sys.modules.get('vllm.platforms')
-    cp = plat_mod.__dict__.get('_current_platform') or plat_mod.__dict__.get('current_platform') if plat_mod else None
-    platform = type(cp).__name__ if cp is not None else None
-except Exception:  # noqa: BLE001
-    pass
+platform = PLATFORM_NOTE
 
 flex = type(top)
 provenance = {
@@ -364,6 +393,7 @@ provenance = {
             'with sys.argv=["vllm", "serve", ...] up to its parse_args call and catalogued that parser\'s "serve" subparser '
             '(%s.%s); routes read from vllm/entrypoints/**.py by AST' % (args.version, flex.__module__, flex.__name__)),
     'stubbedImports': stubimport.stubbed(),
+    'torchStubVersion': TORCH_VERSION,
     'partialModules': {k: PARTIAL[k] for k in sorted(PARTIAL)},
     'platform': platform,
     'selfCheck': self_check,

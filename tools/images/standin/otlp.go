@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
@@ -48,7 +49,12 @@ func pushOTLP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	interval := 5 * time.Second
+	// As the OpenTelemetry SDKs do (transformers serve runs Python's): OTEL_METRIC_EXPORT_INTERVAL in
+	// milliseconds, 60 s when unset, so a pod without the variable pushes as rarely as the real engine.
+	interval := 60 * time.Second
+	if v, err := strconv.Atoi(os.Getenv("OTEL_METRIC_EXPORT_INTERVAL")); err == nil && v > 0 {
+		interval = time.Duration(v) * time.Millisecond
+	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res),
 		sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(interval))))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithResource(res))
