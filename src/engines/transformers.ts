@@ -60,13 +60,17 @@ export const transformers: EngineProfile = {
   metrics: { kind: 'otlp-push' },
   health: { readinessPath: '/health', livenessPath: '/health', startupSeconds: 1800 },
   resources: { cpu: '8', memory: '64Gi' },
+  // From 5.0.0 a request's created_time is time.perf_counter() (generation/continuous_batching/requests.py) while
+  // record_ttft_metric and record_request_completion subtract it from time.time() (utils/metrics.py): every TTFT and
+  // latency observation is the machine's uptime-independent epoch offset, ~1.8e12 ms. Those versions have no usable
+  // TTFT or end-to-end latency: no panel, alert or SLO is built on them.
   signals: {
     requestsWaiting: [{ versions: '*', metric: 'waiting_requests_count', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
     requestsRunning: [{ versions: '*', metric: 'active_requests_count', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
     kvCacheFree: [{ versions: '*', metric: 'kv_cache_free_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
     kvCacheMemory: [{ versions: '*', metric: 'kv_cache_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
-    ttft: [{ versions: '*', metric: 'ttft_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC, buckets: [10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000] }],
-    e2eLatency: [{ versions: '*', metric: 'request_latency_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC }],
+    ttft: [{ versions: '<5.0.0', metric: 'ttft_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC, buckets: [10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000] }],
+    e2eLatency: [{ versions: '<5.0.0', metric: 'request_latency_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC }],
   },
   // record_batch_metrics compares each state's status with metrics.RequestStatus, but `transformers serve`
   // passes states whose status is transformers.generation's RequestStatus (an IntEnum): nothing is ever
@@ -74,6 +78,8 @@ export const transformers: EngineProfile = {
   // serve_status_batch), prefill_tokens_processed, decode_tokens_processed and decode_prefill_ratio record
   // nothing and batch_fill_percentage records 0. No other instrument counts tokens, so nothing to derive from.
   missingSignals: {
+    ttft: 'transformers 5.0-5.8 records every time to first token as time.time() minus a time.perf_counter() start (continuous_batching/requests.py created_time), about 1.8e12 ms: not a duration, so not shown, alerted on or used for the SLO (4.57 records it correctly)',
+    e2eLatency: 'transformers 5.0-5.8 records every request latency as time.time() minus a time.perf_counter() start (continuous_batching/requests.py created_time), about 1.8e12 ms: not a duration, so not shown or alerted on (4.57 records it correctly)',
     promptTokens: 'transformers (4.57-5.8) never increments prefill_tokens_processed: record_batch_metrics compares request states with a different RequestStatus class, and no other instrument counts tokens',
     generationTokens: 'transformers (4.57-5.8) never increments decode_tokens_processed: record_batch_metrics compares request states with a different RequestStatus class, and no other instrument counts tokens',
     decodePrefillRatio: 'transformers (4.57-5.8) never sets decode_prefill_ratio: record_batch_metrics compares request states with a different RequestStatus class',

@@ -32,6 +32,7 @@ import os
 import sys
 
 import catalog
+import probes
 import stubimport
 
 ap = argparse.ArgumentParser()
@@ -128,6 +129,10 @@ programs = {
                                       underscores_as_dashes=flexible),
 }
 checks = {'api_server': self_check(['serve', 'api_server'] + api_args), 'proxy': self_check(['serve', 'proxy'] + PROXY_ARGS)}
+# Our command lines first, then the probes (tools/engine-cli/probes.py) of each program through the real top-level parser.
+self_checks = [checks['api_server'], checks['proxy']]
+for key in ('api_server', 'proxy'):
+    self_checks += probes.verdicts(programs[key], lambda w, key=key: probes.argparse_verdict(parser, ['serve', key] + w))
 
 # Routes, from the source.
 METHODS = {'get': ['GET'], 'post': ['POST'], 'put': ['PUT'], 'delete': ['DELETE'], 'patch': ['PATCH']}
@@ -236,7 +241,7 @@ provenance = {
            'dumped serve/api_server and serve/proxy with catalog.argparse_program, ran the real parse_args on our command lines',
     'realModules': sorted(m for m in REAL if m in sys.modules),
     'stubbedImports': stubimport.stubbed(),
-    'selfCheck': checks,
+    'selfCheck': self_checks,
     'notes': notes,
 }
 catalog.write(args.out, 'lmdeploy', 'lmdeploy', args.version, programs, routes, provenance)

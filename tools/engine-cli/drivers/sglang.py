@@ -50,6 +50,7 @@ import sys
 import types
 
 import catalog
+import probes
 import stubimport
 
 # This file's folder is sys.path[0]; its siblings (drivers/transformers.py, drivers/vllm.py, this sglang.py) would
@@ -430,7 +431,7 @@ catalog.write(args.out, 'sglang', 'sglang', args.version, programs, routes, {
     'launcher': rel(os.path.join(PKG, 'launch_server.py')),
     'stubbedImports': stubimport.stubbed(),
     'overriddenStubs': {m: a for m, a in stubimport.OVERRIDDEN.items()},
-    'selfCheck': check,
+    'selfCheck': [check] + probes.verdicts(program, lambda w: probes.argparse_verdict(parser, w)),
     'notes': NOTES,
 })
 print(f'sglang {args.version}: {len(program["options"])} options, prog {program["prog"]!r}, self-check '

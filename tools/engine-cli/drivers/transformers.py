@@ -48,6 +48,7 @@ import os
 import sys
 
 import catalog
+import probes
 import stubimport
 
 ap = argparse.ArgumentParser()
@@ -152,6 +153,7 @@ if LEGACY:
         lines = text.rstrip('\n').splitlines()
         check = {'argv': ARGV + OUR_ARGS, 'accepted': False, 'exitCode': e.code,
                  'error': next((ln for ln in lines if ': error: ' in ln), lines[-1] if lines else ''), 'stderr': text}
+    probe_checks = probes.verdicts(program, lambda w: probes.argparse_verdict(parser, ['serve'] + w))
     how = ('ran transformers.commands.transformers_cli.main() to build the real HfArgumentParser (serve subparser from '
            'ServeArguments), dumped it with catalog.argparse_program, ran the real parse_args on our command line')
     notes += [
@@ -227,11 +229,11 @@ else:
     captured = {}
     serve_cmd.invoke = lambda c: captured.setdefault('params', dict(c.params))
 
-    def run_main(standalone):
+    def run_main(standalone, words=OUR_ARGS):
         err, out = io.StringIO(), io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
             try:
-                group.main(['serve'] + OUR_ARGS, prog_name='transformers', standalone_mode=standalone)
+                group.main(['serve'] + list(words), prog_name='transformers', standalone_mode=standalone)
                 return 0, None, err.getvalue() + out.getvalue()
             except SystemExit as x:
                 return x.code, None, err.getvalue() + out.getvalue()
@@ -248,6 +250,15 @@ else:
         message = exc.format_message() if exc is not None else ''
         check = {'argv': ARGV + OUR_ARGS, 'accepted': False, 'exitCode': scode, 'error': 'Error: ' + message.split('\n')[0],
                  'message': message, 'stderr': text}
+
+    def click_verdict(words):
+        captured.clear()
+        code, exc, _ = run_main(False, words)
+        if exc is None and 'params' in captured:
+            return {'accepted': True, 'exitCode': 0}
+        scode, _, text = run_main(True, words)
+        return {'accepted': False, 'exitCode': scode, 'stderr': text}
+    probe_checks = probes.verdicts(program, click_verdict)
     del serve_cmd.invoke
     hub_group = 'huggingface_hub' in type(group).__module__
     if hub_group and hasattr(group, '_rewrite_repo_type_prefix'):
@@ -316,7 +327,7 @@ provenance = {
     'how': how,
     'realModules': sorted(m for m in REAL if m in sys.modules),
     'stubbedImports': stubimport.stubbed(),
-    'selfCheck': {'serve': check},
+    'selfCheck': [check] + probe_checks,
     'notes': notes + ['overridden in stubs: %s: %s' % (k, ', '.join(a)) for k, a in stubimport.OVERRIDDEN.items()],
 }
 catalog.write(args.out, 'transformers', 'transformers', args.version, {'serve': program}, routes, provenance)

@@ -136,16 +136,18 @@ PLATFORM_NOTE = None
 
 
 def preset_platform(module):
-    """What vLLM resolves on a machine without accelerators: UnspecifiedPlatform. Set as soon as
-    vllm.platforms has run, before anything asks for current_platform: its plugin probes would
-    otherwise question the torch stub, whose every answer is truthy."""
+    """The platform of the GPU nodes the Deployments run on: CUDA. vLLM's plugin probes would question
+    the torch stub (whose every answer is truthy) and find every platform; resolved instead as the
+    CUDA plugin resolves on an NVIDIA machine, lazily, when something first asks for current_platform.
+    (Without any accelerator, some releases cannot even build the parser: 0.9's DeviceConfig raises
+    "Failed to infer device type" under UnspecifiedPlatform.)"""
     global PLATFORM_NOTE
-    try:
-        iface = importlib.import_module('vllm.platforms.interface')
-        module._current_platform = iface.UnspecifiedPlatform()
-        PLATFORM_NOTE = 'vllm.platforms.current_platform preset to vllm.platforms.interface.UnspecifiedPlatform() (a machine without accelerators)'
-    except Exception as e:  # noqa: BLE001
-        PLATFORM_NOTE = f'could not preset the platform: {type(e).__name__}: {e}'
+    if hasattr(module, 'resolve_current_platform_cls_qualname'):
+        module.resolve_current_platform_cls_qualname = lambda: 'vllm.platforms.cuda.CudaPlatform'
+        PLATFORM_NOTE = ('vllm.platforms.resolve_current_platform_cls_qualname() answers vllm.platforms.cuda.CudaPlatform '
+                         '(the GPU nodes the Deployments target); its device queries answer from the torch stub')
+    else:
+        PLATFORM_NOTE = 'vllm.platforms has no resolve_current_platform_cls_qualname: left as the release resolves it'
 
 
 AFTER_EXEC['vllm.platforms'] = preset_platform
@@ -377,9 +379,34 @@ for flag in OUR_FLAGS:
 if not present('--data-parallel-size'):
     notes.append('data parallelism is not configurable from the serve CLI here (ParallelConfig.data_parallel_size is set '
                  'only from the VLLM_DP_SIZE environment variable, for offline use): `--data-parallel-size` is an unrecognized argument')
+
+
+def otlp_v0_fallback():
+    """EngineArgs' V1 oracle refusing --otlp-traces-endpoint (the engine falls back to V0), as `file:line: condition`."""
+    rel = 'vllm/engine/arg_utils.py'
+    path = os.path.join(SITE, rel)
+    if not os.path.exists(path):
+        return None
+    tree = ast.parse(open(path).read(), path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and 'otlp_traces_endpoint' in ast.unparse(node.test) and '_raise_or_fallback' in ast.unparse(node):
+            return f'{rel}:{node.lineno}: if {ast.unparse(node.test)}: _raise_or_fallback(feature_name="--otlp-traces-endpoint")'
+    return None
+
+
+fallback = otlp_v0_fallback()
+if fallback:
+    notes.append('--otlp-traces-endpoint is not supported by the V1 engine in this release: EngineArgs._is_v1_supported_oracle '
+                 f'({fallback}) falls back to the V0 engine with a warning, or raises NotImplementedError when VLLM_USE_V1=1 is set')
+    if present('--data-parallel-size'):
+        notes.append('with --otlp-traces-endpoint (V0 engine) and --data-parallel-size > 1: the V0 engine has no data-parallel '
+                     'launcher (one engine is started) while vllm/distributed/parallel_state.py init_distributed_environment '
+                     '(`if config.parallel_config.data_parallel_size > 1`) sizes its torch.distributed world for every DP rank; '
+                     'read from the code, not run: expect the engine to wait for ranks that never start')
 refusals = dp_refusals()
 if refusals:
-    notes.append('conditions on data_parallel_size that raise in the serve path (review): ' + ' | '.join(refusals))
+    notes.append('raise statements guarded by a condition on data_parallel_size in the serve path (found by AST; none of them '
+                 'refuses --data-parallel-size > 1 on its own, they concern DP ranks, external/hybrid load balancing, offline DP or MoE): ' + ' | '.join(refusals))
 if PARTIAL:
     notes.append('some vLLM modules stopped executing on a stub (provenance.partialModules); none of them changed an option, '
                  'since no default/type/choices is a stub')

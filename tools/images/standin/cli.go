@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -52,6 +51,7 @@ type option struct {
 	Required bool            `json:"required"`
 	Env      *string         `json:"env"`
 	Action   string          `json:"action"`
+	RustType *string         `json:"rustType"` // clap: the Rust type of the value (u16, usize, ...), for its range
 }
 
 type positional struct {
@@ -148,9 +148,16 @@ func (p *program) looksLikeOption(tok string) bool {
 	if !strings.HasPrefix(tok, "-") || tok == "-" {
 		return false
 	}
-	// argparse: a negative number is a value unless the parser has options that look like one.
-	if p.Parser == "argparse" && negativeNumber.MatchString(tok) {
-		return false
+	if p.Parser == "argparse" {
+		// argparse (_parse_optional): a known option or a prefix of one is an option; otherwise a negative
+		// number (the parsers here have no options that look like one) or a word with a space is a value.
+		name, _, _ := strings.Cut(tok, "=")
+		for _, n := range []string{tok, name} {
+			if o, ambiguous := p.lookup(n); o != nil || ambiguous != nil {
+				return true
+			}
+		}
+		return !negativeNumber.MatchString(tok) && !strings.Contains(tok, " ")
 	}
 	return true
 }
@@ -198,7 +205,7 @@ func (p *program) display(o *option) string {
 			break
 		}
 	}
-	if p.Parser == "clap" {
+	if p.Parser == "clap" && parseNargs(o.Nargs).max != 0 {
 		return fmt.Sprintf("%s <%s>", long, strings.ToUpper(o.Dest))
 	}
 	return long
@@ -207,8 +214,44 @@ func (p *program) display(o *option) string {
 var pyInt = regexp.MustCompile(`^\s*[+-]?\d(_?\d)*\s*$`)
 var rustInt = regexp.MustCompile(`^[+-]?\d+$`)
 
-// checkValue applies the option's type and choices the way the engine's parser does.
-func (p *program) checkValue(what string, typ *string, choices []string, v string) *usageError {
+// rustIntError: why clap's value parser for the Rust integer type refuses v ("" when it takes it). u8..u32 and
+// i8..i64 parse an i64 and check the type's range; u64 and usize parse the digits (a '+' but no '-').
+func rustIntError(rust, v string) string {
+	if v == "" {
+		return "cannot parse integer from empty string"
+	}
+	if !rustInt.MatchString(v) {
+		return "invalid digit found in string"
+	}
+	bits := map[string]int{"u8": 8, "u16": 16, "u32": 32, "u64": 64, "usize": 64, "i8": 8, "i16": 16, "i32": 32, "i64": 64, "isize": 64}[rust]
+	if bits == 64 && rust[0] == 'u' {
+		if _, err := strconv.ParseUint(strings.TrimPrefix(v, "+"), 10, 64); err != nil {
+			if strings.HasPrefix(v, "-") {
+				return "invalid digit found in string"
+			}
+			return "number too large to fit in target type"
+		}
+		return ""
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return "number too large to fit in target type"
+	}
+	if bits == 0 || bits == 64 {
+		return ""
+	}
+	lo, hi := -(int64(1) << (bits - 1)), int64(1)<<(bits-1)-1
+	if rust[0] == 'u' {
+		lo, hi = 0, int64(1)<<bits-1
+	}
+	if n < lo || n > hi {
+		return fmt.Sprintf("%d is not in %d..=%d", n, lo, hi)
+	}
+	return ""
+}
+
+// checkValue applies the option's type (rust: clap's Rust type, or nil) and choices the way the engine's parser does.
+func (p *program) checkValue(what string, typ, rust *string, choices []string, v string) *usageError {
 	t := "str"
 	if typ != nil {
 		t = *typ
@@ -216,20 +259,27 @@ func (p *program) checkValue(what string, typ *string, choices []string, v strin
 	switch t {
 	case "int":
 		// Python's int() (argparse, click): optional sign, underscores between digits, surrounding spaces;
-		// Rust's str::parse (clap): digits with an optional sign.
-		ok := pyInt.MatchString(v)
+		// clap: the Rust type's parser and range.
 		if p.Parser == "clap" {
-			ok = rustInt.MatchString(v)
-		}
-		if !ok {
-			switch p.Parser {
-			case "argparse":
-				return p.fail("argument %s: invalid int value: '%s'", what, v)
-			case "click":
-				return p.fail("Invalid value for '%s': '%s' is not a valid integer.", what, v)
-			default:
-				return p.fail("invalid value '%s' for '%s': invalid digit found in string", v, what)
+			r := ""
+			if rust != nil {
+				r = *rust
 			}
+			if why := rustIntError(r, v); why != "" {
+				return p.fail("invalid value '%s' for '%s': %s", v, what, why)
+			}
+		} else if !pyInt.MatchString(v) {
+			if p.Parser == "argparse" {
+				return p.fail("argument %s: invalid int value: '%s'", what, v)
+			}
+			return p.fail("Invalid value for '%s': '%s' is not a valid integer.", what, v)
+		}
+	case "string_to_bool":
+		// transformers' HfArgumentParser bool fields (hf_argparser.string_to_bool).
+		switch strings.ToLower(v) {
+		case "yes", "true", "t", "y", "1", "no", "false", "f", "n", "0":
+		default:
+			return p.fail("argument %s: Truthy value expected: got %s but expected one of yes/no, true/false, t/f, y/n, 1/0 (case insensitive).", what, v)
 		}
 	case "float":
 		s := strings.TrimSpace(strings.ReplaceAll(v, "_", ""))
@@ -289,6 +339,7 @@ func (p *program) checkValue(what string, typ *string, choices []string, v strin
 
 // parse checks args (the words after the program's argv) and returns the values given per option dest.
 func (p *program) parse(args []string, env func(string) (string, bool)) (map[string][]string, *usageError) {
+	args = append([]string(nil), args...) // a cluster of short flags (-ep8001) is taken apart in place
 	values := map[string][]string{}
 	seen := map[string]bool{}
 	var free []string
@@ -302,6 +353,10 @@ func (p *program) parse(args []string, env func(string) (string, bool)) (map[str
 		}
 		if tok == "--" {
 			onlyPositional = true
+			// argparse (Python 3.11) drops the "--" only when a positional takes the words around it.
+			if p.Parser == "argparse" && len(p.Positionals) == 0 {
+				free = append(free, tok)
+			}
 			continue
 		}
 		name, inline, hasInline := tok, "", false
@@ -322,7 +377,6 @@ func (p *program) parse(args []string, env func(string) (string, bool)) (map[str
 		}
 		o, ambiguous := p.lookup(name)
 		if ambiguous != nil {
-			sort.Strings(ambiguous)
 			return nil, p.fail("ambiguous option: %s could match %s", name, strings.Join(ambiguous, ", "))
 		}
 		if o == nil {
@@ -331,15 +385,26 @@ func (p *program) parse(args []string, env func(string) (string, bool)) (map[str
 				unknown = append(unknown, tok)
 				continue // argparse reports every unrecognized word at the end
 			case "click":
-				return nil, p.fail("No such option: %s", name)
+				return nil, p.fail("No such option '%s'.", name)
 			default:
 				return nil, p.fail("unexpected argument '%s' found", name)
 			}
 		}
 		a := parseNargs(o.Nargs)
 		what := p.display(o)
+		// clap: an argument that is set (not appended or counted) may be given once.
+		if p.Parser == "clap" && seen[o.Dest] && o.Action != "append" && o.Action != "count" {
+			return nil, p.fail("the argument '%s' cannot be used multiple times", what)
+		}
 		seen[o.Dest] = true
 		if a.max == 0 {
+			if hasInline && !strings.HasPrefix(tok, "--") && tok[2] != '=' {
+				// -xyz: the flag -x, then -yz (argparse, click and clap all read clusters of short flags).
+				values[o.Dest] = append(values[o.Dest], "")
+				args[i] = "-" + tok[2:]
+				i--
+				continue
+			}
 			if hasInline {
 				switch p.Parser {
 				case "argparse":
@@ -380,11 +445,21 @@ func (p *program) parse(args []string, env func(string) (string, bool)) (map[str
 			case "click":
 				return nil, p.fail("Option '%s' requires an argument.", name)
 			default:
+				// clap: the dash word after the option is parsed as an argument of its own.
+				if i+1 < len(args) {
+					next, _, _ := strings.Cut(args[i+1], "=")
+					if !strings.HasPrefix(next, "--") {
+						next = next[:2]
+					}
+					if o, _ := p.lookup(next); o == nil {
+						return nil, p.fail("unexpected argument '%s' found", next)
+					}
+				}
 				return nil, p.fail("a value is required for '%s' but none was supplied", what)
 			}
 		}
 		for _, v := range got {
-			if err := p.checkValue(what, o.Type, o.Choices, v); err != nil {
+			if err := p.checkValue(what, o.Type, o.RustType, o.Choices, v); err != nil {
 				return nil, err
 			}
 		}
@@ -412,7 +487,7 @@ func (p *program) parse(args []string, env func(string) (string, bool)) (map[str
 			if p.Parser == "click" {
 				what = strings.ToUpper(pos.Dest)
 			}
-			if err := p.checkValue(what, pos.Type, pos.Choices, v); err != nil {
+			if err := p.checkValue(what, pos.Type, nil, pos.Choices, v); err != nil {
 				return nil, err
 			}
 		}
