@@ -6,6 +6,8 @@
  * pod. A version the plan refuses is refused at admission with a reason, which is also an answer;
  * a version the plan accepts must start.
  */
+import { execFileSync } from 'child_process';
+import * as path from 'path';
 import { EngineName, versionSatisfies } from '../src/engines/profile';
 import { PROFILES } from '../src/engines/registry';
 import { ENGINE_NAMES } from '../src/engines/names';
@@ -13,6 +15,7 @@ import { planStack } from '../src/plan/plan';
 import { renderManifests } from '../src/render';
 import { checkCommandLines, CheckRequest, cliCatalogs, engineArgv } from './harness/engine-cli';
 import { SPEC_VARIANTS } from './harness/spec-variants';
+import { REPO } from './harness/binaries';
 
 const catalogs = cliCatalogs();
 
@@ -122,3 +125,8 @@ test.each(selfChecks.map((s) => [s.name, s]))('%s: the stand-in parser agrees wi
   expect({ argv: s.argv.join(' '), accepted: res.accepted, message: res.accepted === s.accepted ? undefined : res.message })
     .toEqual({ argv: s.argv.join(' '), accepted: s.accepted, message: undefined });
 });
+
+test('the stand-in parser\'s own unit tests pass (go test: argparse, click and clap rules on small programs)', () => {
+  const env = { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOWORK: 'off', GOFLAGS: '-buildvcs=false' };
+  execFileSync('go', ['test', '-vet=off', './...'], { cwd: path.join(REPO, 'tools', 'images', 'standin'), env, stdio: 'pipe', timeout: 300_000 });
+}, 300_000);
