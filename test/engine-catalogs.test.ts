@@ -10,6 +10,7 @@ import * as path from 'path';
 import { EngineName, SignalName, versionSatisfies } from '../src/engines/profile';
 import { PROFILES } from '../src/engines/registry';
 import { DCGM } from '../src/engines/dcgm';
+import { catalogDashboards } from '../src/dashboards';
 import { SHARED } from './harness/binaries';
 import { recordings } from './harness/engine-fixtures';
 
@@ -132,4 +133,12 @@ test('transformers: an instrument that records nothing (or only 0) when fed as `
   }
   expect(checked).toBeGreaterThan(0);
   for (const s of ['promptTokens', 'generationTokens', 'decodePrefillRatio', 'batchFill'] as SignalName[]) expect(PROFILES.transformers.missingSignals?.[s]).toMatch(/RequestStatus/);
+});
+
+test('the error-ratio panel says which failures the engine never counts (vLLM: client disconnects and cancelled streams, HTTP 400 refusals)', () => {
+  const panels = (engine: EngineName) => (catalogDashboards().find((d) => d.engine === engine)!.dashboard.panels as Array<{ title?: string; description?: string }>);
+  const ratio = (engine: EngineName) => panels(engine).find((p) => p.title === 'Error ratio')!;
+  expect(ratio('vllm').description).toMatch(/Not counted: client disconnects and cancelled streams .*abort_requests.*HTTP 400/);
+  // An engine whose code counts its aborts says nothing it does not know.
+  expect(ratio('sglang').description).not.toMatch(/Not counted/);
 });

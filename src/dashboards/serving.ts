@@ -20,6 +20,12 @@ export function servingDashboardUid(engine: string): string {
   return `inference-serving-${engine}`;
 }
 
+/** What the error ratio counts, and what the engine's counters never count (profile data, read in its code). */
+function errorRatioDescription(metrics: ReadonlyArray<{ readonly notCounted?: string }>): string {
+  const gaps = [...new Set(metrics.map((x) => x.notCounted).filter((x): x is string => !!x))];
+  return `Share of the requests the engine finished that ended in an error or abort, as the engine counts them.${gaps.length ? ` Not counted: ${gaps.join('; ')}.` : ''}`;
+}
+
 export function servingDashboard(profile: EngineProfile, versions: readonly string[]): DashboardJson {
   const scope = dashboardScope(profile.engine);
   const alts = (s: SignalName) => signalAlternatives(profile, s, versions);
@@ -85,7 +91,7 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
     : { panel: unavailable('Requests/s', 'The engine exports no request counter.') });
   const errors = errorRatio(profile, versions, scope, [MODEL]);
   throughput.push(errors
-    ? { panel: timeseries('Error ratio', 'percentunit', [{ expr: errors, legend: '{{model}}' }], 'Share of requests that ended in an error or abort.') }
+    ? { panel: timeseries('Error ratio', 'percentunit', [{ expr: errors, legend: '{{model}}' }], errorRatioDescription(alts('requestsFinished').concat(alts('requestsFailed')))) }
     : { panel: unavailable('Error ratio', 'The engine exports no failure counter or failure finish reasons.') });
   const finished = alts('requestsFinished').filter((x) => x.reasonLabel);
   if (finished.length) {

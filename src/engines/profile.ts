@@ -51,6 +51,11 @@ export interface SignalMetric {
   readonly reasonLabel?: string;
   /** Label values of `reasonLabel` that mean failure (for error ratios). */
   readonly failureReasons?: readonly string[];
+  /**
+   * Failures a user sees that this counter never counts, read in the engine's code: shown on the error-ratio
+   * panel, so the ratio is not read as covering them.
+   */
+  readonly notCounted?: string;
   /** Where the name comes from in the engine's source. */
   readonly source: string;
   /**
