@@ -91,6 +91,26 @@ runIf('check-dashboards with a real Prometheus', () => {
     }
   }, 120_000);
 
+  test('a fresh data-parallel vLLM server (no running, waiting or KV-cache series before its first request) shows 0, not "No data"', async () => {
+    // As the real vLLM server showed with --data-parallel-size 2 (../shared/notes/real-engines.md).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-vllm-fresh-'));
+    try {
+      const fresh = fs.readFileSync(path.join(FIXTURES, 'vllm.prom'), 'utf8').split('\n')
+        .filter((l) => !/^(# (HELP|TYPE) )?vllm:(num_requests_running|num_requests_waiting|num_requests_waiting_by_reason|kv_cache_usage_perc)\b/.test(l)).join('\n');
+      expect(fresh).toMatch(/^vllm:request_success_total/m);
+      fs.writeFileSync(path.join(dir, 'vllm.prom'), fresh);
+      const report = await checkDashboards({ fixturesDir: dir });
+      const gauges = report.results.filter((r) => r.engine === 'vllm' && ['Active (running) requests', 'Waiting requests', 'KV-cache usage (worst pod/rank)'].includes(r.panel));
+      expect(gauges.map((r) => r.panel).sort()).toEqual(['Active (running) requests', 'KV-cache usage (worst pod/rank)', 'Waiting requests']);
+      for (const r of gauges) expect({ panel: r.panel, values: r.values }).toEqual({ panel: r.panel, values: [0] });
+      const signals = report.results.filter((r) => r.engine === 'vllm' && /InferenceQueueBuildUp|InferenceKVCacheSaturated/.test(r.panel));
+      expect(signals.length).toBe(2);
+      for (const r of signals) expect({ panel: r.panel, zero: r.values.length > 0 && r.values.every((v) => v === 0) }).toEqual({ panel: r.panel, zero: true });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   test('a renamed metric is caught: vLLM 0.9.1 names fail the 0.11 dashboards and pass when the version says 0.9.1', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-old-'));
     try {

@@ -142,3 +142,20 @@ test('the error-ratio panel says which failures the engine never counts (vLLM: c
   // An engine whose code counts its aborts says nothing it does not know.
   expect(ratio('sglang').description).not.toMatch(/Not counted/);
 });
+
+test('latency quantiles are honest about bucket resolution: below the first bound they read "< bound s" (quantile series only), and the description names the bounds', () => {
+  const panel = (engine: EngineName, title: string) => (catalogDashboards().find((d) => d.engine === engine)!.dashboard.panels as any[]).find((p) => p.title === title);
+  // vLLM's queue time: 9 µs of queueing interpolated to 0.15 s inside [0, 0.3) on the real server.
+  const queue = panel('vllm', 'Queue time');
+  expect(queue.fieldConfig.overrides).toEqual([{
+    matcher: { id: 'byRegexp', options: '^p\\d+ ' },
+    properties: [{ id: 'mappings', value: [{ type: 'range', options: { from: 0, to: 0.3, result: { text: '< 0.3 s', index: 0 } } }] }],
+  }]);
+  expect(queue.description).toMatch(/bounds 0\.3, 0\.5, 0\.8, .* s\): below 0\.3 s they show as "< 0\.3 s"/);
+  // The legends the override matches are the quantiles' (p50 … p99), not the mean's.
+  expect(queue.targets.map((t: any) => t.legendFormat)).toEqual(['p50 {{model}}', 'p95 {{model}}', 'p99 {{model}}', 'mean {{model}}']);
+  // transformers' TTFT is in milliseconds: its first bound, 10 ms, is shown in seconds.
+  expect(panel('transformers', 'Time to first token').fieldConfig?.overrides ?? []).toEqual([]);
+  expect(catalogDashboards({ transformers: '4.57.0' }).find((d) => d.engine === 'transformers')!.dashboard.panels
+    .find((p: any) => p.title === 'Time to first token').fieldConfig.overrides[0].properties[0].value[0].options).toEqual({ from: 0, to: 0.01, result: { text: '< 0.01 s', index: 0 } });
+});

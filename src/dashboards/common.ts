@@ -5,7 +5,7 @@
  * says why a signal is missing instead of showing "No data".
  */
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
-import { DashboardBuilder, DashboardCursorSync, DatasourceVariableBuilder, QueryVariableBuilder, VariableRefresh, VariableSort } from '@grafana/grafana-foundation-sdk/dashboard';
+import { DashboardBuilder, DashboardCursorSync, DatasourceVariableBuilder, MappingType, QueryVariableBuilder, VariableRefresh, VariableSort } from '@grafana/grafana-foundation-sdk/dashboard';
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/stat';
@@ -82,6 +82,19 @@ export function heatmap(title: string, target: Target, description?: string): He
   const p = new HeatmapBuilder().title(title).datasource(PROMETHEUS_DS).withTarget(targetBuilder({ ...target, format: 'heatmap' }, 0));
   if (description) p.description(description);
   return p;
+}
+
+/**
+ * A latency panel's honesty about its histogram: histogram_quantile interpolates linearly inside a bucket, so a
+ * quantile below the first bound says only "below it" (a 9 µs queue time would read half the first bound). Values
+ * under the first bound are shown as `< <bound> s` on the quantile series, and the description names the bounds.
+ */
+export function belowFirstBucket(p: TimeseriesBuilder, bounds: readonly number[], quantileLegend: RegExp): TimeseriesBuilder {
+  const first = bounds[0];
+  // Only the quantile series: a mean (sum / count) is exact whatever the buckets.
+  return p.overrideByRegexp(quantileLegend.source, [
+    { id: 'mappings', value: [{ type: MappingType.RangeToText, options: { from: 0, to: first, result: { text: `< ${first} s`, index: 0 } } }] },
+  ]);
 }
 
 /** Shown where an engine lacks a signal: says so, instead of an empty panel. */

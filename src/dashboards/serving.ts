@@ -11,7 +11,7 @@ import { Expr, agg, bin, increase, m, print, sel } from '../promql/ast';
 import { counterRate, errorRatio, gaugeMax, gaugeMean, gaugeTotal, signalAlternatives } from '../promql/signals';
 import { recordedBuckets, recordedMean, recordedQuantile, recordedRate } from '../promql/recorded';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
-import { DashboardJson, Target, baseDashboard, dashboardScope, heatmap, layout, stat, timeseries, unavailable } from './common';
+import { DashboardJson, Target, baseDashboard, belowFirstBucket, dashboardScope, heatmap, layout, stat, timeseries, unavailable } from './common';
 
 const MODEL = SERIES_MODEL_LABEL;
 const QUANTILES = [0.5, 0.95, 0.99] as const;
@@ -51,9 +51,15 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
     return undefined;
   };
   const quantiles = (s: SignalName): Target[] => QUANTILES.map((q) => ({ expr: recordedQuantile(s, alts(s), q, scope, [MODEL]), legend: `p${Math.round(q * 100)} {{${MODEL}}}` }));
-  const latencyPanel = (s: SignalName, title: string, fallback: string, description: string): P => (has(s)
-    ? { panel: timeseries(title, 's', [...quantiles(s), { expr: recordedMean(s, alts(s), scope, [MODEL]), legend: `mean {{${MODEL}}}` }], description) }
-    : { panel: unavailable(title, missing(s, fallback)) });
+  const latencyPanel = (s: SignalName, title: string, fallback: string, description: string): P => {
+    if (!has(s)) return { panel: unavailable(title, missing(s, fallback)) };
+    // Bounds in seconds, when every metric of the signal in use declares the same ones.
+    const bounds = alts(s).map((a) => a.buckets?.map((b) => (a.unit === 'milliseconds' ? b / 1000 : b)));
+    const same = bounds.every((b) => b && JSON.stringify(b) === JSON.stringify(bounds[0])) ? bounds[0] : undefined;
+    const text = same ? `${description} Quantiles are interpolated inside histogram buckets (bounds ${same.join(', ')} s): below ${same[0]} s they show as "< ${same[0]} s", and between two bounds they are an estimate, not a measurement; the mean is exact.` : description;
+    const panel = timeseries(title, 's', [...quantiles(s), { expr: recordedMean(s, alts(s), scope, [MODEL]), legend: `mean {{${MODEL}}}` }], text);
+    return { panel: same ? belowFirstBucket(panel, same, /^p\d+ /) : panel };
+  };
 
   const overview: P[] = [
     { panel: stat('Active (running) requests', 'short', { expr: gaugeTotal(profile, running, scope, []), legend: 'running' }, 'Requests in the running batch, summed over pods and data-parallel ranks.'), width: 6, height: 5 },

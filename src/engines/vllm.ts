@@ -14,6 +14,8 @@ const SRC = 'vllm-project/vllm vllm/v1/metrics/loggers.py';
  */
 /** Bucket bounds of the latency histograms (loggers.py). */
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0];
+// vllm/v1/metrics/loggers.py request_latency_buckets (e2e, queue, prefill, decode), recorded from 0.11.0 and 0.33.0.
+const REQUEST_LATENCY_BUCKETS = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0];
 const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
 
 export const vllm: EngineProfile = {
@@ -63,8 +65,8 @@ export const vllm: EngineProfile = {
       { versions: '<0.11.0', metric: 'vllm:time_per_output_token_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS },
       { versions: '>=0.11.0', metric: 'vllm:inter_token_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: ITL_BUCKETS },
     ],
-    e2eLatency: [{ versions: '*', metric: 'vllm:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
-    queueTime: [{ versions: '*', metric: 'vllm:request_queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC }],
+    e2eLatency: [{ versions: '*', metric: 'vllm:e2e_request_latency_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: REQUEST_LATENCY_BUCKETS }],
+    queueTime: [{ versions: '*', metric: 'vllm:request_queue_time_seconds', type: 'histogram', unit: 'seconds', rankAggregation: 'sum', source: SRC, buckets: REQUEST_LATENCY_BUCKETS }],
     promptTokens: [{ versions: '*', metric: 'vllm:prompt_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     generationTokens: [{ versions: '*', metric: 'vllm:generation_tokens_total', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     // v1/engine/output_processor.py (0.33.0): OutputProcessor.abort_requests, the path of a client disconnect or a

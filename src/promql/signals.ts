@@ -7,6 +7,21 @@
 import { EngineProfile, SignalMetric, SignalName, signalMetric } from '../engines/profile';
 import { Expr, LabelMatcher, agg, aggWithout, bin, histogramQuantile, num, orAll, rate, sel } from './ast';
 import { compareVersionsLikeLocale } from '../collate';
+import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
+
+/** Labels every scraped target's `up` series carries (src/prometheus/target-labels.ts). */
+const TARGET_LABELS: readonly string[] = ['namespace', 'pod', 'node', SERIES_MODEL_LABEL, SERIES_ENGINE_LABEL];
+
+/**
+ * A gauge read as 0 where its target is scraped but the engine has not created the series yet (vLLM's
+ * data-parallel API servers create the running, waiting and KV-cache series at the first request): the
+ * target's `up == 1` stands in. Where nothing is scraped the result stays empty ("No data" means not
+ * scraped). Grouping by a label `up` does not carry (a data-parallel rank) is left as it is.
+ */
+function zeroWhereScraped(e: Expr, scope: QueryScope, by: readonly string[]): Expr {
+  if (!by.every((l) => TARGET_LABELS.includes(l))) return e;
+  return bin('or', e, bin('*', num(0), agg('sum', bin('==', sel('up', scope.matchers), num(1)), by)));
+}
 
 /** Which series a query covers and over which window rates are taken. */
 export interface QueryScope {
@@ -56,11 +71,11 @@ export function counterRate(alts: readonly SignalMetric[], scope: QueryScope, by
  * collapsed with `max`, so nothing is counted twice.
  */
 export function gaugeTotal(profile: EngineProfile, alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[]): Expr {
-  return orAll(alts.map((a) => {
+  return zeroWhereScraped(orAll(alts.map((a) => {
     const s = selector(a.metric, scope);
     const deduped = a.rankAggregation === 'max' && profile.duplicateLabels?.length ? aggWithout('max', s, profile.duplicateLabels) : s;
     return agg('sum', deduped, by);
-  }));
+  })), scope, by);
 }
 
 /** A ratio gauge (prefix-cache hit rate) averaged over pods and ranks, duplicates of one rank collapsed first. */
@@ -74,7 +89,7 @@ export function gaugeMean(profile: EngineProfile, alts: readonly SignalMetric[],
 
 /** A ratio gauge (KV-cache usage) as its worst value over pods and ranks. */
 export function gaugeMax(alts: readonly SignalMetric[], scope: QueryScope, by: readonly string[]): Expr {
-  return orAll(alts.map((a) => toBaseUnit(agg('max', selector(a.metric, scope), by), a)));
+  return zeroWhereScraped(orAll(alts.map((a) => toBaseUnit(agg('max', selector(a.metric, scope), by), a))), scope, by);
 }
 
 /** A quantile of a histogram signal over all pods and ranks, in seconds. */
