@@ -159,3 +159,12 @@ test('latency quantiles are honest about bucket resolution: below the first boun
   expect(catalogDashboards({ transformers: '4.57.0' }).find((d) => d.engine === 'transformers')!.dashboard.panels
     .find((p: any) => p.title === 'Time to first token').fieldConfig.overrides[0].properties[0].value[0].options).toEqual({ from: 0, to: 0.01, result: { text: '< 0.01 s', index: 0 } });
 });
+
+test('transformers\' gauges say they go stale when the server is idle (updated only while requests are pending)', () => {
+  const panels = catalogDashboards().find((d) => d.engine === 'transformers')!.dashboard.panels as Array<{ title?: string; description?: string }>;
+  for (const title of ['Active (running) requests', 'Waiting requests', 'KV-cache usage (worst pod/rank)']) {
+    expect({ title, caveat: /Caveat: transformers updates this gauge only while requests are pending/.test(panels.find((p) => p.title === title)?.description ?? '') }).toEqual({ title, caveat: true });
+  }
+  const vllm = catalogDashboards().find((d) => d.engine === 'vllm')!.dashboard.panels as Array<{ title?: string; description?: string }>;
+  expect(vllm.find((p) => p.title === 'Active (running) requests')!.description).not.toMatch(/Caveat/);
+});

@@ -20,6 +20,12 @@ export function servingDashboardUid(engine: string): string {
   return `inference-serving-${engine}`;
 }
 
+/** A panel description with the caveats of the metrics it reads (profile data). */
+function withCaveats(description: string, metrics: ReadonlyArray<{ readonly caveat?: string }>): string {
+  const caveats = [...new Set(metrics.map((x) => x.caveat).filter((x): x is string => !!x))];
+  return caveats.length ? `${description} Caveat: ${caveats.join('; ')}.` : description;
+}
+
 /** What the error ratio counts, and what the engine's counters never count (profile data, read in its code). */
 function errorRatioDescription(metrics: ReadonlyArray<{ readonly notCounted?: string }>): string {
   const gaps = [...new Set(metrics.map((x) => x.notCounted).filter((x): x is string => !!x))];
@@ -62,9 +68,9 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
   };
 
   const overview: P[] = [
-    { panel: stat('Active (running) requests', 'short', { expr: gaugeTotal(profile, running, scope, []), legend: 'running' }, 'Requests in the running batch, summed over pods and data-parallel ranks.'), width: 6, height: 5 },
+    { panel: stat('Active (running) requests', 'short', { expr: gaugeTotal(profile, running, scope, []), legend: 'running' }, withCaveats('Requests in the running batch, summed over pods and data-parallel ranks.', running)), width: 6, height: 5 },
     has('requestsWaiting')
-      ? { panel: stat('Waiting requests', 'short', { expr: gaugeTotal(profile, alts('requestsWaiting'), scope, []), legend: 'waiting' }, 'Requests queued for a batch slot.'), width: 6, height: 5 }
+      ? { panel: stat('Waiting requests', 'short', { expr: gaugeTotal(profile, alts('requestsWaiting'), scope, []), legend: 'waiting' }, withCaveats('Requests queued for a batch slot.', alts('requestsWaiting'))), width: 6, height: 5 }
       : { panel: unavailable('Waiting requests', missing('requestsWaiting', 'The engine exports no queue length.')), width: 6, height: 5 },
   ];
   const byReason = alts('requestsWaitingByReason').filter((x) => x.reasonLabel);
@@ -74,7 +80,7 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
   }
   const kv = kvUsage();
   overview.push(kv
-    ? { panel: stat('KV-cache usage (worst pod/rank)', 'percentunit', { expr: agg('max', kv), legend: 'usage' }, 'Share of KV-cache blocks in use; near 1 the engine preempts or queues.'), width: 6, height: 5 }
+    ? { panel: stat('KV-cache usage (worst pod/rank)', 'percentunit', { expr: agg('max', kv), legend: 'usage' }, withCaveats('Share of KV-cache blocks in use; near 1 the engine preempts or queues.', [...alts('kvCacheUsage'), ...alts('kvCacheFree')])), width: 6, height: 5 }
     : { panel: unavailable('KV-cache usage', missing('kvCacheUsage', 'The engine exports no KV-cache usage.')), width: 6, height: 5 });
   const dp = decodePrefill();
   overview.push(dp

@@ -56,6 +56,8 @@ export interface SignalMetric {
    * panel, so the ratio is not read as covering them.
    */
   readonly notCounted?: string;
+  /** How the engine's updates of this metric can mislead (read in its code): shown on the panels that use it. */
+  readonly caveat?: string;
   /** Where the name comes from in the engine's source. */
   readonly source: string;
   /**

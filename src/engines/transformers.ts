@@ -5,6 +5,7 @@ import { EngineProfile, versionSatisfies } from './profile';
 // (UnderscoreEscapingWithSuffixes: counters get `_total`, the unit is appended unless already a name token).
 // Versions that configure the OTLP exporter themselves read the standard OTEL_EXPORTER_OTLP_* variables.
 const SRC = 'huggingface/transformers src/transformers/utils/metrics.py';
+const STALE_WHEN_IDLE = 'transformers updates this gauge only while requests are pending (continuous_api.py prepare_next_batch): when the server goes idle it keeps the value of its last batch, and before the first request there is none';
 
 /**
  * Hugging Face transformers `transformers serve` with continuous batching. It
@@ -64,10 +65,14 @@ export const transformers: EngineProfile = {
   // record_ttft_metric and record_request_completion subtract it from time.time() (utils/metrics.py): every TTFT and
   // latency observation is the machine's uptime-independent epoch offset, ~1.8e12 ms. Those versions have no usable
   // TTFT or end-to-end latency: no panel, alert or SLO is built on them.
+  // generation/continuous_batching/continuous_api.py (4.57-5.8): prepare_next_batch records the queue gauges only
+  // when requests are pending and the KV-cache gauges after each batch, so after the last request the gauges keep
+  // their last values (an idle server shows the 1-2 requests of its last batch), and nothing is pushed before the
+  // first request.
   signals: {
-    requestsWaiting: [{ versions: '*', metric: 'waiting_requests_count', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    requestsRunning: [{ versions: '*', metric: 'active_requests_count', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
-    kvCacheFree: [{ versions: '*', metric: 'kv_cache_free_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
+    requestsWaiting: [{ versions: '*', caveat: STALE_WHEN_IDLE, metric: 'waiting_requests_count', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    requestsRunning: [{ versions: '*', caveat: STALE_WHEN_IDLE, metric: 'active_requests_count', type: 'gauge', unit: 'count', rankAggregation: 'sum', source: SRC }],
+    kvCacheFree: [{ versions: '*', caveat: STALE_WHEN_IDLE, metric: 'kv_cache_free_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
     kvCacheMemory: [{ versions: '*', metric: 'kv_cache_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
     ttft: [{ versions: '<5.0.0', metric: 'ttft_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC, buckets: [10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000] }],
     e2eLatency: [{ versions: '<5.0.0', metric: 'request_latency_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC }],
