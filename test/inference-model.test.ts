@@ -110,6 +110,16 @@ describe('InferenceModel', () => {
     expect(env({ monitoring: { interval: '1m30s' } })).toContainEqual({ name: 'OTEL_METRIC_EXPORT_INTERVAL', value: '90000' });
   });
 
+  test('tracing keeps 1 in 100 transformers traces by default (its internal spans flood at 1), the engine default 1 elsewhere, and what the spec says when set', () => {
+    const ratio = (engine: string, tracing: Record<string, unknown> = {}) => {
+      const env = deploymentOf(render([{ name: 'm', model: 'x/y', engine, ...(engine === 'transformers' ? { gpu: { count: 0 } } : {}) }], { tracing }), 'demo-m').spec.template.spec.containers[0].env;
+      return env.find((e: any) => e.name === 'OTEL_TRACES_SAMPLER_ARG')?.value;
+    };
+    expect(ratio('transformers')).toBe('0.01');
+    expect(ratio('vllm')).toBe('1');
+    expect(ratio('transformers', { samplingRatio: 0.5 })).toBe('0.5');
+  });
+
   test('SGLang probes: /ready where the release has it, and a liveness timeout that waits for /health\'s generation', () => {
     const probes = (engineVersion: string) => {
       const k = deploymentOf(render([{ name: 's', model: 'x/y', engine: 'sglang', engineVersion }]), 'demo-s').spec.template.spec.containers[0];

@@ -32,7 +32,7 @@ const model = fc.record({
   extraGpus: fc.integer({ min: 0, max: 2 }),
   replicas: fc.integer({ min: 0, max: 4 }),
   cache: fc.constantFrom('emptyDir', 'pvc'),
-}).map((m) => ({ ...m, tensor: PROFILES[m.engine].gpuLayout === 'max' && m.data > 1 ? Math.max(m.tensor, 2) : m.tensor })).map((m) => ({
+}).map((m) => ({ ...m, data: PROFILES[m.engine].noDataParallel ? 1 : m.data })).map((m) => ({ ...m, tensor: PROFILES[m.engine].gpuLayout === 'max' && m.data > 1 ? Math.max(m.tensor, 2) : m.tensor })).map((m) => ({
   name: m.name, model: m.model, engine: m.engine, replicas: m.replicas,
   gpu: { count: m.tensor * m.data + m.extraGpus },
   parallelism: { tensor: m.tensor, data: m.data },

@@ -170,6 +170,12 @@ export interface EngineProfile {
   readonly defaultPort: number;
   /** Container command and arguments; the spec's own args are appended by the workload. */
   command(ctx: CommandContext): ProcessSpec;
+  /**
+   * Share of traces kept when `spec.tracing.samplingRatio` is not set: an engine that makes many spans per request
+   * gets less, so tracing on by default does not flood Tempo.
+   * @default 1
+   */
+  readonly defaultTraceSamplingRatio?: number;
   /** Flags and environment that make the engine export OTLP traces; undefined when it cannot. */
   tracing(ctx: TracingContext, version: string): ProcessSpec | undefined;
   /**

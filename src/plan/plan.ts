@@ -276,7 +276,7 @@ function planModel(
       grpcEndpoint: endpoints.tempoGrpc!,
       httpEndpoint: endpoints.tempoHttp ?? endpoints.tempoGrpc!,
       serviceName: m.name,
-      samplingRatio: spec.tracing.samplingRatio,
+      samplingRatio: spec.tracing.samplingRatio ?? profile.defaultTraceSamplingRatio ?? 1,
     }, version)
     : undefined;
   const engine = profile.command(ctx);

@@ -240,7 +240,7 @@ const Monitoring = Obj({
 
 const Tracing = Obj({
   enabled: Type.Boolean({ description: 'Export OTLP traces from the engines.', default: true }),
-  samplingRatio: Type.Number({ description: 'Share of requests traced (0 to 1).', minimum: 0, maximum: 1, default: 1 }),
+  samplingRatio: Type.Optional(Type.Number({ description: 'Share of traces kept (0 to 1). Default: the engine\'s: 1, and 0.01 for transformers, whose internal functions each make a span (about 1,300 per request).', minimum: 0, maximum: 1 })),
   endpoint: Type.Optional(Type.String({ description: 'OTLP gRPC endpoint of an external collector; default: the stack\'s Tempo. No credentials in it: it is written into engine arguments; use headersSecretRef.', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' })),
   headersSecretRef: Type.Optional(Obj({
     name: Type.String({ description: 'Secret in the resource\'s namespace.', minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN }),
