@@ -61,6 +61,7 @@ runIf('check-dashboards with a real Prometheus', () => {
     const { code, out } = await run(['check-dashboards', '--fixtures', FIXTURES]);
     console.log(out);
     expect(out).not.toContain('NO DATA');
+    expect(out).not.toContain('IMPLAUSIBLE');
     expect(code).toBe(0);
     for (const engine of ['vllm', 'lmdeploy', 'sglang', 'tgi', 'transformers', 'dcgm']) expect(out).toMatch(new RegExp(`^${engine}\\s.*\\(100%\\)$`, 'm'));
   }, 120_000);
@@ -86,6 +87,38 @@ runIf('check-dashboards with a real Prometheus', () => {
       const ratios = report.results.filter((r) => r.panel === 'Error ratio' || /availability_bad_ratio/.test(r.panel));
       expect(ratios.length).toBeGreaterThan(1);
       for (const r of ratios) expect({ panel: r.panel, values: r.values }).toEqual({ panel: r.panel, values: [0] });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  test('presence is not plausibility: a histogram whose observations all land beyond its largest bound fails the check', async () => {
+    // What transformers 5.x does to its TTFT (1.8e12 ms, serve-timing.json), here on vLLM's e2e latency: every panel has data.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-implausible-'));
+    try {
+      const text = fs.readFileSync(path.join(FIXTURES, 'vllm.prom'), 'utf8');
+      const counts = new Map<string, number>();
+      for (const l of text.split('\n')) {
+        const m = /^vllm:e2e_request_latency_seconds_count(\{[^}]*\}) (\S+)/.exec(l);
+        if (m) counts.set(m[1], Number(m[2]));
+      }
+      expect(counts.size).toBeGreaterThan(0);
+      const broken = text.split('\n').map((l) => {
+        const b = /^(vllm:e2e_request_latency_seconds_bucket(\{.*\})) \S+$/.exec(l);
+        if (b) {
+          const le = /le="([^"]+)"/.exec(b[2])![1];
+          const key = b[2].replace(/,?le="[^"]+"/, '').replace('{,', '{');
+          return `${b[1]} ${le === '+Inf' ? counts.get(key) : 0}`;
+        }
+        const s = /^(vllm:e2e_request_latency_seconds_sum(\{[^}]*\})) \S+$/.exec(l);
+        return s ? `${s[1]} ${1.8e12 * (counts.get(s[2]) ?? 0)}` : l;
+      }).join('\n');
+      fs.writeFileSync(path.join(dir, 'vllm.prom'), broken);
+      const { code, out } = await run(['check-dashboards', '--fixtures', dir]);
+      expect(out).not.toContain('NO DATA');
+      expect(out).toMatch(/^IMPLAUSIBLE \[vllm\] e2eLatency \(vllm:e2e_request_latency_seconds\): median observation in the top bucket: 7680 \(largest bound 7680\)$/m);
+      expect(out).toMatch(/^IMPLAUSIBLE \[vllm\] e2eLatency \(vllm:e2e_request_latency_seconds\): mean beyond the largest bucket bound: 1800000000000 \(largest bound 7680\)$/m);
+      expect(code).toBe(1);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

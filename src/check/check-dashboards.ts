@@ -18,7 +18,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { catalogDashboards, DashboardJson } from '../dashboards';
 import { ENGINE_NAMES } from '../engines/names';
-import { EngineName } from '../engines/profile';
+import { EngineName, availableSignals } from '../engines/profile';
+import { PROFILES } from '../engines/registry';
+import { agg, bin, histogramQuantile, m as matcher, print, sel } from '../promql/ast';
 import { catalogRuleGroups } from '../alerts/rules';
 import { configYaml } from '../config-yaml';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
@@ -51,6 +53,12 @@ export interface CheckReport {
    * ran at the time of the check.
    */
   readonly completeWindow?: boolean;
+  /**
+   * Histogram signals whose recorded values cannot be what they claim: the median observation in the top
+   * (+Inf) bucket, or the mean beyond the largest bound. Presence is not enough: transformers 5.x records a
+   * 120 ms time to first token as 1.8e12 ms, and every panel on it "has data".
+   */
+  readonly implausible: ReadonlyArray<{ engine: string; signal: string; metric: string; what: string; value: number; bound: number }>;
 }
 
 export interface Fixture {
@@ -390,7 +398,21 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
         results.push({ engine: owner, dashboard: `rules: ${group.name}`, panel: name, expr, ...(await query(expr)) });
       }
     }
-    return { results, unavailable, ...(exact ? { completeWindow: at !== undefined } : {}) };
+    const implausible: CheckReport['implausible'][number][] = [];
+    for (const engine of [...enginesPresent].filter((e): e is EngineName => e !== 'dcgm')) {
+      const profile = PROFILES[engine];
+      for (const [signal, metric] of availableSignals(profile, opts.versions?.[engine] ?? profile.defaultVersion)) {
+        if (metric.type !== 'histogram' || !metric.buckets?.length) continue;
+        const top = metric.buckets[metric.buckets.length - 1];
+        const only = [matcher(SERIES_ENGINE_LABEL, '=', engine)];
+        // Everything observed since the samples began (cumulative), so static samples are checked too.
+        const [median] = (await query(print(histogramQuantile(0.5, agg('sum', sel(`${metric.metric}_bucket`, only), ['le']))))).values;
+        const [mean] = (await query(print(bin('/', agg('sum', sel(`${metric.metric}_sum`, only)), agg('sum', sel(`${metric.metric}_count`, only)))))).values;
+        if (Number.isFinite(median) && median >= top) implausible.push({ engine, signal, metric: metric.metric, what: 'median observation in the top bucket', value: median, bound: top });
+        if (Number.isFinite(mean) && mean > top) implausible.push({ engine, signal, metric: metric.metric, what: 'mean beyond the largest bucket bound', value: mean, bound: top });
+      }
+    }
+    return { results, unavailable, implausible, ...(exact ? { completeWindow: at !== undefined } : {}) };
   } finally {
     if (child && child.exitCode === null) {
       // SIGTERM, then SIGKILL: a Prometheus that ignores the first must not keep the check (and its port) alive.

@@ -141,7 +141,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       if (report.unavailable.length) {
         out.write(`panels that state a signal is not available (not counted): ${report.unavailable.map((u) => `[${u.engine}] ${u.panel}`).join(', ')}\n`);
       }
-      if (!complete) code = 1;
+      for (const i of report.implausible) {
+        out.write(`IMPLAUSIBLE [${i.engine}] ${i.signal} (${i.metric}): ${i.what}: ${i.value} (largest bound ${i.bound})\n`);
+      }
+      if (!complete || report.implausible.length) code = 1;
     });
   program.command('record-benchmark')
     .description('record a benchmark run (JSON) into the PostgreSQL benchmark schema, creating the schema if needed')

@@ -1,4 +1,4 @@
-import { EngineProfile } from './profile';
+import { EngineProfile, versionSatisfies } from './profile';
 
 // Names from vllm-project/vllm vllm/v1/metrics/loggers.py. Renames (from its deprecation comments):
 // kv_cache_usage_perc added in 0.9.2 (gpu_cache_usage_perc hidden in 0.11, removed in 0.12);
@@ -39,7 +39,10 @@ export const vllm: EngineProfile = {
       ...(ctx.dataParallel > 1 ? ['--data-parallel-size', String(ctx.dataParallel)] : []),
     ],
   }),
-  tracing: (ctx) => ({
+  // vllm/engine/arg_utils.py (0.8.0-0.10.1.1, recorded catalogs): --otlp-traces-endpoint makes the release fall back to
+  // its V0 engine (NotImplementedError under VLLM_USE_V1=1), which has no data-parallel launcher and other metrics;
+  // 0.10.2 traces the V1 engine. Older versions run without tracing rather than on another engine.
+  tracing: (ctx, version) => (versionSatisfies(version, '<0.10.2') ? undefined : {
     args: ['--otlp-traces-endpoint', ctx.grpcEndpoint],
     env: [
       { name: 'OTEL_SERVICE_NAME', value: ctx.serviceName },

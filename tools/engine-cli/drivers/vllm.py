@@ -18,6 +18,10 @@ extensions vllm._C ...) become permissive stubs when vLLM's code imports them
 good enough, e.g. a torch call at import time) is kept as far as it executed and the rest
 of its names become stubs; such modules are listed in provenance.partialModules. The
 driver refuses to write a catalog if an option's default, type or choices is a stub.
+The torch stub reports the version the release pins (its METADATA), and the platform is
+resolved as CUDA (vllm.platforms.resolve_current_platform_cls_qualname is answered with
+vllm.platforms.cuda.CudaPlatform): the probes would otherwise find every platform in the stubs,
+and without an accelerator 0.9.x cannot even build its parser ("Failed to infer device type").
 
 Checks run on the real parser and stored in provenance: selfCheck (the argv our manifests
 generate, parsed by the release's parser, then the serve subcommand's validate()),
@@ -45,7 +49,8 @@ import types
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != _here]
 
-import catalog  # noqa: E402
+import catalog
+import probes  # noqa: E402
 import stubimport  # noqa: E402
 
 ap = argparse.ArgumentParser()
@@ -266,7 +271,10 @@ ROUTE = re.compile(r'^/(health|healthz|ping|metrics|version|v1/models|load|ready
 # Apps that are not the `vllm serve` API server.
 NOT_SERVE = {'vllm/entrypoints/api_server.py': 'the legacy demo server (python -m vllm.entrypoints.api_server)',
              'vllm/entrypoints/cli/preload.py': 'the app of `vllm preload`'}
-KNOWN = {'dp_supervisor.py': 'served by the DP supervisor process, which `vllm serve` runs only with --data-parallel-multi-port-external-lb',
+_serve_src = open(os.path.join(SITE, 'vllm', 'entrypoints', 'cli', 'serve.py')).read()
+KNOWN = {'dp_supervisor.py': ('served by the DP supervisor process, which `vllm serve` runs only with --data-parallel-multi-port-external-lb'
+                              if re.search(r'if is_multi_port:\s*run_dp_supervisor\(args\)', _serve_src)
+                              else 'served by the DP supervisor process (see vllm/entrypoints/cli/serve.py for when it runs), not by the API server'),
          'sagemaker': 'SageMaker-compatible route'}
 
 
@@ -423,7 +431,8 @@ provenance = {
     'torchStubVersion': TORCH_VERSION,
     'partialModules': {k: PARTIAL[k] for k in sorted(PARTIAL)},
     'platform': platform,
-    'selfCheck': self_check,
+    # Our own command line first, then the probes (tools/engine-cli/probes.py) through the real top-level parser.
+    'selfCheck': [self_check] + probes.verdicts(program, lambda w: probes.argparse_verdict(top, ['serve'] + w)),
     'underscoreCheck': underscore,
     'abbrevCheck': abbrev,
     'ourFlags': {f: present(f) for f in OUR_FLAGS},
