@@ -20,7 +20,9 @@ One JSON file per release, `test/fixtures/engine-cli/<engine>-<version>.json`:
         }
       },
       "routes": [{"path": "/health", "methods": ["GET"], "source": "vllm/entrypoints/openai/api_server.py",
-                  "note": "optional: how the route behaves when that matters to a probe"}],
+                  "note": "optional: how the route behaves when that matters to a probe",
+                  "onlyWith": ["--flag"],      # optional: served only when one of these options is given
+                  "process": "dp-supervisor"}], # optional: served by another process than the program's server
       "provenance": {"recordedBy": "tools/engine-cli/drivers/vllm.py", "how": "...", "python": "3.11.7",
                      "stubbedImports": [...], "notes": [...]}
     }

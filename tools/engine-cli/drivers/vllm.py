@@ -319,10 +319,16 @@ def scan_routes():
                     note.append('registered in ' + '.'.join(funcs) + '()')
                 if conds:
                     note.append('only if ' + ' and '.join(conds))
+                entry = {'path': path_, 'methods': methods, 'source': rel, 'line': node.lineno}
                 for key, text in KNOWN.items():
                     if key in rel:
                         note.append(text)
-                routes.append({'path': path_, 'methods': methods, 'source': rel, 'line': node.lineno, 'note': '; '.join(note)})
+                        # Another process's route: the catalog's readers (the stand-in) serve it only with this flag.
+                        if '--data-parallel-multi-port-external-lb' in text:
+                            entry['onlyWith'] = ['--data-parallel-multi-port-external-lb']
+                        else:
+                            entry['process'] = 'dp-supervisor'
+                routes.append(dict(entry, note='; '.join(note)))
 
             for node in ast.walk(tree):
                 if not isinstance(node, ast.Call):

@@ -28,6 +28,28 @@ type route struct {
 	Path    string   `json:"path"`
 	Methods []string `json:"methods"`
 	Note    string   `json:"note"`
+	// OnlyWith: options one of which must be given for the route to be served; Process: served by
+	// another process than the program's server (vLLM's data-parallel supervisor).
+	OnlyWith []string `json:"onlyWith"`
+	Process  string   `json:"process"`
+}
+
+// servedBy: whether the program's server, started with args, serves the route.
+func (r route) servedBy(args []string) bool {
+	if r.Process != "" {
+		return false
+	}
+	if len(r.OnlyWith) == 0 {
+		return true
+	}
+	for _, a := range args {
+		for _, f := range r.OnlyWith {
+			if a == f || strings.HasPrefix(a, f+"=") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type program struct {

@@ -164,10 +164,13 @@ func main() {
 	for rank := 0; rank < ranks; rank++ {
 		body := sample(e.name, rank)
 		mux := http.NewServeMux()
+		// A route can be recorded more than once (several methods, several source files): one handler per path.
+		registered := map[string]bool{}
 		for _, r := range cat.Routes {
-			if r.Path == "/metrics" || strings.ContainsAny(r.Path, "{<:") || !hasMethod(r.Methods, "GET") {
+			if r.Path == "/metrics" || strings.ContainsAny(r.Path, "{<:") || !hasMethod(r.Methods, "GET") || registered[r.Path] || !r.servedBy(args) {
 				continue
 			}
+			registered[r.Path] = true
 			mux.HandleFunc(r.Path, func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		}
 		mux.HandleFunc("/standin/stop-rank", stopRank)
