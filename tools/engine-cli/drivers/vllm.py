@@ -323,10 +323,10 @@ def scan_routes():
                 for key, text in KNOWN.items():
                     if key in rel:
                         note.append(text)
-                        # Another process's route: the catalog's readers (the stand-in) serve it only with this flag.
-                        if '--data-parallel-multi-port-external-lb' in text:
+                        # The DP supervisor's routes: the catalog's readers (the stand-in) serve them only with its flag.
+                        if key == 'dp_supervisor.py' and '--data-parallel-multi-port-external-lb' in text:
                             entry['onlyWith'] = ['--data-parallel-multi-port-external-lb']
-                        else:
+                        elif key == 'dp_supervisor.py':
                             entry['process'] = 'dp-supervisor'
                 routes.append(dict(entry, note='; '.join(note)))
 

@@ -86,3 +86,19 @@ func TestParsersAgreeWithTheRealOnes(t *testing.T) {
 		}
 	}
 }
+
+func TestRoutesOfAnotherProcessAreNotServed(t *testing.T) {
+	supervisor := route{Path: "/ready", OnlyWith: []string{"--data-parallel-multi-port-external-lb"}}
+	if supervisor.servedBy([]string{"serve", "m", "--port", "1"}) {
+		t.Fatal("the data-parallel supervisor's /ready served without its flag")
+	}
+	if !supervisor.servedBy([]string{"serve", "m", "--data-parallel-multi-port-external-lb"}) {
+		t.Fatal("the supervisor's /ready not served with its flag")
+	}
+	if (route{Path: "/x", Process: "dp-supervisor"}).servedBy(nil) {
+		t.Fatal("another process's route served")
+	}
+	if !(route{Path: "/health"}).servedBy(nil) {
+		t.Fatal("a plain route not served")
+	}
+}
