@@ -14,7 +14,6 @@ The catalogs are committed; CI never runs this (it needs PyPI).
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -22,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 METRICS_TOOLS = os.path.join(ROOT, 'tools', 'engine-metrics')
 sys.path.insert(0, METRICS_TOOLS)
-from record import interpreter_path, PYTHONS  # noqa: E402  (the engine-metrics recorder's interpreter search)
+from record import cache_root, install_venv  # noqa: E402  (the engine-metrics recorder's venvs)
 
 
 def driver_meta(engine):
@@ -35,26 +34,7 @@ def driver_meta(engine):
 
 def venv_for(engine, version, python):
     package, requires = driver_meta(engine)
-    cache = os.environ.get('CIM_CACHE', os.path.join(os.path.expanduser('~'), '.cache', 'cdk8s-inference-monitoring'))
-    root = os.path.join(cache, 'engine-cli-venvs', f'{engine}-{version}')
-    py = os.path.join(root, 'bin', 'python')
-    if os.path.exists(os.path.join(root, '.installed')):
-        return py
-    for interpreter in ([python] if python else PYTHONS):
-        exe = interpreter_path(interpreter)
-        if not exe:
-            continue
-        shutil.rmtree(root, ignore_errors=True)
-        subprocess.check_call([exe, '-m', 'venv', root])
-        pip = [py, '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-warn-conflicts']
-        if subprocess.call(pip + ['--no-deps', f'{package}=={version}']) != 0:
-            print(f'{package}=={version} does not install on {interpreter}, trying the next interpreter', file=sys.stderr)
-            continue
-        if requires:
-            subprocess.check_call(pip + requires)
-        open(os.path.join(root, '.installed'), 'w').close()
-        return py
-    raise SystemExit(f'{package}=={version} installs on none of the interpreters tried')
+    return install_venv(os.path.join(cache_root(), 'engine-cli-venvs', f'{engine}-{version}'), package, version, requires, python)
 
 
 def main():

@@ -42,9 +42,9 @@ def interpreter_path(name):
     return None
 
 
-def venv_for(engine, version, python):
-    cache = os.environ.get('CIM_CACHE', os.path.join(os.path.expanduser('~'), '.cache', 'cdk8s-inference-monitoring'))
-    root = os.path.join(cache, 'engine-venvs', f'{engine}-{version}')
+def install_venv(root, package, version, extra, python):
+    """A venv at `root` with `package==version` (--no-deps) and `extra`, on the first interpreter whose
+    Python the wheel accepts; kept (a `.installed` marker) and reused. Returns its python."""
     py = os.path.join(root, 'bin', 'python')
     if os.path.exists(os.path.join(root, '.installed')):
         return py
@@ -57,13 +57,22 @@ def venv_for(engine, version, python):
         subprocess.check_call([exe, '-m', 'venv', root])
         pip = [py, '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-warn-conflicts']
         # The wheel's Requires-Python decides the interpreter (SGLang 0.5.23 needs 3.12).
-        if subprocess.call(pip + ['--no-deps', f'{PACKAGES[engine]}=={version}']) != 0:
-            print(f'{engine}=={version} does not install on {interpreter}, trying the next interpreter', file=sys.stderr)
+        if subprocess.call(pip + ['--no-deps', f'{package}=={version}']) != 0:
+            print(f'{package}=={version} does not install on {interpreter}, trying the next interpreter', file=sys.stderr)
             continue
-        subprocess.check_call(pip + EXTRA[engine])
+        if extra:
+            subprocess.check_call(pip + list(extra))
         open(os.path.join(root, '.installed'), 'w').close()
         return py
-    raise SystemExit(f'{engine}=={version} installs on none of {candidates}')
+    raise SystemExit(f'{package}=={version} installs on none of {candidates}')
+
+
+def cache_root():
+    return os.environ.get('CIM_CACHE', os.path.join(os.path.expanduser('~'), '.cache', 'cdk8s-inference-monitoring'))
+
+
+def venv_for(engine, version, python):
+    return install_venv(os.path.join(cache_root(), 'engine-venvs', f'{engine}-{version}'), PACKAGES[engine], version, EXTRA[engine], python)
 
 
 def main():

@@ -33,13 +33,10 @@ import sys
 
 import catalog
 import probes
+import common  # noqa: E402
 import stubimport
 
-ap = argparse.ArgumentParser()
-ap.add_argument('--version', required=True)
-ap.add_argument('--out', required=True)
-ap.add_argument('--site', required=True)
-args = ap.parse_args()
+args = common.arg_parser().parse_args()  # --version, --out, --site (tools/engine-metrics/common.py)
 SITE = args.site
 PKG = os.path.join(SITE, 'lmdeploy')
 

@@ -51,17 +51,14 @@ import types
 
 import catalog
 import probes
+import common  # noqa: E402
 import stubimport
 
 # This file's folder is sys.path[0]; its siblings (drivers/transformers.py, drivers/vllm.py, this sglang.py) would
 # shadow the packages of the same names that the release imports.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != os.path.dirname(os.path.abspath(__file__))]
 
-ap = argparse.ArgumentParser()
-ap.add_argument('--version', required=True)
-ap.add_argument('--out', required=True)
-ap.add_argument('--site', required=True)
-args = ap.parse_args()
+args = common.arg_parser().parse_args()  # --version, --out, --site (tools/engine-metrics/common.py)
 SITE = args.site
 # The parser reads envs.SGLANG_* defaults (e.g. --sampling-backend choices); record the release's own defaults.
 CLEARED = sorted(k for k in os.environ if k.startswith(('SGLANG_', 'SGL_')))

@@ -51,13 +51,10 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != _here]
 
 import catalog
 import probes  # noqa: E402
+import common  # noqa: E402
 import stubimport  # noqa: E402
 
-ap = argparse.ArgumentParser()
-ap.add_argument('--version', required=True)
-ap.add_argument('--out', required=True)
-ap.add_argument('--site', required=True)
-args = ap.parse_args()
+args = common.arg_parser().parse_args()  # --version, --out, --site (tools/engine-metrics/common.py)
 SITE = args.site
 VLLM_DIR = os.path.join(SITE, 'vllm')
 
