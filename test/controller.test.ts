@@ -152,7 +152,7 @@ runIf('controller against a real kube-apiserver', () => {
       const created = await api.request('POST', resourcePath(INFERENCE_MONITORING, NS), { apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name: 'broken', namespace: NS },
         spec: { models: [{ name: 'old', model: 'x/y', engine: 'lmdeploy', engineVersion: '0.8.0' }] } });
       const degraded = await waitFor('Degraded', async () => (await cr('broken'))?.status?.conditions?.find((c: any) => c.type === 'Degraded' && c.status === 'True'));
-      expect(degraded).toMatchObject({ reason: 'InvalidSpec', observedGeneration: created.metadata.generation, message: 'spec.models[0].engineVersion: Unsupported value: "0.8.0": LMDeploy exports the metrics we monitor from 0.9.2 on' });
+      expect(degraded).toMatchObject({ reason: 'InvalidSpec', observedGeneration: created.metadata.generation, message: 'spec.models[0].engineVersion: Unsupported value: "0.8.0": LMDeploy exports the metrics we monitor from 0.9.2 on; use 0.9.2 or later' });
       await new Promise((r) => setTimeout(r, 2500)); // a resync passes
       expect(await children(created.metadata.uid)).toEqual([]);
       // Writes for this resource: its status and one Event (the other resource may still be converging).

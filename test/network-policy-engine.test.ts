@@ -146,7 +146,7 @@ runIf('NetworkPolicies on the real node, enforced by kube-router', () => {
       spec: {
         terminationGracePeriodSeconds: 0,
         containers: [{
-          name: 'server', image: ENGINE_STANDIN_IMAGE, imagePullPolicy: 'Never', args: ['vllm', '--port', String(PORT)],
+          name: 'server', image: ENGINE_STANDIN_IMAGE, imagePullPolicy: 'Never', args: ['vllm', 'serve', 'org/model', '--port', String(PORT)],
           ports: [{ name: 'http', containerPort: PORT }], resources: small,
           readinessProbe: { httpGet: { path: '/health', port: PORT }, periodSeconds: 1 },
         }],

@@ -161,12 +161,13 @@ runIf('on a real node: the committed install and the example stack in pods', () 
     expect(rules.filter((r) => r.health !== 'ok').map((r) => [r.name, r.lastError])).toEqual([]);
     const recorded = rules.filter((r) => r.type === 'recording').map((r) => r.name as string);
     expect(recorded.length).toBeGreaterThan(0);
-    // Each engine's recorded series exist for its model.
+    // Each scraped engine's recorded series exist for its model. transformers 5.8.1 has none: its recording
+    // rules are all over its TTFT and latency histograms, withheld in 5.x (they record epoch offsets, not durations).
     const withData = await waitFor('recorded series per model', async () => {
       const models = await modelsWithSeries(recorded);
-      return ['llama', 'qwen', 'tf'].every((m) => models.includes(m)) ? models : undefined;
+      return ['llama', 'qwen'].every((m) => models.includes(m)) ? models : undefined;
     }, 90_000);
-    expect(withData).toEqual(expect.arrayContaining(['llama', 'qwen', 'tf']));
+    expect(withData).toEqual(expect.arrayContaining(['llama', 'qwen']));
   }, 180_000);
 
   test('the stack\'s Alertmanager runs (restricted, configuration from the user\'s Secret) and Prometheus has discovered it by its Service name', async () => {
@@ -262,7 +263,7 @@ runIf('on a real node: the committed install and the example stack in pods', () 
       return p.status.containerStatuses?.[0]?.state?.terminated;
     }, 90_000);
     const out = await cp.kubectl(['-n', NS, 'logs', 'tf-old-args']);
-    expect({ exitCode: term.exitCode, refusal: /Error: No such option: --force-model/.test(out.stdout + out.stderr) }).toEqual({ exitCode: 2, refusal: true });
+    expect({ exitCode: term.exitCode, refusal: /Error: No such option:? '?--force-model/.test(out.stdout + out.stderr) }).toEqual({ exitCode: 2, refusal: true });
     // The rendered command line itself is accepted: the example's transformers pod runs.
     const running = (await podsOf(NS, 'app.kubernetes.io/name=transformers')).filter((p: any) => p.status.phase === 'Running');
     expect(running.length).toBeGreaterThan(0);

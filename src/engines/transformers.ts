@@ -78,6 +78,9 @@ export const transformers: EngineProfile = {
     kvCacheFree: [{ versions: '*', caveat: STALE_WHEN_IDLE, metric: 'kv_cache_free_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
     kvCacheMemory: [{ versions: '*', metric: 'kv_cache_memory_bytes', type: 'gauge', unit: 'bytes', rankAggregation: 'sum', source: SRC }],
     ttft: [{ versions: '<5.0.0', metric: 'ttft_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC, buckets: [10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000] }],
+    // Each finished request is one observation of the latency histogram: its count is right even where the
+    // values are not (5.x), so requests/s comes from it in every version.
+    requestsFinished: [{ versions: '*', metric: 'request_latency_milliseconds_count', type: 'counter', unit: 'count', rankAggregation: 'sum', source: SRC }],
     e2eLatency: [{ versions: '<5.0.0', metric: 'request_latency_milliseconds', type: 'histogram', unit: 'milliseconds', rankAggregation: 'sum', source: SRC }],
   },
   // record_batch_metrics compares each state's status with metrics.RequestStatus, but `transformers serve`
