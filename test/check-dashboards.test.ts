@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import { main } from '../src/cli/main';
-import { checkDashboards, completeWindowTime, coverageTable, interpolateExposition, substituteVariables } from '../src/check/check-dashboards';
+import { DEFAULT_PUSH_INTERVAL, checkDashboards, completeWindowTime, coverageTable, interpolateExposition, pushedAs, substituteVariables } from '../src/check/check-dashboards';
 import { durationMs } from '../src/duration';
 import { havePrometheus } from './harness/binaries';
 
@@ -119,6 +119,56 @@ runIf('check-dashboards with a real Prometheus', () => {
       expect(out).toMatch(/^IMPLAUSIBLE \[vllm\] e2eLatency \(vllm:e2e_request_latency_seconds\): median observation in the top bucket: 7680 \(largest bound 7680\)$/m);
       expect(out).toMatch(/^IMPLAUSIBLE \[vllm\] e2eLatency \(vllm:e2e_request_latency_seconds\): mean beyond the largest bucket bound: 1800000000000 \(largest bound 7680\)$/m);
       expect(code).toBe(1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  test('an OTLP-pushing engine is pushed, not scraped, at the interval it is rendered with: a rate window holding one push shows no data', async () => {
+    // transformers pushes every monitoring.interval (15 s): a 10 s window holds at most one push, so its
+    // Requests/s has no data; vLLM, scraped every second here, has data in the same window.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-push-'));
+    try {
+      for (const f of ['transformers.prom', 'vllm.prom']) fs.copyFileSync(path.join(FIXTURES, f), path.join(dir, f));
+      const started = Date.now();
+      const report = await checkDashboards({ fixturesDir: dir, rateInterval: '10s' });
+      // Two pushes before the queries: one push interval at least.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(durationMs(DEFAULT_PUSH_INTERVAL));
+      const requests = (engine: string) => report.results.find((r) => r.engine === engine && r.panel === 'Requests/s' && /Inference serving/.test(r.dashboard))!;
+      expect(requests('transformers').series).toBe(0);
+      expect(requests('vllm').series).toBeGreaterThan(0);
+      // The gauges it pushed are there, labelled from the resource attributes our env sets.
+      expect(report.results.find((r) => r.engine === 'transformers' && r.panel === 'Waiting requests')!.values).toEqual([2]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  test('the resource attributes and push interval are the ones the stack renders for the engine', () => {
+    expect(pushedAs('transformers', '15s')).toEqual({
+      resource: { 'service.name': 'transformers', 'service.instance.id': 'transformers-0', model: 'transformers', inference_engine: 'transformers', namespace: 'llm', pod: 'transformers-0' },
+      intervalMs: 15_000,
+    });
+    expect(DEFAULT_PUSH_INTERVAL).toBe('15s');
+  });
+
+  test('a running-requests gauge that contradicts the counters (running through the window, no token generated) fails the check', async () => {
+    // What transformers does when it goes idle (it keeps its last active count), here on a vLLM recording:
+    // the same sample at both ends of a 60 s interval, so nothing was generated while 3 requests "ran".
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-stale-'));
+    try {
+      const text = fs.readFileSync(path.join(FIXTURES, 'vllm.prom'), 'utf8');
+      fs.writeFileSync(path.join(dir, 'stats.json'), JSON.stringify({ interval_seconds: 60 }));
+      fs.writeFileSync(path.join(dir, 'vllm.prom'), text);
+      fs.writeFileSync(path.join(dir, 'vllm.before.prom'), text);
+      const stale = await run(['check-dashboards', '--fixtures', dir]);
+      expect(stale.out).toMatch(/^IMPLAUSIBLE \[vllm\] requestsRunning \(vllm:num_requests_running\): requests running through the last 1m while generationTokens \(vllm:generation_tokens_total\) did not grow: a stale gauge: \d+$/m);
+      expect(stale.code).toBe(1);
+      // The same gauge while tokens are generated is plausible.
+      fs.writeFileSync(path.join(dir, 'vllm.before.prom'), text.replace(/^(vllm:generation_tokens_total\{[^}]*\}) \S+$/gm, '$1 0'));
+      const growing = await run(['check-dashboards', '--fixtures', dir]);
+      expect(growing.out).not.toContain('IMPLAUSIBLE');
+      expect(growing.code).toBe(0);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

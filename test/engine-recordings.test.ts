@@ -87,6 +87,10 @@ runIf.each(dirs)('recorded %s', (dir) => {
     expect(report.completeWindow).toBe(true);
   });
 
+  test('nothing implausible on the engine\'s own recording (no histogram beyond its buckets, no running gauge without generated tokens)', () => {
+    expect(report.implausible).toEqual([]);
+  });
+
   test('running and waiting requests, and the worst KV-cache usage, are what the ranks reported', () => {
     expect(one(report, 'Active (running) requests')).toEqual([want.running]);
     expect(one(report, 'Waiting requests')).toEqual([want.waiting]);

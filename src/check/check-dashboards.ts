@@ -20,12 +20,16 @@ import { catalogDashboards, DashboardJson } from '../dashboards';
 import { ENGINE_NAMES } from '../engines/names';
 import { EngineName, availableSignals } from '../engines/profile';
 import { PROFILES } from '../engines/registry';
-import { agg, bin, histogramQuantile, m as matcher, print, sel } from '../promql/ast';
+import { agg, bin, call, histogramQuantile, increase, m as matcher, print, sel } from '../promql/ast';
 import { catalogRuleGroups } from '../alerts/rules';
 import { configYaml } from '../config-yaml';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 import { ScrapeConfig } from '../prometheus/config-types';
-import { DCGM_JOB } from '../prometheus/prometheus-config';
+import { DCGM_JOB, addOtlp } from '../prometheus/prometheus-config';
+import { PrometheusConfig } from '../prometheus/config-types';
+import { otlpMetricsEnv } from '../plan/plan';
+import { SpecSchema } from '../spec/schema';
+import { exportRequest, pushOtlp } from './otlp-push';
 
 /** Namespace and pod names the samples are labelled with (`<engine>-0`, as DCGM samples name GPU pods). */
 export const CHECK_NAMESPACE = 'llm';
@@ -56,9 +60,11 @@ export interface CheckReport {
   /**
    * Histogram signals whose recorded values cannot be what they claim: the median observation in the top
    * (+Inf) bucket, or the mean beyond the largest bound. Presence is not enough: transformers 5.x records a
-   * 120 ms time to first token as 1.8e12 ms, and every panel on it "has data".
+   * 120 ms time to first token as 1.8e12 ms, and every panel on it "has data". And, for samples recorded
+   * over an interval, a running-requests gauge above 0 through the rate window while the token (or
+   * finished-request) counter did not grow: transformers keeps its last active count when it goes idle.
    */
-  readonly implausible: ReadonlyArray<{ engine: string; signal: string; metric: string; what: string; value: number; bound: number }>;
+  readonly implausible: ReadonlyArray<{ engine: string; signal: string; metric: string; what: string; value: number; bound?: number }>;
 }
 
 export interface Fixture {
@@ -246,10 +252,56 @@ export function completeWindowTime(served: ReadonlyArray<{ seconds: ReadonlySet<
   return undefined;
 }
 
+/** Whether the sample's engine pushes OTLP (nothing scrapes it). */
+export function pushes(f: Fixture): boolean {
+  return f.engine !== 'dcgm' && PROFILES[f.engine].metrics.kind === 'otlp-push';
+}
+
+/** The stack's default `monitoring.interval`: the push interval an OTLP-pushing engine is rendered with. */
+export const DEFAULT_PUSH_INTERVAL: string = (SpecSchema.properties.monitoring.properties.interval as { default: string }).default;
+
+/**
+ * What an OTLP-pushing engine is rendered with (the env of `otlpMetricsEnv`): its resource attributes, with
+ * the pod's namespace and name as the check labels samples, and its push interval in ms.
+ */
+export function pushedAs(engine: EngineName, interval: string): { resource: Record<string, string>; intervalMs: number } {
+  const env = new Map(otlpMetricsEnv('', engine, engine, interval).map((e) => [e.name, e.value ?? '']));
+  const resource: Record<string, string> = { 'service.name': engine, 'service.instance.id': `${engine}-0` };
+  for (const pair of (env.get('OTEL_RESOURCE_ATTRIBUTES') ?? '').split(',')) {
+    const [k, v] = pair.split('=');
+    resource[k] = v.replace('$(POD_NAMESPACE)', CHECK_NAMESPACE).replace('$(POD_NAME)', `${engine}-0`);
+  }
+  return { resource, intervalMs: Number(env.get('OTEL_METRIC_EXPORT_INTERVAL')) };
+}
+
+interface Pusher { readonly fixture: Fixture; pushes: number; error?: string; stop(): void }
+
+/**
+ * Pushes a sample as its engine would: at once, then every interval (the SDK's periodic reader), each push
+ * stamped with its own time; recorded intervals grow as when scraped.
+ */
+function startPusher(f: Fixture, url: string, interval: string, started: number): Pusher {
+  const after = fs.readFileSync(f.file, 'utf8');
+  const before = f.before ? fs.readFileSync(f.before, 'utf8') : undefined;
+  const { resource, intervalMs } = pushedAs(f.engine as EngineName, interval);
+  const abort = new AbortController();
+  const p: Pusher = { fixture: f, pushes: 0, stop: () => { clearInterval(timer); abort.abort(); } };
+  const push = () => {
+    const now = Date.now();
+    const text = before && f.intervalSeconds ? interpolateExposition(before, after, (now - started) / 1000, f.intervalSeconds) : after;
+    pushOtlp(url, exportRequest(text, resource, `check-dashboards ${f.engine}`, now, started), abort.signal)
+      .then(() => { p.pushes++; }, (e: Error) => { if (!abort.signal.aborted) p.error = e.message; });
+  };
+  const timer = setInterval(push, intervalMs);
+  push();
+  return p;
+}
+
 /** Scrape jobs for the samples, with the target labels the stack's relabeling gives real pods. */
 export function fixtureScrapeConfigs(fixtures: ReadonlyArray<Fixture & { port: number }>): ScrapeConfig[] {
   const jobs: ScrapeConfig[] = [];
   for (const f of fixtures) {
+    if (pushes(f)) continue;
     if (f.engine === 'dcgm') {
       // Like the stack's DCGM job: no pod/namespace target labels, the exporter's own are kept.
       jobs.push({ job_name: `${DCGM_JOB}`, honor_labels: true, static_configs: [{ targets: [`127.0.0.1:${f.port}`], labels: { node: 'gpu-node-0' } }] });
@@ -284,6 +336,13 @@ export interface CheckOptions {
   readonly rateInterval?: string;
   /** Scrapes of every sample before queries run (rates need two). @default 3 */
   readonly minScrapes?: number;
+  /**
+   * The stack's `monitoring.interval`, which OTLP-pushing engines (transformers) are rendered to push at:
+   * their samples are pushed to Prometheus' OTLP receiver at that cadence, as the engine would, so a rate
+   * window that cannot hold two pushes shows no data here too.
+   * @default the schema's default `monitoring.interval` (15s)
+   */
+  readonly pushInterval?: string;
   /** Deadline of the whole check, Prometheus' start and every request included. @default 300 */
   readonly timeoutSeconds?: number;
 }
@@ -292,6 +351,7 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
   const fixtures = findFixtures(opts.fixturesDir);
   if (fixtures.length === 0) throw new Error(`no <engine>.prom, <engine>-rank<N>.prom or dcgm.prom files in ${opts.fixturesDir}`);
   const servers: http.Server[] = [];
+  const pushers: Pusher[] = [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-check-'));
   let child: ChildProcess | undefined;
   const timeoutSeconds = opts.timeoutSeconds ?? 300;
@@ -311,7 +371,7 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
   try {
     const served: Array<Fixture & { port: number }> = [];
     const recorded: Served[] = [];
-    for (const f of fixtures) {
+    for (const f of fixtures.filter((x) => !pushes(x))) {
       const s = await serve(f);
       servers.push(s.server);
       served.push({ ...f, port: s.port });
@@ -321,10 +381,12 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
     const enginesServed = new Set(fixtures.map((f) => f.engine));
     const groups = catalogRuleGroups(opts.versions).filter((g) => enginesServed.has(g.engine ?? 'dcgm')).map((g) => g.group);
     fs.writeFileSync(path.join(dir, 'rules.yml'), configYaml({ groups }));
-    const config = { global: { scrape_interval: '1s', evaluation_interval: '1s' }, rule_files: [path.join(dir, 'rules.yml')], scrape_configs: fixtureScrapeConfigs(served) };
+    const config: PrometheusConfig = { global: { scrape_interval: '1s', evaluation_interval: '1s' }, rule_files: [path.join(dir, 'rules.yml')], scrape_configs: fixtureScrapeConfigs(served) };
+    // The stack Prometheus' OTLP settings (promoted resource attributes, name translation).
+    addOtlp(config);
     fs.writeFileSync(path.join(dir, 'prometheus.yml'), configYaml(config));
     const port = await freePort();
-    child = spawn(findPrometheus(opts.prometheus), [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], { stdio: 'ignore' });
+    child = spawn(findPrometheus(opts.prometheus), [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${port}`, '--web.enable-otlp-receiver', '--log.level=error'], { stdio: 'ignore' });
     const url = `http://127.0.0.1:${port}`;
     const deadline = Math.min(overall, Date.now() + 60_000);
     for (;;) {
@@ -332,14 +394,19 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
       if (child.exitCode !== null || Date.now() > deadline) throw new Error('prometheus did not start');
       await new Promise((r) => setTimeout(r, 200));
     }
-    // rate() needs two samples in its window: wait until every target has been scraped three times.
+    const started = Date.now();
+    for (const f of fixtures.filter(pushes)) pushers.push(startPusher(f, `${url}/api/v1/otlp/v1/metrics`, opts.pushInterval ?? DEFAULT_PUSH_INTERVAL, started));
+    // rate() needs two samples in its window: wait until every target has been scraped three times, and
+    // every pushed sample pushed twice (at the engine's cadence, that is one push interval).
     const targets = served.length;
     const warm = Date.now() + (opts.warmupSeconds ?? 60) * 1000;
     for (;;) {
+      const failed = pushers.find((p) => p.error);
+      if (failed) throw new Error(failed.error);
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(`count_over_time(up[5m]) >= ${opts.minScrapes ?? 3}`)}`);
       const body: any = await res.json();
-      if (body.status === 'success' && body.data.result.length >= targets) break;
-      if (Date.now() > warm) throw new Error('the samples were not scraped three times in time');
+      if (body.status === 'success' && body.data.result.length >= targets && pushers.every((p) => p.pushes >= 2)) break;
+      if (Date.now() > warm) throw new Error(`the samples were not scraped ${opts.minScrapes ?? 3} times${pushers.length ? ' and pushed twice' : ''} in time (warmupSeconds)`);
       await new Promise((r) => setTimeout(r, 500));
     }
     // Then every rule group evaluates once more, over samples that have rates.
@@ -399,6 +466,7 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
       }
     }
     const implausible: CheckReport['implausible'][number][] = [];
+    const overInterval = new Set(fixtures.filter((f) => f.before).map((f) => f.engine));
     for (const engine of [...enginesPresent].filter((e): e is EngineName => e !== 'dcgm')) {
       const profile = PROFILES[engine];
       for (const [signal, metric] of availableSignals(profile, opts.versions?.[engine] ?? profile.defaultVersion)) {
@@ -411,9 +479,26 @@ export async function checkDashboards(opts: CheckOptions): Promise<CheckReport> 
         if (Number.isFinite(median) && median >= top) implausible.push({ engine, signal, metric: metric.metric, what: 'median observation in the top bucket', value: median, bound: top });
         if (Number.isFinite(mean) && mean > top) implausible.push({ engine, signal, metric: metric.metric, what: 'mean beyond the largest bucket bound', value: mean, bound: top });
       }
+      // A gauge contradicting the counters: requests running through the whole window while the engine
+      // generated no token (or, where it counts none, finished no request). Only samples recorded over an
+      // interval say anything about time; a static sample's counters never move.
+      if (!overInterval.has(engine)) continue;
+      const signals = new Map(availableSignals(profile, opts.versions?.[engine] ?? profile.defaultVersion));
+      const running = signals.get('requestsRunning');
+      const [counterSignal, counter] = (['generationTokens', 'requestsFinished'] as const).map((n) => [n, signals.get(n)] as const).find(([, c]) => c) ?? [];
+      if (!running || running.type !== 'gauge' || !counter) continue;
+      const window = opts.rateInterval ?? '1m';
+      const only = [matcher(SERIES_ENGINE_LABEL, '=', engine)];
+      const counted = counter.type === 'histogram' ? `${counter.metric}_count` : counter.metric;
+      const [least] = (await query(print(agg('sum', call('min_over_time', sel(running.metric, only, window)))))).values;
+      const [grew] = (await query(print(agg('sum', increase(sel(counted, only, window)))))).values;
+      if (least > 0 && grew === 0) {
+        implausible.push({ engine, signal: 'requestsRunning', metric: running.metric, what: `requests running through the last ${window} while ${counterSignal} (${counted}) did not grow: a stale gauge`, value: least });
+      }
     }
     return { results, unavailable, implausible, ...(exact ? { completeWindow: at !== undefined } : {}) };
   } finally {
+    for (const p of pushers) p.stop();
     if (child && child.exitCode === null) {
       // SIGTERM, then SIGKILL: a Prometheus that ignores the first must not keep the check (and its port) alive.
       await new Promise<void>((resolve) => {

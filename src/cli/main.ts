@@ -142,7 +142,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         out.write(`panels that state a signal is not available (not counted): ${report.unavailable.map((u) => `[${u.engine}] ${u.panel}`).join(', ')}\n`);
       }
       for (const i of report.implausible) {
-        out.write(`IMPLAUSIBLE [${i.engine}] ${i.signal} (${i.metric}): ${i.what}: ${i.value} (largest bound ${i.bound})\n`);
+        out.write(`IMPLAUSIBLE [${i.engine}] ${i.signal} (${i.metric}): ${i.what}: ${i.value}${i.bound !== undefined ? ` (largest bound ${i.bound})` : ''}\n`);
       }
       if (!complete || report.implausible.length) code = 1;
     });

@@ -150,7 +150,7 @@ function addSelfScrape(cfg: PrometheusConfig): void {
 }
 
 /** Engines that push OTLP set these resource attributes; promoted, they become the same labels scraped series carry. */
-function addOtlp(cfg: PrometheusConfig): void {
+export function addOtlp(cfg: PrometheusConfig): void {
   cfg.otlp = {
     promote_resource_attributes: [SERIES_MODEL_LABEL, SERIES_ENGINE_LABEL, 'namespace', 'pod'],
     // Keep `_total` and unit suffixes: the dashboards query e.g. batch_fill_percentage_percent.
