@@ -10,11 +10,12 @@ import { CONTROLLER_ENV, controllerNodeOptions } from '../src/constructs/control
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { Informer } from '../src/controller/informer';
 import { ResourceKind } from '../src/controller/resources';
+import { InferenceMonitoringSpecInput } from '../src/spec/spec-input';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'inference-monitoring.js');
 
 /** One model per stack, full monitoring; GPU metrics off so a DaemonSet per stack does not put N pods on every node. */
-export const spec = (i: number) => ({ models: [{ name: `m${i}`, model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' }], gpuMetrics: { enabled: false } });
+export const spec = (i: number): InferenceMonitoringSpecInput => ({ models: [{ name: `m${i}`, model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' }], gpuMetrics: { enabled: false } });
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };

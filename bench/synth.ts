@@ -14,8 +14,9 @@ import * as path from 'path';
 import { ApiObject, App, Chart, Yaml } from 'cdk8s';
 import { addStack, renderManifests } from '../src/render';
 import { StackChart } from '../src/stack-chart';
+import { InferenceMonitoringSpecInput } from '../src/spec/spec-input';
 
-const spec = (i: number) => ({ models: [{ name: `model-${i}`, model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' }] });
+const spec = (i: number): InferenceMonitoringSpecInput => ({ models: [{ name: `model-${i}`, model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' }] });
 const stackName = (i: number) => `stack-${i}`;
 
 interface Sample { ms: number; maxRssMiB: number; heapMiB: number; objects: number; bytes: number }

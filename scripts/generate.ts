@@ -5,23 +5,26 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { buildApp } from '../charts/main';
-import { generatedFiles, repoRoot } from './generated-files';
+import { SPEC_INPUT_FILE, generatedFiles, repoRoot } from './generated-files';
+import { specInputSource } from './spec-input-types';
 
-export function writeGenerated(root: string): void {
+export async function writeGenerated(root: string): Promise<Array<[string, string]>> {
   // Whole directories that only hold generated files; single generated files elsewhere.
   for (const dir of ['crds', 'dist', 'sql']) fs.rmSync(path.join(root, dir), { recursive: true, force: true });
   for (const file of ['docs/dashboards.md', 'gitops/argocd/argocd-cm-health.yaml']) fs.rmSync(path.join(root, file), { force: true });
-  for (const [rel, content] of generatedFiles()) {
+  const files: Array<[string, string]> = [[SPEC_INPUT_FILE, await specInputSource()], ...generatedFiles()];
+  for (const [rel, content] of files) {
     const file = path.join(root, rel);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, content);
   }
+  return files;
 }
 
 if (require.main === module) {
-  const root = repoRoot();
-  writeGenerated(root);
-  for (const [rel] of generatedFiles()) console.log(`wrote ${rel}`);
+  writeGenerated(repoRoot()).then((files) => {
+    for (const [rel] of files) console.log(`wrote ${rel}`);
+  }, (e) => { console.error(e); process.exit(1); });
 }
 
 export { buildApp };

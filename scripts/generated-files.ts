@@ -7,6 +7,9 @@ import { CRD_NAME, inferenceMonitoringCrd } from '../src/spec/crd';
 import { BENCHMARK_SCHEMA_SQL } from '../src/benchmarks/schema';
 import { dashboardDocs } from './dashboard-docs';
 
+/** The library's input type, generated from the schema by scripts/spec-input-types.ts (asynchronously: see generate.ts). */
+export const SPEC_INPUT_FILE = 'src/spec/spec-input.ts';
+
 /** Every generated file as `[path relative to the repository, content]`, in a stable order. */
 /** The repository root, from source (scripts/) or compiled (lib/scripts/). */
 export function repoRoot(): string {

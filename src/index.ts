@@ -1,4 +1,5 @@
 export * from './spec/schema';
+export * from './spec/spec-input';
 export { validateSpec, SpecValidationError, FieldError, ValidationResult } from './spec/validate';
 export { inferenceMonitoringCrd, CRD_NAME } from './spec/crd';
 export * from './engines/profile';
@@ -8,6 +9,6 @@ export * from './constructs/inference-model';
 export * from './constructs/model-pod-monitor';
 export * from './constructs/inference-monitoring-stack';
 export { StackChart } from './stack-chart';
-export { addStack, planOrThrow, renderManifests, stackInputFromResource, Manifest } from './render';
+export { addStack, planOrThrow, renderManifests, renderPlan, stackInputFromResource, Manifest, StackProps } from './render';
 export { normalizeManifest } from './normalize';
 export { objectName } from './names';

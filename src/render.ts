@@ -8,6 +8,7 @@ import { InferenceMonitoringStack } from './constructs/inference-monitoring-stac
 import { StackInput, StackPlan, planStack } from './plan/plan';
 import { StackChart } from './stack-chart';
 import { API_GROUP, API_VERSION, KIND } from './spec/schema';
+import { InferenceMonitoringSpecInput } from './spec/spec-input';
 import { FieldError, SpecValidationError } from './spec/validate';
 
 export type Manifest = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: unknown[] } };
@@ -19,9 +20,24 @@ export function planOrThrow(input: StackInput): StackPlan {
   return result.value;
 }
 
+/**
+ * A stack as the library takes it: what an `InferenceMonitoring` resource holds, with the spec typed as a
+ * user writes it (`InferenceMonitoringSpecInput`, generated from the schema: a wrong engine, an unknown
+ * field or a misspelt mode does not compile). Everything the types cannot say (cross-field rules, CEL) is
+ * still checked when the stack is planned, and thrown as `SpecValidationError` with field paths.
+ */
+export interface StackProps {
+  /** `metadata.name` of the resource the stack stands for: the prefix of every object name. */
+  readonly name: string;
+  /** `metadata.namespace`: where the stack's namespaced objects go. */
+  readonly namespace: string;
+  /** The spec as written; defaults are applied when it is planned. */
+  readonly spec: InferenceMonitoringSpecInput;
+}
+
 /** Adds the stack of one resource to a cdk8s scope (a Chart). */
-export function addStack(scope: Construct, id: string, input: StackInput): InferenceMonitoringStack {
-  return new InferenceMonitoringStack(scope, id, { plan: planOrThrow(input) });
+export function addStack(scope: Construct, id: string, props: StackProps): InferenceMonitoringStack {
+  return new InferenceMonitoringStack(scope, id, { plan: planOrThrow(props) });
 }
 
 /** Reads name, namespace and spec out of an `InferenceMonitoring` object, checking its kind. */
@@ -39,8 +55,12 @@ export function stackInputFromResource(resource: unknown, defaultNamespace = 'de
 }
 
 /** Synthesizes the manifests of one stack in memory, in a stable order. */
-export function renderManifests(input: StackInput): Manifest[] {
-  const plan = planOrThrow(input);
+export function renderManifests(props: StackProps): Manifest[] {
+  return renderPlan(planOrThrow(props));
+}
+
+/** The manifests of a planned stack (the CLI and the controller plan raw resources once, then render). */
+export function renderPlan(plan: StackPlan): Manifest[] {
   const app = new App({ outdir: '/nonexistent-in-memory' });
   const chart = new StackChart(app, 'stack', { namespace: plan.namespace });
   new InferenceMonitoringStack(chart, 'stack', { plan });

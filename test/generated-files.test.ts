@@ -4,7 +4,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { generatedFiles } from '../scripts/generated-files';
+import { execFileSync } from 'child_process';
+import { SPEC_INPUT_FILE, generatedFiles } from '../scripts/generated-files';
 
 const REPO = path.resolve(__dirname, '..');
 
@@ -26,4 +27,12 @@ test('committed crds/, dist/ and sql/ are exactly what `npm run synth` generates
 
 test('generation is deterministic: two runs give identical bytes', () => {
   expect(generatedFiles()).toEqual(generatedFiles());
+});
+
+test('the library\'s input type (src/spec/spec-input.ts) is exactly what `npm run synth` generates from the schema', () => {
+  // Generated in a plain Node process from the compiled script: json-schema-to-typescript formats with
+  // prettier through a dynamic import, which jest's module sandbox does not run.
+  const script = "require('./lib/scripts/spec-input-types').specInputSource().then((s) => process.stdout.write(s))";
+  const generated = execFileSync(process.execPath, ['-e', script], { cwd: REPO, encoding: 'utf8' });
+  expect(fs.readFileSync(path.join(REPO, SPEC_INPUT_FILE), 'utf8')).toBe(generated);
 });

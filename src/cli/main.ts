@@ -42,7 +42,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .requiredOption('-f, --file <file>', 'YAML file with one or more InferenceMonitoring documents, or - for stdin')
     .option('-o, --output-dir <dir>', 'write one file per object (<index>-<kind>-<namespace>-<name>.yaml) instead of printing')
     .action((opts: { file: string; outputDir?: string }) => {
-      const { parseAllDocuments, stackInputFromResource, planStack, renderManifests, collisionsBetween, SpecValidationError, manifestsYaml } = renderLib();
+      const { parseAllDocuments, stackInputFromResource, planStack, renderPlan, collisionsBetween, SpecValidationError, manifestsYaml } = renderLib();
       const text = fs.readFileSync(opts.file === '-' ? 0 : opts.file, 'utf8');
       const manifests: Manifest[] = [];
       const rendered: Parameters<typeof collisionsBetween>[0][number][] = [];
@@ -58,7 +58,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         if (!input.ok) { errors.push(...input.errors.map((e) => ({ ...e, path: `${where}${e.path}` }))); continue; }
         const planned = planStack(input.value);
         if (!planned.ok) { errors.push(...planned.errors.map((e) => ({ ...e, path: `${where}${e.path}` }))); continue; }
-        const objs = renderManifests(input.value);
+        const objs = renderPlan(planned.value);
         rendered.push({ where, input: input.value, manifests: objs });
         manifests.push(...objs);
       }

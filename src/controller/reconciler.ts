@@ -5,7 +5,7 @@
  * manager), prune what it owned before and no longer wants, and write status
  * through the status subresource only when it changed. No manifest logic here.
  */
-import { Manifest, renderManifests, stackInputFromResource } from '../render';
+import { Manifest, planOrThrow, renderPlan, stackInputFromResource } from '../render';
 import { planStack } from '../plan/plan';
 import { ChildEntry, childEntry, compactObject, desiredDigest, settle } from './compact';
 import { Condition, setCondition } from './conditions';
@@ -150,7 +150,7 @@ export class Reconciler {
 
   /** The stamped desired objects of a resource at its generation. */
   private render(cr: KubeObject, name: string, namespace: string): Manifest[] {
-    return renderManifests({ name, namespace, spec: cr.spec }).map((m) => this.stamp(m, cr));
+    return renderPlan(planOrThrow({ name, namespace, spec: cr.spec })).map((m) => this.stamp(m, cr));
   }
 
   /** The desired objects' references and digests at the resource's generation (LRU); renders only on a miss. */
