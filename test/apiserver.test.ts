@@ -8,6 +8,7 @@ import * as path from 'path';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { validateSpec } from '../src/spec/validate';
 import { planStack } from '../src/plan/plan';
+import { LIBRARY_ONLY_SPECS } from './harness/hostile-specs';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from './harness/control-plane';
 
 const REPO = path.resolve(__dirname, '..');
@@ -122,18 +123,6 @@ function HOSTILE_SPECS(): Array<{ name: string; spec: unknown; path: string; mes
   ];
 }
 
-/**
- * Admitted by the apiserver (its cost estimate cannot afford a rule over map keys, and Go's URL parser takes a
- * host WHATWG refuses), refused by the library with the field path: the CLI exits 1 and the controller sets
- * `Degraded` (reason InvalidSpec) with it, before anything is rendered.
- */
-export const LIBRARY_ONLY_SPECS: Array<{ name: string; spec: unknown; path: string; message: string }> = [
-  { name: 'a target selector key with a space (promtool refused the discovery selector)', spec: { targets: [{ name: 't', engine: 'vllm', selector: { 'app name': 'x' }, port: 8000 }] }, path: 'spec.targets[0].selector', message: 'label keys must be qualified names' },
-  { name: 'an exporter selector key with two slashes', spec: { models: [model()], gpuMetrics: { deployExporter: false, exporterSelector: { 'a/b/c': 'x' } } }, path: 'spec.gpuMetrics.exporterSelector', message: 'label keys must be qualified names' },
-  { name: 'a shared Prometheus selector key of 64 characters', spec: { models: [model()], monitoring: { mode: 'operator' }, networkPolicy: { sharedPrometheus: { podSelector: { ['k'.repeat(64)]: 'x' } } } }, path: 'spec.networkPolicy.sharedPrometheus.podSelector', message: 'label keys must be qualified names' },
-  { name: 'a KEDA selector key ending in a dot', spec: { models: [model({ autoscaling: { target: 5 } })], networkPolicy: { autoscaler: { podSelector: { 'app.': 'keda' } } } }, path: 'spec.networkPolicy.autoscaler.podSelector', message: 'label keys must be qualified names' },
-  { name: 'a remote-write host with < (Go parses it, WHATWG does not)', spec: { models: [model()], monitoring: { remoteWrite: [{ url: 'https://mimir<x/api/v1/push' }] } }, path: 'spec.monitoring.remoteWrite[0].url', message: 'must be an absolute http(s) URL with a host' },
-];
 
 const runIf = haveK8sBinaries() ? describe : describe.skip;
 
