@@ -7,6 +7,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { validateSpec } from '../src/spec/validate';
+import { planStack } from '../src/plan/plan';
+import { LIBRARY_ONLY_SPECS } from './harness/hostile-specs';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from './harness/control-plane';
 
 const REPO = path.resolve(__dirname, '..');
@@ -67,7 +69,60 @@ export const INVALID_SPECS: Array<{ name: string; spec: unknown; path: string }>
   { name: 'autoscaling min above max', spec: { models: [model({ autoscaling: { minReplicas: 5, maxReplicas: 2, target: 10 } })] }, path: 'spec.models[0].autoscaling.minReplicas' },
   { name: 'autoscaling KV target above 1', spec: { models: [model({ autoscaling: { metric: 'kvCacheUsage', target: 80 } })] }, path: 'spec.models[0].autoscaling.target' },
   { name: 'alert KV threshold above 1', spec: { models: [model()], alerts: { kvCacheUsage: 1.5 } }, path: 'spec.alerts.kvCacheUsage' },
+  ...HOSTILE_SPECS(),
 ];
+
+/**
+ * Issue #26: inputs the CRD used to admit and that then broke a reconcile (`Invalid URL`), Prometheus, the
+ * apiserver's checks of the objects, the kubelet or Grafana. Each is refused at admission, with the message the
+ * library gives too.
+ */
+function HOSTILE_SPECS(): Array<{ name: string; spec: unknown; path: string; message: string }> {
+  const rw = (url: string) => ({ models: [model()], monitoring: { remoteWrite: [{ url }] } });
+  const notUrl = 'must be an absolute http(s) URL with a host';
+  const badPort = 'the port must be between 1 and 65535';
+  const extended = 'must be an extended resource name with a domain prefix';
+  const pattern = 'should match';
+  return [
+    { name: 'remote write https://[am (a reconcile threw Invalid URL)', spec: rw('https://[am'), path: 'spec.monitoring.remoteWrite[0].url', message: notUrl },
+    { name: 'remote write with a %zz host', spec: rw('https://%zz/api/v1/push'), path: 'spec.monitoring.remoteWrite[0].url', message: notUrl },
+    { name: 'remote write on port 99999', spec: rw('https://mimir.example:99999/api/v1/push'), path: 'spec.monitoring.remoteWrite[0].url', message: badPort },
+    { name: 'remote write on port 0 (a NetworkPolicy port 0 under defaultDeny)', spec: { ...rw('https://mimir.example:0/api/v1/push'), networkPolicy: { defaultDeny: true } }, path: 'spec.monitoring.remoteWrite[0].url', message: badPort },
+    { name: 'alerting endpoint on port 99999', spec: { models: [model()], alerting: { endpoints: [{ url: 'https://am.example:99999' }] } }, path: 'spec.alerting.endpoints[0].url', message: badPort },
+    { name: 'alerting endpoint https://[am', spec: { models: [model()], alerting: { endpoints: [{ url: 'https://[am' }] } }, path: 'spec.alerting.endpoints[0].url', message: notUrl },
+    { name: 'tracing endpoint on port 99999', spec: { models: [model()], tracing: { endpoint: 'http://otel.example:99999' } }, path: 'spec.tracing.endpoint', message: badPort },
+    { name: 'benchmarks.host on port 99999 (NetworkPolicy port under defaultDeny)', spec: { models: [model()], networkPolicy: { defaultDeny: true }, benchmarks: { enabled: true, host: 'pg.example:99999', secretRef: { name: 'pg' } } }, path: 'spec.benchmarks.host', message: pattern },
+    { name: 'benchmarks.host on port 0', spec: { models: [model()], benchmarks: { enabled: true, host: 'pg.example:0', secretRef: { name: 'pg' } } }, path: 'spec.benchmarks.host', message: pattern },
+    { name: 'benchmarks.host carrying $BENCHMARKS_DB_PASSWORD (Grafana would expand it)', spec: { models: [model()], benchmarks: { enabled: true, host: '$BENCHMARKS_DB_PASSWORD', secretRef: { name: 'pg' } } }, path: 'spec.benchmarks.host', message: pattern },
+    { name: 'gpu.resourceName hugepages-2Mi', spec: { models: [model({ gpu: { resourceName: 'hugepages-2Mi' } })] }, path: 'spec.models[0].gpu.resourceName', message: extended },
+    { name: 'gpu.resourceName gpu (no domain)', spec: { models: [model({ gpu: { resourceName: 'gpu' } })] }, path: 'spec.models[0].gpu.resourceName', message: extended },
+    { name: 'gpu.resourceName cpu', spec: { models: [model({ gpu: { resourceName: 'cpu' } })] }, path: 'spec.models[0].gpu.resourceName', message: extended },
+    { name: 'gpu.resourceName memory', spec: { models: [model({ gpu: { resourceName: 'memory' } })] }, path: 'spec.models[0].gpu.resourceName', message: extended },
+    { name: 'gpu.resourceName kubernetes.io/gpu', spec: { models: [model({ gpu: { resourceName: 'kubernetes.io/gpu' } })] }, path: 'spec.models[0].gpu.resourceName', message: extended },
+    { name: 'retention 99999999999999999999y (beyond a Go duration)', spec: { models: [model()], monitoring: { retention: '99999999999999999999y' } }, path: 'spec.monitoring.retention', message: pattern },
+    { name: 'Tempo retention 999y (beyond a Go duration)', spec: { models: [model()], tempo: { retention: '999y' } }, path: 'spec.tempo.retention', message: pattern },
+    { name: 'scrape interval 0s', spec: { models: [model()], monitoring: { interval: '0s' } }, path: 'spec.monitoring.interval', message: 'must be longer than 0' },
+    { name: 'engineVersion with + as the image tag', spec: { models: [model({ engineVersion: '0.11.0+cu128' })] }, path: 'spec.models[0].engineVersion', message: 'an image tag may not contain +' },
+    { name: 'image with a space', spec: { models: [model({ image: 'vllm/vllm-openai:v0.11.0 --privileged' })] }, path: 'spec.models[0].image', message: pattern },
+    { name: 'image with a newline', spec: { models: [model({ image: 'vllm/vllm-openai:v0.11.0\n' })] }, path: 'spec.models[0].image', message: pattern },
+    { name: 'hfTokenSecretRef key ..', spec: { models: [model({ hfTokenSecretRef: { name: 'hf', key: '..' } })] }, path: 'spec.models[0].hfTokenSecretRef.key', message: pattern },
+    { name: 'env secretKeyRef key .', spec: { models: [model({ env: [{ name: 'A', secretKeyRef: { name: 's', key: '.' } }] })] }, path: 'spec.models[0].env[0].secretKeyRef.key', message: pattern },
+    { name: 'remote write password key ..', spec: { models: [model()], monitoring: { remoteWrite: [{ url: 'https://mimir.example/api/v1/push', basicAuth: { usernameSecretRef: { name: 'a' }, passwordSecretRef: { name: 'a', key: '..' } } }] } }, path: 'spec.monitoring.remoteWrite[0].basicAuth.passwordSecretRef.key', message: pattern },
+    { name: 'Grafana passwordKey ..data', spec: { models: [model()], grafana: { adminSecretRef: { name: 'g', passwordKey: '..data' } } }, path: 'spec.grafana.adminSecretRef.passwordKey', message: pattern },
+    { name: 'model cache mounted at /', spec: { models: [model({ modelCache: { mountPath: '/' } })] }, path: 'spec.models[0].modelCache.mountPath', message: pattern },
+    { name: 'model cache mounted in /proc', spec: { models: [model({ modelCache: { mountPath: '/proc/cache' } })] }, path: 'spec.models[0].modelCache.mountPath', message: 'may not be mounted in /dev, /proc or /sys' },
+    { name: 'model cache path with ..', spec: { models: [model({ modelCache: { mountPath: '/cache/../etc' } })] }, path: 'spec.models[0].modelCache.mountPath', message: 'may not have . or .. components' },
+    { name: 'U+00A0 in a remote-write URL', spec: rw('https://mimir.example/api/v1/push\u00a0'), path: 'spec.monitoring.remoteWrite[0].url', message: pattern },
+    { name: 'U+2028 in the tracing endpoint', spec: { models: [model()], tracing: { endpoint: 'http://otel.example:4317\u2028' } }, path: 'spec.tracing.endpoint', message: pattern },
+    { name: 'a password in the remote-write query', spec: rw('https://mimir.example/api/v1/push?password=hunter2'), path: 'spec.monitoring.remoteWrite[0].url', message: 'credentials in the query would be written into prometheus.yml (a ConfigMap) or the Prometheus resource: use basicAuth or bearerTokenSecretRef' },
+    { name: 'an api_key in the tracing endpoint query', spec: { models: [model()], tracing: { endpoint: 'https://otel.example:4317?api_key=abc' } }, path: 'spec.tracing.endpoint', message: 'credentials in the query would be written into engine arguments and environment variables: use headersSecretRef' },
+    { name: 'user:pass@ in an alerting endpoint (was silently dropped)', spec: { models: [model()], alerting: { endpoints: [{ url: 'https://user:pass@am.example' }] } }, path: 'spec.alerting.endpoints[0].url', message: 'credentials in the URL (user:password@) would be written into prometheus.yml (a ConfigMap), and Prometheus would not send them: use bearerTokenSecretRef' },
+    { name: 'a query in an alerting endpoint (Prometheus drops it)', spec: { models: [model()], alerting: { endpoints: [{ url: 'https://am.example/?tenant=a' }] } }, path: 'spec.alerting.endpoints[0].url', message: 'a query or fragment would be dropped' },
+    { name: 'user:pass@ in the tracing endpoint', spec: { models: [model()], tracing: { endpoint: 'https://u:p@otel.example:4317' } }, path: 'spec.tracing.endpoint', message: 'use headersSecretRef' },
+    { name: 'a token in prometheusUrl', spec: { models: [model()], monitoring: { mode: 'operator', prometheusUrl: 'http://prom.monitoring.svc:9090?token=abc' } }, path: 'spec.monitoring.prometheusUrl', message: 'credentials in the query' },
+  ];
+}
+
 
 const runIf = haveK8sBinaries() ? describe : describe.skip;
 
@@ -100,16 +155,27 @@ runIf('against a real kube-apiserver', () => {
     expect(out.stdout).toContain('GPUs per replica');
   });
 
-  test.each(INVALID_SPECS)('rejects $name at $path, as the library does', async ({ name, spec, path: fieldPath }) => {
+  test.each(INVALID_SPECS)('rejects $name at $path, as the library does', async ({ name, spec, path: fieldPath, ...rest }) => {
+    const message = (rest as { message?: string }).message;
     const res = await cp.request('POST', `${BASE}?dryRun=All&fieldValidation=Strict`, resource('bad', spec));
     expect(res.status).toBe(422);
     const causes: Array<{ field: string; message: string }> = res.body.details?.causes ?? [];
     // Print the corpus with the apiserver's words, for the record.
     console.log(`[admission] ${name}: ${res.body.message}`);
     expect(causes.map((c) => c.field)).toContain(fieldPath);
+    if (message) expect(causes.filter((c) => c.field === fieldPath).map((c) => c.message).join('\n')).toContain(message);
     const lib = validateSpec(spec);
     expect(lib.ok).toBe(false);
     if (!lib.ok) expect(lib.errors.map((e) => e.path)).toContain(fieldPath);
+    if (!lib.ok && message) expect(lib.errors.filter((e) => e.path === fieldPath).map((e) => e.message).join('\n')).toContain(message);
+  });
+
+  test.each(LIBRARY_ONLY_SPECS)('admits $name, which the library (and so the CLI and the controller) refuses at $path', async ({ spec, path: fieldPath, message }) => {
+    const res = await cp.request('POST', `${BASE}?dryRun=All&fieldValidation=Strict`, resource('lib-only', spec));
+    expect(res.status).toBe(201);
+    const planned = planStack({ name: 'lib-only', namespace: NS, spec });
+    expect(planned.ok).toBe(false);
+    if (!planned.ok) expect(planned.errors.filter((e) => e.path === fieldPath).map((e) => e.message).join('\n')).toContain(message);
   });
 
   test('the apiserver defaults a spec exactly as the library does', async () => {

@@ -18,6 +18,7 @@ import { renderInstall } from './harness/install';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from './harness/control-plane';
 import { waitFor as poll } from './harness/wait';
+import { LIBRARY_ONLY_SPECS } from './harness/hostile-specs';
 
 const NS = 'llm';
 const SPEC = {
@@ -162,6 +163,19 @@ runIf('controller against a real kube-apiserver', () => {
       await api.request('DELETE', resourcePath(INFERENCE_MONITORING, NS, 'broken'));
     } finally {
       capi.raw = orig;
+    }
+  });
+
+  test('what the CRD admits and the library refuses (issue #26: selector keys, a host only Go parses) is Degraded with the field path, never a throw, and nothing is applied', async () => {
+    for (const [i, c] of LIBRARY_ONLY_SPECS.entries()) {
+      const name = `lib-only-${i}`;
+      const created = await api.request('POST', resourcePath(INFERENCE_MONITORING, NS), { apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name, namespace: NS }, spec: c.spec });
+      const degraded = await waitFor(`Degraded ${name}`, async () => (await cr(name))?.status?.conditions?.find((x: any) => x.type === 'Degraded' && x.status === 'True'));
+      expect({ case: c.name, reason: degraded.reason }).toEqual({ case: c.name, reason: 'InvalidSpec' });
+      expect(degraded.message).toContain(`${c.path}: `);
+      expect(degraded.message).toContain(c.message);
+      expect(await children(created.metadata.uid)).toEqual([]);
+      await api.request('DELETE', resourcePath(INFERENCE_MONITORING, NS, name));
     }
   });
 

@@ -95,6 +95,39 @@ const corruption = fc.oneof(
     (s: any) => { s.unknownField = 1; },
     (s: any) => { delete s.models; },
   ),
+  // Issue #26: admitted before, then a reconcile threw (`Invalid URL`) or Prometheus, the apiserver's object
+  // checks, the kubelet or Grafana refused what we rendered.
+  fc.record({
+    url: fc.constantFrom('https://[am', 'https://%zz/x', 'https://svc.example:99999/x', 'https://svc.example:0/x', 'https://svc.example/x?password=a', 'https://u:p@svc.example/x', 'https://svc.example/x\u00a0', 'https://svc.example/x\u2028', 'https://svc<x/'),
+    where: fc.constantFrom('remoteWrite', 'alerting', 'tracing', 'prometheusUrl', 'runbook'),
+  }).map(({ url, where }) => (s: any) => {
+    if (where === 'remoteWrite') s.monitoring = { ...s.monitoring, mode: 'managed', remoteWrite: [{ url }] };
+    if (where === 'alerting') { s.monitoring = { ...s.monitoring, mode: 'managed' }; s.alerting = { endpoints: [{ url }] }; }
+    if (where === 'tracing') s.tracing = { enabled: true, endpoint: url };
+    if (where === 'prometheusUrl') s.monitoring = { ...s.monitoring, mode: 'operator', prometheusUrl: url };
+    if (where === 'runbook') s.alerting = { runbookBaseUrl: url };
+  }),
+  fc.constantFrom(
+    (s: any) => { s.targets = [{ name: 'legacy', engine: 'vllm', selector: { 'bad key': 'x' }, port: 8000 }]; },
+    (s: any) => { s.gpuMetrics = { deployExporter: false, exporterSelector: { 'a/b/c': 'x' } }; },
+    (s: any) => { s.networkPolicy = { sharedPrometheus: { podSelector: { ['k'.repeat(64)]: 'x' } } }; },
+    (s: any) => { s.networkPolicy = { autoscaler: { podSelector: { 'app.': 'x' } } }; },
+    (s: any) => { s.models[0].gpu.resourceName = 'hugepages-2Mi'; },
+    (s: any) => { s.models[0].gpu.resourceName = 'gpu'; },
+    (s: any) => { s.models[0].gpu.resourceName = 'cpu'; },
+    (s: any) => { s.models[0].gpu.resourceName = 'memory'; },
+    (s: any) => { s.monitoring.retention = '99999999999999999999y'; },
+    (s: any) => { s.monitoring.interval = '0s'; },
+    (s: any) => { s.tempo = { ...s.tempo, retention: '999y' }; },
+    (s: any) => { s.models[0].engineVersion = '1.0.0+cu128'; delete s.models[0].image; },
+    (s: any) => { s.models[0].image = 'vllm/vllm openai:v1'; },
+    (s: any) => { s.models[0].image = 'vllm/vllm-openai:v1\n'; },
+    (s: any) => { s.models[0].hfTokenSecretRef = { name: 'hf', key: '..' }; },
+    (s: any) => { s.models[0].modelCache = { mountPath: '/' }; },
+    (s: any) => { s.models[0].modelCache = { mountPath: '/proc/x' }; },
+    (s: any) => { s.benchmarks = { enabled: true, host: 'pg.example:99999', secretRef: { name: 'pg' } }; },
+    (s: any) => { s.benchmarks = { enabled: true, host: '$BENCHMARKS_DB_PASSWORD', secretRef: { name: 'pg' } }; },
+  ),
 );
 
 describe('random invalid specs', () => {

@@ -239,3 +239,98 @@ describe('trace export credentials stay secret', () => {
     expect(r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)).toEqual([expect.stringMatching(/^spec\.models\[0\]\.name: Invalid value: a model may not be named prometheus, grafana/)]);
   });
 });
+
+describe('nothing we write is expanded by what reads it (issue #26)', () => {
+  const deployment = (objs: Manifest[], name: string) => objs.find((o) => o.kind === 'Deployment' && o.metadata.name === name)!.spec.template.spec.containers[0];
+  const envOf = (c: any) => Object.fromEntries((c.env as any[]).filter((e) => 'value' in e).map((e) => [e.name, e.value]));
+
+  test('a $(HF_TOKEN) in tracing.endpoint stays literal in the transformers env ($$), as in vLLM\'s arguments', () => {
+    const objs = renderManifests({ name: 'demo', namespace: 'llm', spec: {
+      models: [{ name: 't', model: 'x/y', engine: 'transformers', gpu: { count: 0 }, hfTokenSecretRef: { name: 'hf', key: 'token' } }, { name: 'v', model: 'x/y', engine: 'vllm' }],
+      tempo: { enabled: false }, tracing: { endpoint: 'http://otel.example:4317/$(HF_TOKEN)' },
+    } });
+    expect(envOf(deployment(objs, 'demo-t')).OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).toBe('http://otel.example:4317/$$(HF_TOKEN)');
+    expect(deployment(objs, 'demo-v').args).toContain('http://otel.example:4317/$$(HF_TOKEN)');
+    // No value we write references a variable, except the pod's own name and namespace in the resource attributes.
+    for (const name of ['demo-t', 'demo-v']) {
+      for (const [k, v] of Object.entries<string>(envOf(deployment(objs, name)))) {
+        expect({ k, refs: (v.replace(/\$\$/g, '').match(/\$\([A-Za-z_][A-Za-z0-9_]*\)/g) ?? []).filter((r) => !['$(POD_NAME)', '$(POD_NAMESPACE)'].includes(r)) }).toEqual({ k, refs: [] });
+      }
+    }
+  });
+
+  test('a $(VAR) in prometheusUrl stays literal in the OTLP metrics endpoint of an engine that pushes', () => {
+    const objs = renderManifests({ name: 'demo', namespace: 'llm', spec: {
+      models: [{ name: 't', model: 'x/y', engine: 'transformers', gpu: { count: 0 } }],
+      monitoring: { mode: 'operator', prometheusUrl: 'http://prom.monitoring.svc:9090/$(HF_TOKEN)' },
+    } });
+    expect(envOf(deployment(objs, 'demo-t')).OTEL_EXPORTER_OTLP_METRICS_ENDPOINT).toBe('http://prom.monitoring.svc:9090/$$(HF_TOKEN)/api/v1/otlp/v1/metrics');
+  });
+
+  test('Grafana\'s datasource file escapes $ ($$) in every value from the spec; only the credential references expand', () => {
+    const objs = renderManifests({ name: 'demo', namespace: 'llm', spec: {
+      models: [{ name: 'v', model: 'x/y', engine: 'vllm' }],
+      monitoring: { mode: 'operator', prometheusUrl: 'http://prom.monitoring.svc:9090/$BENCHMARKS_DB_PASSWORD' },
+      benchmarks: { enabled: true, host: 'pg.example:5432', database: '$BENCHMARKS_DB_PASSWORD', secretRef: { name: 'pg' } },
+    } });
+    const ds = parseYaml(objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'demo-grafana-datasources')!.data['datasources.yaml']);
+    const byName = Object.fromEntries(ds.datasources.map((d: any) => [d.name, d]));
+    expect(byName.Prometheus.url).toBe('http://prom.monitoring.svc:9090/$$BENCHMARKS_DB_PASSWORD');
+    expect(byName.Benchmarks.jsonData.database).toBe('$$BENCHMARKS_DB_PASSWORD');
+    expect(byName.Benchmarks.user).toBe('$BENCHMARKS_DB_USER');
+    expect(byName.Benchmarks.secureJsonData).toEqual({ password: '$BENCHMARKS_DB_PASSWORD' });
+  });
+
+  test('Tempo gets its retention as a Go duration (15d would stop it from starting)', () => {
+    const objs = renderManifests({ name: 'demo', namespace: 'llm', spec: { models: [{ name: 'v', model: 'x/y', engine: 'vllm' }], tempo: { retention: '15d' } } });
+    const cfg = parseYaml(objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'demo-tempo')!.data['tempo.yaml']);
+    expect(cfg.compactor.compaction.block_retention).toBe('360h');
+  });
+});
+
+describe('traces follow an external collector (issue #26)', () => {
+  const spec = (extra: Record<string, unknown> = {}) => ({
+    models: [{ name: 't', model: 'x/y', engine: 'transformers', gpu: { count: 0 } }, { name: 'v', model: 'x/y', engine: 'vllm' }],
+    tracing: { endpoint: 'http://otel-collector.observability.svc:4317' }, ...extra,
+  });
+
+  test('transformers exports to the documented gRPC endpoint over gRPC, not http/protobuf to <endpoint>/v1/traces', () => {
+    const objs = renderManifests({ name: 'demo', namespace: 'llm', spec: spec({ tempo: { enabled: false } }) });
+    const env = Object.fromEntries(objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'demo-t')!.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+    expect(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL).toBe('grpc');
+    expect(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).toBe('http://otel-collector.observability.svc:4317');
+    // With the stack's Tempo: OTLP/HTTP on its 4318, as before.
+    const own = renderManifests({ name: 'demo', namespace: 'llm', spec: { models: spec().models } });
+    const ownEnv = Object.fromEntries(own.find((o) => o.kind === 'Deployment' && o.metadata.name === 'demo-t')!.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+    expect([ownEnv.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, ownEnv.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT]).toEqual(['http/protobuf', 'http://demo-tempo.llm.svc:4318/v1/traces']);
+  });
+
+  test.each([[true], [false]])('under defaultDeny the engines may reach the collector\'s port (Tempo deployed: %p), and not Tempo, which they do not send to', (tempo) => {
+    const objs = renderManifests({ name: 'demo', namespace: 'llm', spec: spec({ tempo: { enabled: tempo }, networkPolicy: { defaultDeny: true } }) });
+    for (const name of ['demo-t', 'demo-v']) {
+      const egress = objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === name)!.spec.egress;
+      expect(egress).toContainEqual({ ports: [{ protocol: 'TCP', port: 4317 }] });
+      expect(egress.filter((r: any) => r.to?.some((p: any) => p.podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'tempo'))).toEqual([]);
+    }
+  });
+});
+
+describe('credentials anywhere in a URL are refused with a pointer to the Secret-based field (issue #26)', () => {
+  const model = { name: 'v', model: 'x/y', engine: 'vllm' };
+  test.each([
+    ['remote write ?password=', { monitoring: { remoteWrite: [{ url: 'https://mimir.example/api/v1/push?password=x' }] } }, 'spec.monitoring.remoteWrite[0].url', 'use basicAuth or bearerTokenSecretRef'],
+    ['remote write &X-Amz-Signature=', { monitoring: { remoteWrite: [{ url: 'https://aps.example/api/v1/remote_write?a=1&X-Amz-Signature=abc' }] } }, 'spec.monitoring.remoteWrite[0].url', 'use basicAuth or bearerTokenSecretRef'],
+    ['tracing ?api_key=', { tracing: { endpoint: 'https://otlp.vendor.example:4317?api_key=abc' } }, 'spec.tracing.endpoint', 'use headersSecretRef'],
+    ['tracing ?access_token=', { tracing: { endpoint: 'https://otlp.vendor.example:4317/?access_token=abc' } }, 'spec.tracing.endpoint', 'use headersSecretRef'],
+    ['alerting user:pass@', { alerting: { endpoints: [{ url: 'https://user:pass@am.example' }] } }, 'spec.alerting.endpoints[0].url', 'use bearerTokenSecretRef'],
+    ['alerting ?token=', { alerting: { endpoints: [{ url: 'https://am.example?token=abc' }] } }, 'spec.alerting.endpoints[0].url', 'use bearerTokenSecretRef'],
+  ])('%s', (_n, extra, path, pointer) => {
+    const r = validateSpec({ models: [model], ...extra });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.filter((e) => e.path === path).map((e) => e.message)).toContainEqual(expect.stringMatching(new RegExp(`^Forbidden: credentials in the (query|URL).*${pointer}$`)));
+  });
+
+  test('a query parameter that only looks like one is admitted', () => {
+    expect(validateSpec({ models: [model], monitoring: { remoteWrite: [{ url: 'https://mimir.example/api/v1/push?tenant=a&keyspace=b&design=c' }] } }).ok).toBe(true);
+  });
+});

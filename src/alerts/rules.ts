@@ -254,11 +254,19 @@ export function runbookUrl(base: string, alert: string): string {
   return `${base}/${alert}.md`;
 }
 
+/**
+ * Text Prometheus' annotation templates (Go text/template) print as written: every `{{` that would open an
+ * action is itself printed by one, `{{ "{{" }}`. Nothing else in the text is special to the template.
+ */
+export function literalTemplateText(text: string): string {
+  return text.replace(/\{\{/g, '{{ "{{" }}');
+}
+
 /** Every alerting rule gets its `runbook_url` annotation. */
 export function withRunbooks(groups: RuleGroup[], base: string): RuleGroup[] {
   return groups.map((g) => ({
     ...g,
-    rules: g.rules.map((r) => ('alert' in r ? { ...r, annotations: { ...r.annotations, runbook_url: runbookUrl(base, r.alert) } } : r)),
+    rules: g.rules.map((r) => ('alert' in r ? { ...r, annotations: { ...r.annotations, runbook_url: literalTemplateText(runbookUrl(base, r.alert)) } } : r)),
   }));
 }
 

@@ -2,7 +2,7 @@ import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { objectName } from '../names';
-import { ModelPlan, TRACES_HEADERS_ENV } from '../plan/plan';
+import { ModelPlan, TRACES_HEADERS_ENV, literalEnv } from '../plan/plan';
 import { setResources } from './k8s-helpers';
 
 /** Default GPU toleration: the taint the NVIDIA GPU Operator and most clouds put on GPU nodes. */
@@ -85,7 +85,7 @@ export class InferenceModel extends Construct {
         { path: m.modelCache.mountPath, volume: cacheVolume },
       ],
     });
-    engine.env.addVariable('HF_HOME', kplus.EnvValue.fromValue(m.modelCache.mountPath));
+    engine.env.addVariable('HF_HOME', kplus.EnvValue.fromValue(literalEnv(m.modelCache.mountPath)));
     engine.env.addVariable('POD_NAME', kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAME));
     engine.env.addVariable('POD_NAMESPACE', kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE));
     if (m.hfTokenSecretRef) {

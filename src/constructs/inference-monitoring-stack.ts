@@ -18,6 +18,7 @@ import { OperatorPrometheus } from './operator-prometheus';
 import { StackNetworkPolicies } from './stack-network-policies';
 import { StackPrometheusRule } from './stack-prometheus-rule';
 import { OTLP_GRPC_PORT, OTLP_HTTP_PORT, TEMPO_HTTP_PORT, Tempo } from './tempo';
+import { urlPort } from '../spec/url';
 
 /** prometheus-operator runs this Prometheus version for `createPrometheus` (the one the tests build). */
 export const OPERATOR_PROMETHEUS_VERSION = 'v3.16.0';
@@ -247,7 +248,9 @@ export class InferenceMonitoringStack extends Construct {
           openPorts: [...new Set([...open, ...(metricsPorts.has(m.servicePort.port) ? [m.servicePort.port] : [])])].sort((a, b) => a - b),
           metricsOnlyPorts: [...metricsPorts].filter((p) => p !== m.servicePort.port).sort((a, b) => a - b),
           pushesToPrometheus: m.pushesOtlpMetrics,
-          sendsTraces: m.tracesExported,
+          // Traces go to spec.tracing.endpoint when it is set (Tempo or not), else to the stack's Tempo.
+          sendsTraces: m.tracesExported && !spec.tracing.endpoint,
+          sendsTracesExternally: m.tracesExported && spec.tracing.endpoint !== undefined,
         };
       }),
       defaultDeny: np.defaultDeny ? {
@@ -256,6 +259,7 @@ export class InferenceMonitoringStack extends Construct {
         alertmanagerEgressPorts: np.alertmanagerEgressPorts,
         remoteWritePorts: [...new Set((own ? spec.monitoring.remoteWrite ?? [] : []).map((r) => urlPort(r.url)))].sort((a, b) => a - b),
         benchmarkDatabasePort: spec.benchmarks.enabled && spec.benchmarks.host ? hostPort(spec.benchmarks.host, 5432) : undefined,
+        traceCollectorPort: spec.tracing.enabled && spec.tracing.endpoint ? urlPort(spec.tracing.endpoint) : undefined,
       } : undefined,
     });
   }
@@ -264,12 +268,6 @@ export class InferenceMonitoringStack extends Construct {
 /** Labels prometheus-operator puts on the pods of a `Prometheus` (it sets them after any of ours). */
 export function operatorPrometheusSelector(name: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'prometheus', 'operator.prometheus.io/name': name };
-}
-
-/** Port of an http(s) URL, explicit or the scheme's. */
-function urlPort(url: string): number {
-  const u = new URL(url);
-  return u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
 }
 
 /** Port of `host:port`, or the default. */

@@ -28,6 +28,11 @@ export interface ModelPolicy extends PolicyComponent {
   readonly pushesToPrometheus: boolean;
   /** It exports traces to the stack's Tempo. */
   readonly sendsTraces: boolean;
+  /**
+   * It exports traces to an external collector (`spec.tracing.endpoint`), on `EgressAllowance.traceCollectorPort`.
+   * @default false
+   */
+  readonly sendsTracesExternally?: boolean;
 }
 
 /** With `defaultDeny`: what the stack's pods may reach beyond their own peers. */
@@ -42,6 +47,11 @@ export interface EgressAllowance {
   readonly alertmanagerEgressPorts: readonly number[];
   /** TCP port of the benchmark database Grafana queries, if any. */
   readonly benchmarkDatabasePort?: number;
+  /**
+   * TCP port of the external trace collector (`spec.tracing.endpoint`) the engines export to, on any address.
+   * @default - none: traces go to the stack's Tempo, or nowhere
+   */
+  readonly traceCollectorPort?: number;
 }
 
 export interface StackNetworkPoliciesProps {
@@ -178,6 +188,7 @@ export class StackNetworkPolicies extends Construct {
       ], deny ? [
         ...(m.pushesToPrometheus ? to(from(props.queryPrometheus), [props.queryPrometheus.port]) : []),
         ...(m.sendsTraces && props.tempo ? to(from(props.tempo), props.tempo.otlpPorts) : []),
+        ...(m.sendsTracesExternally && deny.traceCollectorPort ? anywhere([deny.traceCollectorPort].filter((p) => !deny.modelEgressPorts.includes(p))) : []),
         ...anywhere(deny.modelEgressPorts),
       ] : []);
     }

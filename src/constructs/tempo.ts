@@ -1,4 +1,5 @@
 import { ApiObject, Duration, JsonPatch } from 'cdk8s';
+import { goDuration } from '../duration';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { configYaml } from '../config-yaml';
@@ -58,7 +59,8 @@ export function buildTempoConfig(props: Pick<TempoProps, 'retention' | 'remoteWr
     server: { http_listen_port: TEMPO_HTTP_PORT, log_level: 'info' },
     distributor: { receivers: { otlp: { protocols: { grpc: { endpoint: `0.0.0.0:${OTLP_GRPC_PORT}` }, http: { endpoint: `0.0.0.0:${OTLP_HTTP_PORT}` } } } } },
     ingester: { max_block_duration: '5m' },
-    compactor: { compaction: { block_retention: props.retention } },
+    // Tempo reads Go durations (no `d`): `15d` would stop it from starting.
+    compactor: { compaction: { block_retention: goDuration(props.retention) } },
     storage: { trace: { backend: 'local', wal: { path: `${DATA_DIR}/wal` }, local: { path: `${DATA_DIR}/blocks` } } },
   };
   if (props.remoteWriteUrl) {

@@ -100,8 +100,11 @@ export interface CommandContext {
 export interface TracingContext {
   /** OTLP gRPC endpoint, e.g. `http://tempo:4317`. */
   readonly grpcEndpoint: string;
-  /** OTLP HTTP base endpoint, e.g. `http://tempo:4318`. */
-  readonly httpEndpoint: string;
+  /**
+   * OTLP HTTP base endpoint, e.g. `http://tempo:4318`, where one is known (the stack's Tempo); without it, export to
+   * `grpcEndpoint` over gRPC.
+   */
+  readonly httpEndpoint?: string;
   readonly serviceName: string;
   readonly samplingRatio: number;
 }

@@ -54,9 +54,12 @@ export const transformers: EngineProfile = {
     args: [],
     env: [
       { name: 'OTEL_TRACES_EXPORTER', value: 'otlp' },
-      { name: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', value: 'http/protobuf' },
-      { name: 'OTEL_SERVICE_NAME', value: ctx.serviceName },
-      { name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', value: `${ctx.httpEndpoint}/v1/traces` },
+      // The stack's Tempo over OTLP/HTTP (the exporter the image has always had, proven in test:real-engines); an
+      // external collector over gRPC, as spec.tracing.endpoint is documented (the gRPC exporter takes the endpoint
+      // as it is, and its scheme decides TLS: http is plaintext).
+      ...(ctx.httpEndpoint
+        ? [{ name: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', value: 'http/protobuf' }, { name: 'OTEL_SERVICE_NAME', value: ctx.serviceName }, { name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', value: `${ctx.httpEndpoint}/v1/traces` }]
+        : [{ name: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', value: 'grpc' }, { name: 'OTEL_SERVICE_NAME', value: ctx.serviceName }, { name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', value: ctx.grpcEndpoint }]),
       { name: 'OTEL_TRACES_SAMPLER', value: 'traceidratio' },
       { name: 'OTEL_TRACES_SAMPLER_ARG', value: String(ctx.samplingRatio) },
     ],

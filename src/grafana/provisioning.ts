@@ -45,6 +45,15 @@ export interface DatasourceOptions {
   readonly benchmarks?: { readonly host: string; readonly database: string };
 }
 
+/**
+ * A value Grafana reads as written: it expands `$VAR`, `${VAR}` and `$__env{VAR}` in provisioning files from its
+ * environment (where the benchmark database password is), and `$$` is its escape for `$`.
+ * @see https://grafana.com/docs/grafana/latest/administration/provisioning/#using-environment-variables
+ */
+export function literalProvisioning(value: string): string {
+  return value.replace(/\$/g, '$$$$');
+}
+
 /** Env vars Grafana reads the benchmark database credentials from. */
 export const BENCHMARK_DB_ENV = { user: 'BENCHMARKS_DB_USER', password: 'BENCHMARKS_DB_PASSWORD' } as const;
 
@@ -54,7 +63,7 @@ export function buildDatasources(opts: DatasourceOptions): DatasourcesFile {
     type: 'prometheus',
     uid: DATASOURCE_UIDS.prometheus,
     access: 'proxy',
-    url: opts.prometheusUrl,
+    url: literalProvisioning(opts.prometheusUrl),
     isDefault: true,
     editable: false,
     jsonData: {
@@ -70,7 +79,7 @@ export function buildDatasources(opts: DatasourceOptions): DatasourcesFile {
       type: 'tempo',
       uid: DATASOURCE_UIDS.tempo,
       access: 'proxy',
-      url: opts.tempoUrl,
+      url: literalProvisioning(opts.tempoUrl),
       editable: false,
       jsonData: {
         tracesToMetrics: {
@@ -94,10 +103,11 @@ export function buildDatasources(opts: DatasourceOptions): DatasourcesFile {
       type: 'grafana-postgresql-datasource',
       uid: DATASOURCE_UIDS.benchmarks,
       access: 'proxy',
-      url: opts.benchmarks.host,
+      url: literalProvisioning(opts.benchmarks.host),
       editable: false,
+      // The only values Grafana expands: the credentials, from its environment (set from the Secret).
       user: `$${BENCHMARK_DB_ENV.user}`,
-      jsonData: { database: opts.benchmarks.database, sslmode: 'prefer', postgresVersion: 1500 },
+      jsonData: { database: literalProvisioning(opts.benchmarks.database), sslmode: 'prefer', postgresVersion: 1500 },
       secureJsonData: { password: `$${BENCHMARK_DB_ENV.password}` },
     });
   }

@@ -224,6 +224,12 @@ export function literalArg(arg: string): string {
 }
 
 /**
+ * An environment variable value Kubernetes passes as written: it expands `$(VAR)` in `env[].value` as in
+ * arguments (a `$(HF_TOKEN)` in a URL we write would become the token), and `$$` is its escape for `$`.
+ */
+export const literalEnv = literalArg;
+
+/**
  * Variables that make an OTLP-pushing engine send metrics to `endpoint` every `interval` (the stack's scrape
  * interval, a Prometheus duration), labelled like scraped series.
  */
@@ -234,7 +240,7 @@ export function otlpMetricsEnv(endpoint: string, model: string, engine: string, 
     // the scrape interval, pushed series are as dense as scraped ones.
     { name: 'OTEL_METRIC_EXPORT_INTERVAL', value: String(durationMs(interval)) },
     { name: 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', value: 'http/protobuf' },
-    { name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', value: `${endpoint}/v1/metrics` },
+    { name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', value: literalEnv(`${endpoint}/v1/metrics`) },
     // Promoted to labels by the OTLP receiver, so pushed series carry the same labels as scraped ones.
     { name: 'OTEL_RESOURCE_ATTRIBUTES', value: `model=${model},inference_engine=${engine},namespace=$(POD_NAMESPACE),pod=$(POD_NAME)` },
   ];
@@ -274,7 +280,8 @@ function planModel(
   const tracing = endpoints.tempoGrpc && endpoints.tempoHttp !== undefined || endpoints.tempoGrpc
     ? profile.tracing({
       grpcEndpoint: endpoints.tempoGrpc!,
-      httpEndpoint: endpoints.tempoHttp ?? endpoints.tempoGrpc!,
+      // Only the stack's Tempo is known to take OTLP over HTTP; an external collector is the gRPC endpoint it is documented as.
+      httpEndpoint: endpoints.tempoHttp,
       serviceName: m.name,
       samplingRatio: spec.tracing.samplingRatio ?? profile.defaultTraceSamplingRatio ?? 1,
     }, version)
@@ -284,8 +291,9 @@ function planModel(
     command: engine.command,
     // `$` doubled: Kubernetes expands `$(VAR)` in args, which would put a referenced Secret's value into the process arguments.
     args: [...engine.args, ...(tracing?.args ?? []), ...(m.args ?? [])].map(literalArg),
-    // Tracing's variables override the engine's defaults of the same name (one entry per name).
-    env: lastByName([...(engine.env ?? []), ...(tracing?.env ?? [])]),
+    // Tracing's variables override the engine's defaults of the same name (one entry per name). Every value is
+    // literal (`$` doubled): none of the profiles' values means to reference another variable.
+    env: lastByName([...(engine.env ?? []), ...(tracing?.env ?? [])]).map((e) => ({ name: e.name, value: literalEnv(e.value) })),
   };
 
   checkRequestsWithinLimits(m, profile, at, errors);

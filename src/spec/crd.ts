@@ -16,7 +16,7 @@ export const CRD_NAME = `${PLURAL}.${API_GROUP}`;
 export function toStructural(schema: JsonSchema): JsonSchema {
   const out: JsonSchema = {};
   for (const [key, value] of Object.entries(schema)) {
-    if (key === '$id' || key === '$schema') continue;
+    if (key === '$id' || key === '$schema' || key === 'x-library-validations') continue;
     if (key === 'additionalProperties' && value === false) continue;
     if (key === 'exclusiveMinimum' && typeof value === 'number') {
       out.minimum = value;

@@ -7,8 +7,8 @@ import { Type, Static } from '@sinclair/typebox';
 import { ENGINE_NAMES } from '../engines/names';
 import { GPU_ENGINE_NAMES, NO_DATA_PARALLEL_REASONS, SHARED_TP_ENGINE_NAMES } from '../engines/registry';
 import {
-  Duration, List, Obj, Quantity, StringEnum, StringMap,
-  DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, LABEL_VALUE_PATTERN, QUALIFIED_NAME_PATTERN, RESOURCE_NAME_PATTERN,
+  Duration, LabelSelector, List, Obj, Quantity, StringEnum, Url,
+  DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, IMAGE_PATTERN, LABEL_VALUE_PATTERN, PORT_RE, QUALIFIED_NAME_PATTERN, SECRET_KEY_PATTERN,
 } from './schema-builders';
 
 export const API_GROUP = 'monitoring.inference.dev';
@@ -38,7 +38,7 @@ const celMap = (entries: Record<string, string>) => `{${Object.entries(entries).
 
 const SecretKeyRef = Obj({
   name: Type.String({ description: 'Name of the Secret in the resource\'s namespace.', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
-  key: Type.String({ description: 'Key within the Secret.', minLength: 1, maxLength: 253 }),
+  key: Type.String({ description: 'Key within the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.', minLength: 1, maxLength: 253, pattern: SECRET_KEY_PATTERN }),
 }, { description: 'A key of a Secret in the same namespace.' });
 
 const EnvVar = Obj({
@@ -62,7 +62,16 @@ const Toleration = Obj({
 
 const Gpu = Obj({
   count: Type.Integer({ description: 'GPUs per replica, requested as limits of `resourceName`. Must cover the GPUs parallelism needs: tensor × data (LMDeploy: max(tensor, data), its data-parallel ranks share the tensor-parallel GPUs).', minimum: 0, maximum: 64, default: 1 }),
-  resourceName: Type.String({ description: 'Extended resource advertised by the device plugin.', pattern: RESOURCE_NAME_PATTERN, maxLength: 253, default: 'nvidia.com/gpu' }),
+  resourceName: Type.String({
+    description: 'Extended resource advertised by the device plugin: a domain-prefixed name such as `nvidia.com/gpu` or `amd.com/gpu` (not cpu, memory, hugepages-* or a kubernetes.io/ resource).',
+    pattern: QUALIFIED_NAME_PATTERN, maxLength: 253, default: 'nvidia.com/gpu',
+    'x-kubernetes-validations': [{
+      // apimachinery IsExtendedResourceName: not native (a name without a domain, or in kubernetes.io), not `requests.*`,
+      // and `requests.<name>` a qualified name (its prefix at most 253 characters).
+      rule: "self.matches('^[^/]{1,244}/[^/]+$') && !self.contains('kubernetes.io/') && !self.startsWith('requests.')",
+      message: 'must be an extended resource name with a domain prefix, such as nvidia.com/gpu: cpu, memory, hugepages-*, kubernetes.io/ names and a name without a domain are not device-plugin resources',
+    }],
+  } as object),
   product: Type.Optional(Type.String({ description: 'GPU product (the `nvidia.com/gpu.product` node label set by GPU feature discovery, e.g. `NVIDIA-A100-SXM4-80GB`); pods are pinned to nodes with this label.', maxLength: 63, pattern: LABEL_VALUE_PATTERN })),
   tolerations: Type.Optional(List(Toleration, { description: 'Tolerations for GPU node taints. Default: tolerate `nvidia.com/gpu` with any effect.', maxItems: 16 })),
 }, { description: 'GPUs of each replica.', default: {} });
@@ -88,14 +97,16 @@ const ModelCache = Obj({
   size: Type.Optional(Quantity('Size of the volume (emptyDir size limit, or the storage request of the generated claim).')),
   storageClassName: Type.Optional(Type.String({ description: 'Storage class of the generated claim.', maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN })),
   existingClaim: Type.Optional(Type.String({ description: 'Use this existing claim instead of generating one.', maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' })),
-  mountPath: Type.String({ description: 'Where the cache is mounted; `HF_HOME` points here.', default: '/cache/huggingface', pattern: '^/', maxLength: 256 }),
+  mountPath: Type.String({ description: 'Where the cache is mounted; `HF_HOME` points here. An absolute path of letters, digits and `-._@+=,~`, not `/`, without `.` or `..` components, not in /dev, /proc or /sys.', default: '/cache/huggingface', pattern: '^(/[-._a-zA-Z0-9@+=,~]+)+/?$', maxLength: 256 }),
 }, {
   description: 'Volume for model weights.',
   default: {},
   'x-kubernetes-validations': [
     { rule: "self.type == 'persistentVolumeClaim' || !has(self.existingClaim)", message: 'existingClaim requires type persistentVolumeClaim', fieldPath: '.existingClaim' },
-    // The engine container already mounts /dev/shm (resources.sharedMemory); the apiserver refuses a second mount there.
-    { rule: "!(self.mountPath in ['/dev/shm', '/dev/shm/'])", message: '/dev/shm is the shared-memory mount (resources.sharedMemory); choose another path', fieldPath: '.mountPath' },
+    // The engine container already mounts /dev/shm (resources.sharedMemory); the apiserver refuses a second mount there,
+    // and a cache over /dev, /proc or /sys would hide what the container runtime mounts there.
+    { rule: "!self.mountPath.matches('^/(dev|proc|sys)(/|$)')", message: 'the cache may not be mounted in /dev, /proc or /sys: /dev/shm is the shared-memory mount (resources.sharedMemory), and the others belong to the container runtime; choose another path', fieldPath: '.mountPath' },
+    { rule: "!self.mountPath.matches('(^|/)[.][.]?(/|$)')", message: 'the path may not have . or .. components', fieldPath: '.mountPath' },
     { rule: "self.type != 'persistentVolumeClaim' || has(self.existingClaim) || has(self.size)", message: 'a persistentVolumeClaim cache needs size (to create a claim) or existingClaim', fieldPath: '.size', reason: 'FieldValueRequired' },
   ],
 });
@@ -105,7 +116,7 @@ export const ModelSchema = Obj({
   model: Type.String({ description: 'Model to serve: a Hugging Face id such as `Qwen/Qwen2.5-7B-Instruct`, or a path inside the model cache.', minLength: 1, maxLength: 256 }),
   engine: StringEnum(ENGINE_NAMES, { description: 'Inference engine.' }),
   engineVersion: Type.Optional(Type.String({ description: 'Engine version (the image tag unless `image` is set). Metric names and flags follow it. Default: the profile\'s tested version.', maxLength: 64, pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+.][0-9A-Za-z.-]+)?$' })),
-  image: Type.Optional(Type.String({ description: 'Container image; overrides the profile\'s image for engineVersion.', minLength: 1, maxLength: 512 })),
+  image: Type.Optional(Type.String({ description: 'Container image reference (`[registry/]path[:tag][@digest]`); overrides the profile\'s image for engineVersion.', minLength: 1, maxLength: 512, pattern: IMAGE_PATTERN })),
   args: Type.Optional(List(Type.String({ maxLength: 4096 }), { description: 'Extra engine arguments, appended after the generated ones.', maxItems: 64 })),
   env: Type.Optional(List(EnvVar, { description: 'Extra environment variables, unique by name. Names the controller sets (HF_HOME, POD_NAME, POD_NAMESPACE, HF_TOKEN with hfTokenSecretRef, the engine\'s and OTLP variables) are refused.', maxItems: 64, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })),
   replicas: Type.Integer({ description: 'Pod replicas.', minimum: 0, maximum: 128, default: 1 }),
@@ -131,6 +142,12 @@ export const ModelSchema = Obj({
 }, {
   description: 'A model served by an inference engine, deployed and monitored.',
   'x-kubernetes-validations': [
+    {
+      // Without image, engineVersion becomes the image tag, and a tag has no `+` (OCI: [A-Za-z0-9_.-]).
+      rule: "has(self.image) || !has(self.engineVersion) || !self.engineVersion.contains('+')",
+      message: 'without image, engineVersion is the image tag, and an image tag may not contain +: set image, or drop the build metadata',
+      fieldPath: '.engineVersion',
+    },
     {
       rule: `!(self.engine in ${celList(GPU_ENGINE_NAMES)}) || self.gpu.count >= 1`,
       messageExpression: "'engine ' + self.engine + ' needs at least one GPU (gpu.count >= 1)'",
@@ -176,7 +193,7 @@ export const TargetSchema = Obj({
   name: Type.String({ description: 'Short name of this target, unique among models and targets.', minLength: 1, maxLength: MAX_MODEL_NAME, pattern: DNS_LABEL_PATTERN }),
   engine: StringEnum(ENGINE_NAMES, { description: 'Engine the pods run; selects metric names and dashboards.' }),
   engineVersion: Type.Optional(Type.String({ description: 'Engine version the pods run.', maxLength: 64, pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+.][0-9A-Za-z.-]+)?$' })),
-  selector: StringMap(Type.String({ maxLength: 63, pattern: LABEL_VALUE_PATTERN }), { description: 'Pod labels (matchLabels) of the existing workload.', minProperties: 1, maxProperties: 16 }),
+  selector: LabelSelector('Pod labels (matchLabels) of the existing workload.'),
   namespace: Type.Optional(Type.String({ description: 'Namespace of the pods. Default: the resource\'s namespace.', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
   port: Type.Integer({ description: 'Port of the (first) metrics endpoint.', minimum: 1, maximum: 65535 }),
   ranks: Type.Integer({ description: 'Number of consecutive ports starting at `port` that each serve `/metrics` (LMDeploy data-parallel ranks).', minimum: 1, maximum: 64, default: 1 }),
@@ -190,11 +207,13 @@ const Storage = Obj({
 
 const FileSecretKeyRef = (what: string, key: string) => Obj({
   name: Type.String({ description: `Secret holding ${what}.`, minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
-  key: Type.String({ description: 'Key in the Secret.', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: key }),
+  key: Type.String({ description: 'Key in the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.', minLength: 1, maxLength: 253, pattern: SECRET_KEY_PATTERN, default: key }),
 }, { description: `A key of a Secret: ${what}.` });
 
 const RemoteWrite = Obj({
-  url: Type.String({ description: 'Remote-write endpoint, e.g. Mimir or Thanos Receive. No credentials in it: they would land in a ConfigMap; use basicAuth or bearerTokenSecretRef.', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' }),
+  url: Url('Remote-write endpoint, e.g. Mimir or Thanos Receive. No credentials in it (user:password@ or in the query): they would land in a ConfigMap; use basicAuth or bearerTokenSecretRef.', {
+    writtenInto: 'prometheus.yml (a ConfigMap) or the Prometheus resource', instead: 'use basicAuth or bearerTokenSecretRef',
+  }),
   name: Type.Optional(Type.String({ description: 'Name of the queue in Prometheus\' metrics.', maxLength: 63, pattern: DNS_LABEL_PATTERN })),
   basicAuth: Type.Optional(Obj({
     usernameSecretRef: FileSecretKeyRef('the user name', 'username'),
@@ -212,7 +231,6 @@ const RemoteWrite = Obj({
 }, {
   description: 'A Prometheus remote_write target.',
   'x-kubernetes-validations': [
-    { rule: "!self.url.matches('^https?://[^/]*@')", message: 'credentials in the URL would be written into a ConfigMap: use basicAuth or bearerTokenSecretRef', fieldPath: '.url', reason: 'FieldValueForbidden' },
     { rule: '!(has(self.basicAuth) && has(self.bearerTokenSecretRef))', message: 'basicAuth and bearerTokenSecretRef are exclusive', fieldPath: '.bearerTokenSecretRef', reason: 'FieldValueForbidden' },
   ],
 });
@@ -226,7 +244,10 @@ const Monitoring = Obj({
   storage: Storage,
   remoteWrite: Type.Optional(List(RemoteWrite, { description: 'Remote-write targets for long-term storage.', maxItems: 8 })),
   createPrometheus: Type.Boolean({ description: 'In operator mode, also emit a `Prometheus` resource that selects this stack\'s monitors and rules.', default: false }),
-  prometheusUrl: Type.String({ description: 'In operator mode without createPrometheus: the existing Prometheus Grafana queries and OTLP-pushing engines send to (its OTLP receiver must be on).', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$', default: 'http://kube-prometheus-stack-prometheus.monitoring.svc:9090' }),
+  prometheusUrl: Url('In operator mode without createPrometheus: the existing Prometheus Grafana queries and OTLP-pushing engines send to (its OTLP receiver must be on).', {
+    writtenInto: 'Grafana\'s datasource ConfigMap and engine environment variables', instead: 'reach it without credentials in the URL (for example through a proxy in the cluster)',
+    default: 'http://kube-prometheus-stack-prometheus.monitoring.svc:9090',
+  }),
 }, {
   description: 'How metrics are collected.',
   default: {},
@@ -241,17 +262,16 @@ const Monitoring = Obj({
 const Tracing = Obj({
   enabled: Type.Boolean({ description: 'Export OTLP traces from the engines.', default: true }),
   samplingRatio: Type.Optional(Type.Number({ description: 'Share of traces kept (0 to 1). Default: the engine\'s: 1, and 0.01 for transformers, whose internal functions each make a span (about 1,300 per request).', minimum: 0, maximum: 1 })),
-  endpoint: Type.Optional(Type.String({ description: 'OTLP gRPC endpoint of an external collector; default: the stack\'s Tempo. No credentials in it: it is written into engine arguments; use headersSecretRef.', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' })),
+  endpoint: Type.Optional(Url('OTLP gRPC endpoint of an external collector (every engine exports traces to it over gRPC; with networkPolicy.defaultDeny the engines may reach its port); default: the stack\'s Tempo. No credentials in it: it is written into engine arguments; use headersSecretRef.', {
+    writtenInto: 'engine arguments and environment variables', instead: 'use headersSecretRef',
+  })),
   headersSecretRef: Type.Optional(Obj({
     name: Type.String({ description: 'Secret in the resource\'s namespace.', minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN }),
-    key: Type.String({ description: 'Key holding the headers, `name=value` pairs separated by commas (e.g. `authorization=Bearer <token>`).', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'headers' }),
+    key: Type.String({ description: 'Key holding the headers, `name=value` pairs separated by commas (e.g. `authorization=Bearer <token>`).', minLength: 1, maxLength: 253, pattern: SECRET_KEY_PATTERN, default: 'headers' }),
   }, { description: 'Headers of every trace export (the collector\'s credentials), from a Secret: the engines get them as OTEL_EXPORTER_OTLP_TRACES_HEADERS, which OpenTelemetry SDKs read; never in arguments or a ConfigMap.' })),
 }, {
   description: 'Request tracing.',
   default: {},
-  'x-kubernetes-validations': [
-    { rule: "!has(self.endpoint) || !self.endpoint.matches('^https?://[^/]*@')", message: 'credentials in the URL would be written into engine arguments: use headersSecretRef', fieldPath: '.endpoint', reason: 'FieldValueForbidden' },
-  ],
 });
 
 const Tempo = Obj({
@@ -264,8 +284,8 @@ const Grafana = Obj({
   enabled: Type.Boolean({ description: 'Deploy Grafana with provisioned datasources and dashboards.', default: true }),
   adminSecretRef: Type.Optional(Obj({
     name: Type.String({ description: 'Secret holding the admin credentials.', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
-    userKey: Type.String({ description: 'Key of the admin user name.', minLength: 1, default: 'admin-user' }),
-    passwordKey: Type.String({ description: 'Key of the admin password.', minLength: 1, default: 'admin-password' }),
+    userKey: Type.String({ description: 'Key of the admin user name.', minLength: 1, maxLength: 253, pattern: SECRET_KEY_PATTERN, default: 'admin-user' }),
+    passwordKey: Type.String({ description: 'Key of the admin password.', minLength: 1, maxLength: 253, pattern: SECRET_KEY_PATTERN, default: 'admin-password' }),
   }, { description: 'Existing Secret with the admin credentials. Default: a Secret named `<name>-grafana-admin` that you create (see README); the stack never ships a password.' })),
   anonymousAccess: Type.Boolean({ description: 'Let unauthenticated users view dashboards.', default: false }),
 }, { description: 'Dashboards.', default: {} });
@@ -274,7 +294,7 @@ const GpuMetrics = Obj({
   enabled: Type.Boolean({ description: 'Collect GPU metrics from NVIDIA DCGM exporter.', default: true }),
   deployExporter: Type.Boolean({ description: 'Deploy the DCGM exporter DaemonSet; set false when the GPU Operator already runs one (it is then only scraped).', default: true }),
   exporterNamespace: Type.Optional(Type.String({ description: 'Namespace of an existing exporter (with deployExporter false), e.g. `gpu-operator`. Default: the resource\'s namespace.', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
-  exporterSelector: Type.Optional(StringMap(Type.String({ maxLength: 63, pattern: LABEL_VALUE_PATTERN }), { description: 'Pod labels of an existing exporter. Default: `app: nvidia-dcgm-exporter` (the GPU Operator\'s).', minProperties: 1, maxProperties: 16 })),
+  exporterSelector: Type.Optional(LabelSelector('Pod labels of an existing exporter. Default: `app: nvidia-dcgm-exporter` (the GPU Operator\'s).')),
   port: Type.Integer({ description: 'Metrics port of the exporter.', minimum: 1, maximum: 65535, default: 9400 }),
 }, { description: 'GPU metrics from NVIDIA DCGM exporter.', default: {} });
 
@@ -288,7 +308,10 @@ const Alerts = Obj({
 
 
 const AlertmanagerEndpoint = Obj({
-  url: Type.String({ description: 'Base URL of an existing Alertmanager, e.g. `https://alertmanager.example.com` (path prefix kept).', maxLength: 2048, pattern: '^https?://[^\\s/$.?#][^\\s]*$' }),
+  url: Url('Base URL of an existing Alertmanager, e.g. `https://alertmanager.example.com` (path prefix kept; no query, no credentials).', {
+    writtenInto: 'prometheus.yml (a ConfigMap), and Prometheus would not send them', instead: 'use bearerTokenSecretRef',
+    rules: [{ rule: "!self.contains('?') && !self.contains('#')", message: 'Prometheus sends alerts to scheme, host and path prefix only: a query or fragment would be dropped' }],
+  }),
   bearerTokenSecretRef: Type.Optional(FileSecretKeyRef('a bearer token Prometheus sends (mounted as a file, never in the configuration)', 'token')),
   caSecretRef: Type.Optional(FileSecretKeyRef('the CA certificate (PEM) that signed its TLS certificate', 'ca.crt')),
 }, { description: 'An existing Alertmanager the stack\'s Prometheus sends alerts to.' });
@@ -299,7 +322,10 @@ const Alerting = Obj({
     configSecretRef: Type.Optional(FileSecretKeyRef('the Alertmanager configuration (receivers, routes, inhibitions); you own it, the stack only mounts it. Default: Secret `<name>-alertmanager`, key `alertmanager.yaml`', 'alertmanager.yaml')),
   }, { description: 'An Alertmanager of the stack\'s own.', default: {} }),
   endpoints: Type.Optional(List(AlertmanagerEndpoint, { description: 'Existing Alertmanagers to send alerts to (as well as, or instead of, the stack\'s own).', maxItems: 4 })),
-  runbookBaseUrl: Type.String({ description: 'Every alert\'s `runbook_url` is `<runbookBaseUrl>/<alertname>.md` (the runbooks are in docs/runbooks/).', maxLength: 1024, pattern: '^https?://[^\\s]+[^/\\s]$', default: DEFAULT_RUNBOOK_BASE_URL }),
+  runbookBaseUrl: Url('Every alert\'s `runbook_url` is `<runbookBaseUrl>/<alertname>.md` (the runbooks are in docs/runbooks/); written as literal text (Prometheus expands `{{ }}` in annotations: it is escaped).', {
+    writtenInto: 'every alert\'s annotations', instead: 'publish the runbooks where they need none',
+    maxLength: 1024, pattern: '^https?://[!-~]*[!-.0-~]$', default: DEFAULT_RUNBOOK_BASE_URL,
+  }),
 }, {
   description: 'Where alerts go. In operator mode without createPrometheus they reach the shared Prometheus\' Alertmanager (kube-prometheus-stack\'s).',
   default: {},
@@ -324,7 +350,7 @@ const Slo = Obj({
 
 const Benchmarks = Obj({
   enabled: Type.Boolean({ description: 'Provision the PostgreSQL benchmark datasource and dashboard.', default: false }),
-  host: Type.Optional(Type.String({ description: 'PostgreSQL host:port.', maxLength: 253 })),
+  host: Type.Optional(Type.String({ description: 'PostgreSQL `host[:port]` (port 1-65535, default 5432): a DNS name, IPv4 or bracketed IPv6 address.', maxLength: 253, pattern: `^([a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*|\\[[0-9a-fA-F:.]+\\])(:${PORT_RE})?$` })),
   database: Type.String({ description: 'Database name.', maxLength: 63, default: 'metrics' }),
   secretRef: Type.Optional(Obj({
     name: Type.String({ description: 'Secret with keys `user` and `password`.', minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN }),
@@ -339,7 +365,7 @@ const Benchmarks = Obj({
 
 const PolicyPeer = (what: string, namespace: string, labels: Record<string, string>) => Obj({
   namespace: Type.String({ description: `Namespace of ${what}.`, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', default: namespace }),
-  podSelector: StringMap(Type.String({ maxLength: 63, pattern: LABEL_VALUE_PATTERN }), { description: `Pod labels (matchLabels) of ${what}.`, minProperties: 1, maxProperties: 16, default: labels }),
+  podSelector: LabelSelector(`Pod labels (matchLabels) of ${what}.`, labels),
 }, { description: `Where ${what} runs: NetworkPolicies admit (or let reach) these pods.`, default: {} });
 
 const PORT = Type.Integer({ minimum: 1, maximum: 65535 });

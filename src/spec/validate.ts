@@ -8,9 +8,10 @@
 import type Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { createHash } from 'crypto';
-import { parse, ParseResult } from '@marcbachmann/cel-js';
+import { Environment, ParseResult } from '@marcbachmann/cel-js';
 import { CelRule, KUBE_KEYWORDS } from './schema-builders';
 import { InferenceMonitoringSpec, SpecSchema } from './schema';
+import { CelUrl, celUrl, isUrl } from './url';
 
 /** One problem with the input: where (`spec.models[0].gpu.count`) and why. */
 export interface FieldError {
@@ -167,17 +168,35 @@ function listMapErrors(schema: JsonSchema, data: unknown, path: string, out: Fie
   });
 }
 
+/**
+ * CEL as the apiserver evaluates CRD rules, with the Kubernetes library functions the rules use: `isURL` and
+ * `url(...).getScheme/getHost/getHostname/getPort/getEscapedPath` (see `url.ts`: Go's parse, and in the
+ * library also the renderer's WHATWG parse).
+ */
+let celEnvironment: Environment | undefined;
+function celEnv(): Environment {
+  return (celEnvironment ??= new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false })
+    .registerType('URL', { ctor: CelUrl, fields: {} })
+    .registerFunction('isURL(string): bool', (s: string) => isUrl(s))
+    .registerFunction('url(string): URL', (s: string) => celUrl(s))
+    .registerFunction('URL.getScheme(): string', (u: CelUrl) => u.scheme)
+    .registerFunction('URL.getHost(): string', (u: CelUrl) => u.host)
+    .registerFunction('URL.getHostname(): string', (u: CelUrl) => u.hostname)
+    .registerFunction('URL.getPort(): string', (u: CelUrl) => u.port)
+    .registerFunction('URL.getEscapedPath(): string', (u: CelUrl) => u.escapedPath));
+}
+
 /** Each CEL rule is parsed once per process; `evaluate` would parse it on every call. */
 const celPrograms = new Map<string, ParseResult>();
 function evaluate(expression: string, context: Record<string, unknown>): unknown {
   let program = celPrograms.get(expression);
-  if (!program) celPrograms.set(expression, (program = parse(expression)));
+  if (!program) celPrograms.set(expression, (program = celEnv().parse(expression)));
   return program(context);
 }
 
 function celErrors(schema: JsonSchema, data: unknown, path: string, out: FieldError[]): void {
   walk(schema, data, path, (node, value, at) => {
-    const rules: CelRule[] = node['x-kubernetes-validations'] ?? [];
+    const rules: CelRule[] = [...node['x-kubernetes-validations'] ?? [], ...node['x-library-validations'] ?? []];
     for (const r of rules) {
       let ok: unknown;
       try {
