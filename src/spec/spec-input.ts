@@ -53,7 +53,7 @@ export interface ModelInput {
    */
   engineVersion?: string;
   /**
-   * Container image; overrides the profile's image for engineVersion.
+   * Container image reference (`[registry/]path[:tag][@digest]`); overrides the profile's image for engineVersion.
    */
   image?: string;
   /**
@@ -108,7 +108,7 @@ export interface ModelEnvSecretKeyRefInput {
    */
   name: string;
   /**
-   * Key within the Secret.
+   * Key within the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    */
   key: string;
 }
@@ -125,7 +125,7 @@ export interface ModelGpuInput {
    */
   count?: number;
   /**
-   * Extended resource advertised by the device plugin.
+   * Extended resource advertised by the device plugin: a domain-prefixed name such as `nvidia.com/gpu` or `amd.com/gpu` (not cpu, memory, hugepages-* or a kubernetes.io/ resource).
    *
    * @default "nvidia.com/gpu"
    */
@@ -249,7 +249,7 @@ export interface ModelCacheInput {
    */
   existingClaim?: string;
   /**
-   * Where the cache is mounted; `HF_HOME` points here.
+   * Where the cache is mounted; `HF_HOME` points here. An absolute path of letters, digits and `-._@+=,~`, not `/`, without `.` or `..` components, not in /dev, /proc or /sys.
    *
    * @default "/cache/huggingface"
    */
@@ -264,7 +264,7 @@ export interface ModelHfTokenSecretRefInput {
    */
   name: string;
   /**
-   * Key within the Secret.
+   * Key within the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    */
   key: string;
 }
@@ -420,7 +420,7 @@ export interface MonitoringStorageInput {
  */
 export interface MonitoringRemoteWriteInput {
   /**
-   * Remote-write endpoint, e.g. Mimir or Thanos Receive. No credentials in it: they would land in a ConfigMap; use basicAuth or bearerTokenSecretRef.
+   * Remote-write endpoint, e.g. Mimir or Thanos Receive. No credentials in it (user:password@ or in the query): they would land in a ConfigMap; use basicAuth or bearerTokenSecretRef.
    */
   url: string;
   /**
@@ -447,7 +447,7 @@ export interface MonitoringRemoteWriteBasicAuthUsernameSecretRefInput {
    */
   name: string;
   /**
-   * Key in the Secret.
+   * Key in the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    *
    * @default "username"
    */
@@ -462,7 +462,7 @@ export interface MonitoringRemoteWriteBasicAuthPasswordSecretRefInput {
    */
   name: string;
   /**
-   * Key in the Secret.
+   * Key in the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    *
    * @default "password"
    */
@@ -477,7 +477,7 @@ export interface MonitoringRemoteWriteBearerTokenSecretRefInput {
    */
   name: string;
   /**
-   * Key in the Secret.
+   * Key in the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    *
    * @default "token"
    */
@@ -500,7 +500,7 @@ export interface MonitoringRemoteWriteTlsCaSecretRefInput {
    */
   name: string;
   /**
-   * Key in the Secret.
+   * Key in the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    *
    * @default "ca.crt"
    */
@@ -515,7 +515,7 @@ export interface MonitoringRemoteWriteTlsCertSecretRefInput {
    */
   name: string;
   /**
-   * Key in the Secret.
+   * Key in the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    *
    * @default "tls.crt"
    */
@@ -530,7 +530,7 @@ export interface MonitoringRemoteWriteTlsKeySecretRefInput {
    */
   name: string;
   /**
-   * Key in the Secret.
+   * Key in the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    *
    * @default "tls.key"
    */
@@ -641,7 +641,7 @@ export interface TracingInput {
    */
   samplingRatio?: number;
   /**
-   * OTLP gRPC endpoint of an external collector; default: the stack's Tempo. No credentials in it: it is written into engine arguments; use headersSecretRef.
+   * OTLP gRPC endpoint of an external collector (every engine exports traces to it over gRPC; with networkPolicy.defaultDeny the engines may reach its port); default: the stack's Tempo. No credentials in it: it is written into engine arguments; use headersSecretRef.
    */
   endpoint?: string;
   headersSecretRef?: TracingHeadersSecretRefInput;
@@ -823,7 +823,7 @@ export interface AlertingInput {
    */
   endpoints?: AlertingEndpointInput[];
   /**
-   * Every alert's `runbook_url` is `<runbookBaseUrl>/<alertname>.md` (the runbooks are in docs/runbooks/).
+   * Every alert's `runbook_url` is `<runbookBaseUrl>/<alertname>.md` (the runbooks are in docs/runbooks/); written as literal text (Prometheus expands `{{ }}` in annotations: it is escaped).
    *
    * @default "https://github.com/cdk8s-inference-monitoring/cdk8s-inference-monitoring/blob/main/docs/runbooks"
    */
@@ -852,7 +852,7 @@ export interface AlertingAlertmanagerConfigSecretRefInput {
    */
   name: string;
   /**
-   * Key in the Secret.
+   * Key in the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    *
    * @default "alertmanager.yaml"
    */
@@ -863,7 +863,7 @@ export interface AlertingAlertmanagerConfigSecretRefInput {
  */
 export interface AlertingEndpointInput {
   /**
-   * Base URL of an existing Alertmanager, e.g. `https://alertmanager.example.com` (path prefix kept).
+   * Base URL of an existing Alertmanager, e.g. `https://alertmanager.example.com` (path prefix kept; no query, no credentials).
    */
   url: string;
   bearerTokenSecretRef?: AlertingEndpointBearerTokenSecretRefInput;
@@ -878,7 +878,7 @@ export interface AlertingEndpointBearerTokenSecretRefInput {
    */
   name: string;
   /**
-   * Key in the Secret.
+   * Key in the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    *
    * @default "token"
    */
@@ -893,7 +893,7 @@ export interface AlertingEndpointCaSecretRefInput {
    */
   name: string;
   /**
-   * Key in the Secret.
+   * Key in the Secret: `[-._a-zA-Z0-9]+`, not `.` and not starting with `..`.
    *
    * @default "ca.crt"
    */
@@ -965,7 +965,7 @@ export interface BenchmarksInput {
    */
   enabled?: boolean;
   /**
-   * PostgreSQL host:port.
+   * PostgreSQL `host[:port]` (port 1-65535, default 5432): a DNS name, IPv4 or bracketed IPv6 address.
    */
   host?: string;
   /**
