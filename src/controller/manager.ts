@@ -91,6 +91,7 @@ export class Controller {
         return [...this.ownedInformers.values()].flatMap((i) => i.byIndex(uid) as ChildEntry[]).filter((o) => o.metadata.namespace === namespace);
       },
       observedChild: (obj) => this.ownedInformers.get(`${obj.apiVersion}/${obj.kind}`)?.observe(obj) as ChildEntry | undefined,
+      cachedOwner: (o) => this.ownedInformers.get(`${o.apiVersion}/${o.kind}`)?.cache.get(`${o.metadata.namespace ?? ''}/${o.metadata.name}`)?.metadata.labels?.[OWNER_LABEL],
     });
     if (opts.leaderElection) {
       this.elector = new LeaderElector(opts.api, {
