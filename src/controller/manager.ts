@@ -23,6 +23,8 @@ export interface ControllerOptions {
   readonly namespace?: string;
   /** Port of /metrics, /healthz, /readyz; 0 picks a free one; undefined: no server. */
   readonly metricsPort?: number;
+  /** Address /metrics, /healthz, /readyz listen on (e.g. 127.0.0.1). @default - every interface */
+  readonly metricsHost?: string;
   /** @default 2 */ readonly workers?: number;
   /** Periodic re-enqueue of every resource. @default 5 minutes */
   readonly resyncMs?: number;
@@ -204,7 +206,7 @@ export class Controller {
         res.writeHead(404); res.end();
       }
     });
-    return new Promise((resolve) => this.server!.listen(port, () => { this.port = (this.server!.address() as any).port; resolve(); }));
+    return new Promise((resolve, reject) => this.server!.once('error', reject).listen(port, this.opts.metricsHost, () => { this.port = (this.server!.address() as any).port; resolve(); }));
   }
 }
 
