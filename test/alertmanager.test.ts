@@ -6,6 +6,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { parse } from 'yaml';
+import { recommendedAlertmanagerConfig } from '../src/alerts/alertmanager-config';
+import { configYaml } from '../src/config-yaml';
 import { amtool, haveAlertmanager, RunningAlertmanager, startAlertmanager } from './harness/alertmanager';
 import { startWebhookReceiver, WebhookReceiver } from './harness/webhook-receiver';
 
@@ -93,5 +97,72 @@ runIf('a real Alertmanager delivering to a webhook', () => {
     const bad = await amtool(['check-config', broken]);
     expect(bad.code).not.toBe(0);
     expect(bad.stdout + bad.stderr).toMatch(/undefined receiver "nobody"/);
+  });
+
+  describe('inference-monitoring alertmanager-config, checked by amtool check-config', () => {
+    const BIN = path.resolve(__dirname, '..', 'bin', 'inference-monitoring.js');
+    const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, 'alertmanager-config', ...args], { encoding: 'utf8' });
+    const check = async (text: string, name: string) => {
+      const f = path.join(tmp, `${name.replace(/[^a-z0-9]+/gi, '_')}.yml`);
+      fs.writeFileSync(f, text);
+      const r = await amtool(['check-config', f]);
+      return { code: r.code, out: r.stdout + r.stderr };
+    };
+
+    test.each([
+      ['--webhook-url', 'http://x'],
+      ['--webhook-url', 'https://hooks.example.com/services/T000/B000?token=abc&x=%2F#frag'],
+      ['--webhook-url', 'http://[::1]:9093/api'],
+      ['--webhook-url', 'HTTPS://Pager.Example:443/'],
+      ['--webhook-url', 'https://hooks.example.com/é'],
+      ['--webhook-url-file', '/etc/alertmanager/secrets/oncall-webhook/url'],
+      ['--webhook-url-file', 'relative/url'],
+    ])('%s %s: printed, and amtool accepts it', async (flag, value) => {
+      const r = cli(flag, value);
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+      const checked = await check(r.stdout, `${flag}-${value}`);
+      expect(checked).toMatchObject({ code: 0 });
+      expect(checked.out).toContain('SUCCESS');
+      const cfg = parse(r.stdout);
+      expect(cfg.receivers[0].webhook_configs[0][flag === '--webhook-url' ? 'url' : 'url_file']).toBe(value);
+    });
+
+    // What amtool refuses, the command refuses first: one line naming the flag, nothing printed.
+    test.each([
+      ['not-a-url', /unsupported scheme ""/, 'must be an http:// or https:// URL'],
+      ['ftp://x/y', /unsupported scheme "ftp"/, 'must be an http:// or https:// URL'],
+      ['//x/y', /unsupported scheme ""/, 'must be an http:// or https:// URL'],
+      ['http://', /missing host/, 'must name a host'],
+      ['http:x', /missing host/, 'must be an http:// or https:// URL'],
+      ['http://[x', /missing '\]' in host/, 'has a [ without ] in its host'],
+      ['http://%zz/', /invalid URL escape "%zz"/, 'has a % that is not followed by two hex digits (escape it as %25)'],
+      ['http://x/%', /invalid URL escape "%"/, 'has a % that is not followed by two hex digits (escape it as %25)'],
+      ['http://x/a#%zz', /invalid URL escape "%zz"/, 'has a % that is not followed by two hex digits (escape it as %25)'],
+      ['http://x y/', /invalid character " " in host name/, 'must not contain whitespace or control characters'],
+      ['http://x\\y', /invalid character "\\\\" in host name/, 'must not contain a backslash'],
+      ['http://x:abc/', /invalid port ":abc"/, 'has an invalid port "abc"'],
+      ['http://x/\ny', /invalid control character/, 'must not contain whitespace or control characters'],
+    ])('--webhook-url %j: amtool refuses the configuration, so the command refuses the flag', async (url, amtoolSays, rule) => {
+      // The configuration the command printed before it checked the URL.
+      const unchecked = configYaml({ ...recommendedAlertmanagerConfig({ webhook: { url: 'http://placeholder' } }), receivers: [{ name: 'inference-oncall', webhook_configs: [{ url, send_resolved: true }] }] });
+      const checked = await check(unchecked, `bad-${url}`);
+      expect(checked.code).not.toBe(0);
+      expect(checked.out).toMatch(amtoolSays);
+      const r = cli('--webhook-url', url);
+      expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 1, stdout: '', stderr: `error: --webhook-url ${JSON.stringify(url)}: ${rule}\n` });
+    });
+
+    test.each([
+      ['http://x:99999/', 'has port 99999, beyond 65535'],
+      ['http://x/ y', 'must not contain whitespace or control characters'],
+    ])('--webhook-url %j: amtool lets it through; the command refuses it anyway (no connection to a port beyond 65535; whitespace is a paste error)', async (url, rule) => {
+      expect(cli('--webhook-url', url)).toMatchObject({ status: 1, stdout: '', stderr: `error: --webhook-url ${JSON.stringify(url)}: ${rule}\n` });
+    });
+
+    test('an empty --webhook-url-file, both flags or neither: one line, exit 1', () => {
+      expect(cli('--webhook-url-file', '')).toMatchObject({ status: 1, stdout: '', stderr: 'error: --webhook-url-file "": must not be empty\n' });
+      expect(cli('--webhook-url', 'http://x', '--webhook-url-file', '/f')).toMatchObject({ status: 1, stderr: 'error: give exactly one of --webhook-url and --webhook-url-file\n' });
+      expect(cli()).toMatchObject({ status: 1, stderr: 'error: give exactly one of --webhook-url and --webhook-url-file\n' });
+    });
   });
 });

@@ -1,6 +1,7 @@
 /** The controller install's memory: the limit a user sets, and V8's heap limit that follows it. */
+import { spawnSync } from 'child_process';
 import { App, Chart } from 'cdk8s';
-import { ControllerInstall } from '../src/constructs/controller-install';
+import { ControllerInstall, controllerNodeOptions } from '../src/constructs/controller-install';
 
 const controllerContainer = (props: Partial<ConstructorParameters<typeof ControllerInstall>[2]> = {}) => {
   const chart = new Chart(new App(), 'c');
@@ -22,4 +23,24 @@ test('a larger limit for more resources raises the old space with it', () => {
 test('a limit below 128Mi or not a quantity is refused with the field and the reason', () => {
   expect(() => controllerContainer({ memoryLimit: '64Mi' })).toThrow('ControllerInstall memoryLimit: Invalid value: "64Mi": must be a quantity of at least 128Mi');
   expect(() => controllerContainer({ memoryLimit: 'lots' })).toThrow(/memoryLimit: Invalid value: "lots"/);
+});
+
+test('a limit above 64Gi (1e30, 1Pi) is refused before it becomes Node flags Node refuses', () => {
+  expect(() => controllerContainer({ memoryLimit: '1e30' })).toThrow('ControllerInstall memoryLimit: Invalid value: "1e30": must be a quantity of at most 64Gi');
+  expect(() => controllerContainer({ memoryLimit: '1Pi' })).toThrow('ControllerInstall memoryLimit: Invalid value: "1Pi": must be a quantity of at most 64Gi');
+  expect(() => controllerNodeOptions('1e30')).toThrow(/at most 64Gi/);
+});
+
+test.each(['128Mi', '134217728', '0.125Gi', '1.34217728e8', '131072Ki', '300M', '1000.5Mi', '64Gi', '68719476736', '0.0625Ti', '6.8719476736e10'])('memoryLimit %s: Node starts with the flags it derives', (memoryLimit) => {
+  const { nodeOptions } = controllerContainer({ memoryLimit });
+  expect(nodeOptions).toMatch(/^--max-old-space-size=[0-9]+ --max-semi-space-size=2$/);
+  const r = spawnSync(process.execPath, [...nodeOptions.split(' '), '-e', 'console.log(require("v8").getHeapStatistics().heap_size_limit)'], { encoding: 'utf8' });
+  expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  // V8 took the limit: its heap limit grows with the old space asked for.
+  expect(Number(r.stdout)).toBeGreaterThanOrEqual(Number(/=([0-9]+)/.exec(nodeOptions)![1]) * 2 ** 20);
+});
+
+test('what 1e30 would have given (7.152557373046875e+23) is a flag Node refuses: the reason for the bound', () => {
+  const r = spawnSync(process.execPath, ['--max-old-space-size=7.152557373046875e+23', '-e', '0'], { encoding: 'utf8' });
+  expect(r.status).not.toBe(0);
 });

@@ -130,7 +130,9 @@ runIf('ownership and namespace opt-in, on a real apiserver with the real control
     const before = (await api.get(deployment, TENANT, 'demo-a-b'))!;
     await create('demo', { models: [{ ...model('a-b'), model: 'meta-llama/Llama-3.1-8B-Instruct' }], ...slim });
     const c = await degraded('demo', /Deployment tenant\/demo-a-b: exists and is not owned/);
-    expect(c.message).toContain(`its ${OWNER_LABEL} label names another resource, ${first.metadata.uid}`);
+    // The owner is named as the tenant sees it (the object's owner reference in its own namespace), never by UID.
+    expect(c.message).toContain('Deployment tenant/demo-a-b: exists and is not owned by this InferenceMonitoring (InferenceMonitoring demo-a of this namespace owns it)');
+    expect(c.message).not.toContain(first.metadata.uid);
     const after = (await api.get(deployment, TENANT, 'demo-a-b'))! as KubeObject;
     expect(after.metadata.labels?.[OWNER_LABEL]).toBe(first.metadata.uid);
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
@@ -143,4 +145,44 @@ runIf('ownership and namespace opt-in, on a real apiserver with the real control
     await new Promise((r) => setTimeout(r, 2000));
     expect((await api.get(deployment, TENANT, 'demo-a-b'))?.metadata.labels?.[OWNER_LABEL]).toBe(first.metadata.uid);
   }, 120_000);
+
+  test('pairs whose object names collide, created together: one of each pair gets every shared name, the other none, and no UID is shown', async () => {
+    // `<p>-a` + model `b` and `<p>` + model `a-b` both name their Deployment, Service and NetworkPolicy <p>-a-b.
+    const pairs = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6'];
+    const created = await Promise.all(pairs.flatMap((p) => [create(`${p}-a`, { models: [model('b')], ...slim }), create(p, { models: [{ ...model('a-b'), model: 'meta-llama/Llama-3.1-8B-Instruct' }], ...slim })]));
+    const uidOf = new Map(created.map((o: KubeObject) => [o.metadata.name, o.metadata.uid!]));
+    const shared = (p: string) => [
+      [deployment, `${p}-a-b`], [kindOf('v1', 'Service'), `${p}-a-b`], [kindOf('networking.k8s.io/v1', 'NetworkPolicy'), `${p}-a-b`],
+    ] as const;
+    const settled = async () => {
+      for (const name of uidOf.keys()) {
+        const c = ((await cr(name))?.status?.conditions ?? []).find((x: any) => x.type === 'Degraded');
+        if (!c) return false;
+      }
+      return true;
+    };
+    await waitFor('every resource has a status', settled);
+    await new Promise((r) => setTimeout(r, 4000)); // two resync periods: nothing moves any more
+    const ownerNames = new Map<string, string[]>();
+    for (const p of pairs) {
+      const owners = await Promise.all(shared(p).map(async ([k, n]) => (await api.get(k, TENANT, n))?.metadata.labels?.[OWNER_LABEL]));
+      ownerNames.set(p, owners.map((u) => [...uidOf].find(([, uid]) => uid === u)?.[0] ?? `(${u})`));
+    }
+    console.log(`shared objects by owner:\n  ${pairs.map((p) => `${p}: ${shared(p).map(([k], i) => `${k.kind}→${ownerNames.get(p)![i]}`).join(' ')}`).join('\n  ')}`);
+    // No pair split: each pair's shared names all went to one of its two resources.
+    expect(pairs.filter((p) => new Set(ownerNames.get(p)).size !== 1)).toEqual([]);
+    for (const p of pairs) {
+      const winner = ownerNames.get(p)![0];
+      const loser = winner === p ? `${p}-a` : p;
+      const w = ((await cr(winner))!.status.conditions).find((x: any) => x.type === 'Degraded');
+      expect({ winner, status: w.status }).toEqual({ winner, status: 'False' });
+      const l = ((await cr(loser))!.status.conditions).find((x: any) => x.type === 'Degraded');
+      expect(l).toMatchObject({ status: 'True', reason: 'ApplyFailed' });
+      for (const [k, n] of shared(p)) expect(l.message).toContain(`${k.kind} ${TENANT}/${n}: exists and is not owned by this InferenceMonitoring (InferenceMonitoring ${winner} of this namespace owns it)`);
+      expect(l.message).not.toContain(uidOf.get(winner));
+      const events = (await api.request('GET', `/api/v1/namespaces/${TENANT}/events`)).items.filter((e: any) => e.involvedObject.name === loser);
+      for (const e of events) expect(e.message).not.toContain(uidOf.get(winner));
+    }
+    for (const p of pairs) { await remove(`${p}-a`); await remove(p); }
+  }, 180_000);
 });

@@ -1,9 +1,12 @@
 /**
  * Two `inference-monitoring controller` processes against a real apiserver:
  * exactly one holds the Lease and reports itself leader on /metrics; when it
- * is stopped with SIGTERM the other takes over.
+ * is stopped with SIGTERM the other takes over. `--metrics-bind-address` listens
+ * only where it is told.
  */
 import { ChildProcess, spawn } from 'child_process';
+import * as http from 'http';
+import * as os from 'os';
 import * as path from 'path';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { ControlPlane, freePort, haveK8sBinaries, installCrd, startControlPlane } from './harness/control-plane';
@@ -60,4 +63,38 @@ runIf('two controller processes', () => {
     expect(await exited).toBe(0); // graceful shutdown
     await until('standby took over', async () => (await leaderGauge(ports[1 - leader])) === 1, 30_000);
   }, 120_000);
+
+  /** HTTP status of GET /healthz at host:port, or the connection error's code. */
+  const healthz = (host: string, port: number) => new Promise<number | string>((resolve) => {
+    const req = http.get({ host, port, path: '/healthz', timeout: 3000 }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    req.on('timeout', () => { req.destroy(); resolve('timeout'); });
+  });
+  /** This machine's addresses other than loopback (where "every interface" would also answer). */
+  const external = Object.values(os.networkInterfaces()).flat().filter((a) => a && !a.internal && a.family === 'IPv4' && !a.address.startsWith('169.254.')).map((a) => a!.address);
+
+  test('--metrics-bind-address 127.0.0.1:<port>: /healthz answers on loopback and nowhere else; by default on every interface', async () => {
+    expect(external.length).toBeGreaterThan(0);
+    const [local, all] = [await freePort(), await freePort()];
+    const start = (...args: string[]) => { const p = spawn(process.execPath, [BIN, 'controller', `--kubeconfig=${cp.kubeconfig}`, ...args], { stdio: 'ignore' }); procs.push(p); return p; };
+    const a = start(`--metrics-bind-address=127.0.0.1:${local}`);
+    const b = start(`--metrics-port=${all}`);
+    await until('both serve /healthz on loopback', async () => (await healthz('127.0.0.1', local)) === 200 && (await healthz('127.0.0.1', all)) === 200);
+    for (const addr of external) {
+      expect({ addr, bound: await healthz(addr, local) }).toEqual({ addr, bound: 'ECONNREFUSED' });
+      expect({ addr, default: await healthz(addr, all) }).toEqual({ addr, default: 200 });
+    }
+    console.log(`127.0.0.1:${local} answers on loopback only (refused on ${external.join(', ')}); --metrics-port ${all} answers on all of them`);
+    for (const p of [a, b]) { const exited = new Promise((r) => p.once('exit', r)); p.kill('SIGTERM'); await exited; }
+  }, 120_000);
+
+  test('an address it cannot bind ends the command with one line and exit code 1', async () => {
+    const p = spawn(process.execPath, [BIN, 'controller', `--kubeconfig=${cp.kubeconfig}`, '--metrics-bind-address=192.0.2.123:8080'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    procs.push(p);
+    let stderr = '';
+    p.stderr!.on('data', (d) => { stderr += d; });
+    const code = await new Promise((r) => p.once('exit', r));
+    expect(code).toBe(1);
+    expect(stderr.split('\n').filter((l) => l.startsWith('error:'))).toEqual(['error: listen EADDRNOTAVAIL: address not available 192.0.2.123:8080']);
+  }, 60_000);
 });

@@ -11,6 +11,7 @@ import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { Yaml } from 'cdk8s';
 import { renderManifests } from '../src/render';
+import { RENDER_RECORD } from '../src/cli/main';
 
 const REPO = path.resolve(__dirname, '..');
 const BIN = path.join(REPO, 'bin', 'inference-monitoring.js');
@@ -52,7 +53,7 @@ describe('render', () => {
     try {
       expect(render('-f', EXAMPLE, '--output-dir', a).status).toBe(0);
       expect(render('-f', EXAMPLE, '-o', b).status).toBe(0);
-      const files = fs.readdirSync(a).sort();
+      const files = fs.readdirSync(a).filter((f) => f.endsWith('.yaml')).sort();
       expect(files.length).toBe(parseAllDocuments(first.stdout).length);
       expect(files[0]).toMatch(/^00-[a-z]+-llm-demo-[a-z0-9-]+\.yaml$/);
       for (const f of files) expect(fs.readFileSync(path.join(b, f), 'utf8')).toBe(fs.readFileSync(path.join(a, f), 'utf8'));
@@ -113,8 +114,74 @@ describe('the command line behaves', () => {
     expect(before.some((n) => /-deployment-llm-demo-grafana\.yaml$/.test(n))).toBe(true);
     expect(after.some((n) => /grafana/.test(n) && /-deployment-/.test(n))).toBe(false);
     expect(after).toContain('kustomization.yaml');
-    const fromFiles = after.filter((n) => n !== 'kustomization.yaml').sort().map((n) => parseAllDocuments(fs.readFileSync(path.join(dir, n), 'utf8'))[0].toJSON());
+    const fromFiles = after.filter((n) => n !== 'kustomization.yaml' && n.endsWith('.yaml')).sort().map((n) => parseAllDocuments(fs.readFileSync(path.join(dir, n), 'utf8'))[0].toJSON());
     expect(fromFiles).toEqual(renderManifests({ name: doc.metadata.name, namespace: doc.metadata.namespace, spec: doc.spec }));
+  });
+
+  test('--output-dir removes only the files it wrote itself, as its record lists them: a user\'s own 00-namespace-setup.yaml survives', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-out-'));
+    try {
+      // Named as render names its files (<index>-<kind>-<rest>.yaml), but the user's.
+      const own = { '00-namespace-setup.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata: {name: setup}\n', '99-configmap-extra.yaml': 'kind: ConfigMap\n' };
+      for (const [f, text] of Object.entries(own)) fs.writeFileSync(path.join(dir, f), text);
+      expect(render('-f', EXAMPLE, '-o', dir).status).toBe(0);
+      const record = fs.readFileSync(path.join(dir, RENDER_RECORD), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+      const rendered = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml') && !(f in own)).sort();
+      expect(record.sort()).toEqual(rendered);
+      // A smaller render into the same directory: its own stale files go, the user's stay, unchanged.
+      const doc = parseAllDocuments(fs.readFileSync(EXAMPLE, 'utf8'))[0].toJSON();
+      doc.spec.grafana = { enabled: false };
+      const f = `${dir}.yaml`;
+      fs.writeFileSync(f, Yaml.stringify(doc));
+      expect(render('-f', f, '-o', dir).status).toBe(0);
+      for (const [name, text] of Object.entries(own)) expect(fs.readFileSync(path.join(dir, name), 'utf8')).toBe(text);
+      const now = fs.readdirSync(dir).filter((n) => n.endsWith('.yaml') && !(n in own)).sort();
+      expect(now.length).toBe(renderManifests({ name: doc.metadata.name, namespace: doc.metadata.namespace, spec: doc.spec }).length);
+      expect(fs.readFileSync(path.join(dir, RENDER_RECORD), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).sort()).toEqual(now);
+      // A record edited to name a file outside the directory, or one not named as render names its files, removes nothing.
+      fs.writeFileSync(path.join(dir, RENDER_RECORD), `../${path.basename(f)}\nkustomization.yaml\n`);
+      fs.writeFileSync(path.join(dir, 'kustomization.yaml'), 'resources: []\n');
+      expect(render('-f', f, '-o', dir).status).toBe(0);
+      expect(fs.existsSync(f)).toBe(true);
+      expect(fs.existsSync(path.join(dir, 'kustomization.yaml'))).toBe(true);
+      fs.rmSync(f);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test.each([['a file', ['-f', '/dev/zero']], ['stdin', ['-f', '-']]])('input beyond 8 MiB from %s ends at once with one line', (_name, args) => {
+    const start = Date.now();
+    const r = args[1] === '-'
+      ? spawnSync('sh', ['-c', `head -c ${9 * 1024 * 1024} /dev/zero | "${process.execPath}" "${BIN}" render -f -`], { encoding: 'utf8', timeout: 20_000 })
+      : spawnSync(process.execPath, [BIN, 'render', ...args], { encoding: 'utf8', timeout: 20_000 });
+    const seconds = (Date.now() - start) / 1000;
+    console.log(`render ${args.join(' ')}: exit ${r.status} after ${seconds.toFixed(2)} s`);
+    expect({ status: r.status, stderr: r.stderr, stdout: r.stdout }).toEqual({ status: 1, stderr: `error: ${args[1] === '-' ? 'input' : '/dev/zero'}: larger than 8 MiB; InferenceMonitoring documents are far smaller\n`, stdout: '' });
+    expect(seconds).toBeLessThan(10);
+  });
+
+  test.each([
+    ['render', ['render', '-f', EXAMPLE]],
+    ['alertmanager-config', ['alertmanager-config', '--webhook-url', 'https://hooks.example.com/x']],
+  ])('a write error (> /dev/full) from %s is one line on stderr and exit code 1, no stack trace', (_name, args) => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" ${args.map((a) => `'${a}'`).join(' ')} > /dev/full`], { encoding: 'utf8', timeout: 20_000 });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: 'error: writing the output: ENOSPC: no space left on device, write\n' });
+  });
+
+  test('an output directory that cannot be written is one line and exit code 1', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cim-out-')), 'a-file');
+    fs.writeFileSync(file, '');
+    const r = render('-f', EXAMPLE, '-o', path.join(file, 'sub'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error: ENOTDIR: not a directory, mkdir '.*sub'\n$/);
+  });
+
+  test.each([['localhost'], ['127.0.0.1:70000'], ['[::1:8080'], ['a b:80']])('controller --metrics-bind-address %s is refused before it starts', (value) => {
+    const r = spawnSync(process.execPath, [BIN, 'controller', `--metrics-bind-address=${value}`, '--kubeconfig=/nonexistent'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("'--metrics-bind-address <host:port>'");
+    expect(r.stderr).toMatch(/expected <host>:<port>/);
   });
 
   test.each([['--metrics-port', 'abc'], ['--metrics-port', '70000'], ['--workers', '0'], ['--resync-seconds', '-1']])('controller %s %s is refused before it starts', (flag, value) => {

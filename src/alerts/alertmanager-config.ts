@@ -65,9 +65,50 @@ export interface RecommendedConfigOptions {
 
 const alternation = (names: readonly string[]) => `alertname=~"${names.join('|')}"`;
 
+/**
+ * Why Alertmanager would refuse `url` as a webhook URL, or undefined when it accepts it. Alertmanager
+ * parses it with Go's `net/url` and wants the http or https scheme and a host; that parser also refuses
+ * `%` not followed by two hex digits, spaces and `\` in the host, and control characters. Beyond that,
+ * a port must be at most 65535 (Alertmanager accepts more, and then fails every notification) and
+ * whitespace is refused anywhere (Alertmanager accepts it in a path: most likely a paste error).
+ * @see https://prometheus.io/docs/alerting/latest/configuration/#webhook_config
+ */
+export function webhookUrlProblem(url: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\x00-\x1f\x7f]/.test(url)) return 'must not contain whitespace or control characters';
+  const m = /^(https?):\/\/([^/?#]*)/i.exec(url);
+  if (!m) return 'must be an http:// or https:// URL';
+  const authority = m[2];
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  if (hostPort.startsWith('[') && !hostPort.includes(']')) return 'has a [ without ] in its host';
+  const host = hostPort.startsWith('[') ? hostPort.slice(0, hostPort.indexOf(']') + 1) : hostPort.replace(/:[^:]*$/, '');
+  if (!host || host === '[]') return 'must name a host';
+  if (url.includes('\\')) return 'must not contain a backslash';
+  if (/%(?![0-9a-fA-F]{2})/.test(url)) return 'has a % that is not followed by two hex digits (escape it as %25)';
+  const port = hostPort.slice(host.length);
+  if (port && !/^:[0-9]*$/.test(port)) return `has an invalid port ${JSON.stringify(port.slice(1))}`;
+  if (port.length > 1 && Number(port.slice(1)) > 65535) return `has port ${port.slice(1)}, beyond 65535`;
+  try {
+    new URL(url);
+  } catch {
+    return 'is not a valid URL';
+  }
+  return undefined;
+}
+
+/** Why Alertmanager could not use `file` as a `url_file`, or undefined. */
+export function webhookUrlFileProblem(file: string): string | undefined {
+  if (!file) return 'must not be empty';
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(file)) return 'must not contain control characters';
+  return undefined;
+}
+
 export function recommendedAlertmanagerConfig(o: RecommendedConfigOptions): AlertmanagerConfig {
-  if (!o.webhook.url === !o.webhook.urlFile) throw new Error('recommendedAlertmanagerConfig: give exactly one of webhook.url and webhook.urlFile');
-  const webhook: WebhookConfig = { ...(o.webhook.url ? { url: o.webhook.url } : { url_file: o.webhook.urlFile }), send_resolved: true };
+  if ((o.webhook.url === undefined) === (o.webhook.urlFile === undefined)) throw new Error('recommendedAlertmanagerConfig: give exactly one of webhook.url and webhook.urlFile');
+  const problem = o.webhook.url !== undefined ? webhookUrlProblem(o.webhook.url) : webhookUrlFileProblem(o.webhook.urlFile!);
+  if (problem) throw new Error(`recommendedAlertmanagerConfig: webhook.${o.webhook.url !== undefined ? 'url' : 'urlFile'}: Invalid value: ${JSON.stringify(o.webhook.url ?? o.webhook.urlFile)}: ${problem}`);
+  const webhook: WebhookConfig = { ...(o.webhook.url !== undefined ? { url: o.webhook.url } : { url_file: o.webhook.urlFile }), send_resolved: true };
   return {
     route: {
       receiver: 'inference-oncall',

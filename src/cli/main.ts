@@ -30,6 +30,54 @@ const intBetween = (min: number, max: number) => (value: string): number => {
 
 /** Files `render --output-dir` writes: `<index>-<kind>-<namespace>-<name>.yaml`. */
 const RENDERED_FILE = /^[0-9]+-[a-z0-9]+-[a-z0-9.-]+\.yaml$/;
+/**
+ * The record `render --output-dir` keeps in the directory: the files it wrote, one a line. The next
+ * render removes those of them it does not write again, and nothing else: a user's own file is never
+ * removed, whatever its name.
+ */
+export const RENDER_RECORD = '.inference-monitoring-render';
+const RECORD_HEADER = '# Files `inference-monitoring render --output-dir` wrote here; the next render removes those it does not write again.';
+
+/** Largest input `-f` reads: InferenceMonitoring documents are a few KiB; 8 MiB is far beyond any. */
+export const MAX_INPUT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A file (or `-` for stdin) as UTF-8, refusing to read more than `max` bytes: `-f /dev/zero` or a
+ * wrong path to a huge file ends at once with one line, instead of filling memory.
+ */
+export async function readBounded(file: string, max = MAX_INPUT_BYTES): Promise<string> {
+  const name = file === '-' ? 'input' : file;
+  const stream = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream) {
+      size += (chunk as Buffer).length;
+      if (size > max) throw new Error(`${name}: larger than ${max / 2 ** 20} MiB; InferenceMonitoring documents are far smaller`);
+      chunks.push(chunk as Buffer);
+    }
+  } finally {
+    if (file !== '-') (stream as fs.ReadStream).destroy();
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The files an earlier render recorded in `dir` (only plain names it could have written: a record edited to name `../x` removes nothing). */
+function recordedFiles(dir: string): string[] {
+  let text: string;
+  try { text = fs.readFileSync(path.join(dir, RENDER_RECORD), 'utf8'); } catch { return []; }
+  return text.split('\n').map((l) => l.trim()).filter((l) => RENDERED_FILE.test(l));
+}
+
+/** A `host:port` listen address (controller-runtime's `--metrics-bind-address` form: `:8080`, `127.0.0.1:8080`, `[::1]:8080`); port 0 picks a free one. */
+const bindAddress = (value: string): { host?: string; port: number } => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):([0-9]{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError('expected <host>:<port> (e.g. :8080, 127.0.0.1:8080, [::1]:8080) with a port from 0 to 65535');
+  const host = m[1] ?? m[2];
+  if (host && !m[1] && !/^[a-zA-Z0-9.-]+$/.test(host)) throw new InvalidArgumentError(`expected <host>:<port>: ${JSON.stringify(host)} is not a host name or address`);
+  return { host: host || undefined, port };
+};
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const program = new Command('inference-monitoring')
@@ -41,9 +89,9 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .description('validate InferenceMonitoring documents and print the manifests the controller would apply (like helm template)')
     .requiredOption('-f, --file <file>', 'YAML file with one or more InferenceMonitoring documents, or - for stdin')
     .option('-o, --output-dir <dir>', 'write one file per object (<index>-<kind>-<namespace>-<name>.yaml) instead of printing')
-    .action((opts: { file: string; outputDir?: string }) => {
+    .action(async (opts: { file: string; outputDir?: string }) => {
       const { parseAllDocuments, stackInputFromResource, planStack, renderPlan, collisionsBetween, SpecValidationError, manifestsYaml } = renderLib();
-      const text = fs.readFileSync(opts.file === '-' ? 0 : opts.file, 'utf8');
+      const text = await readBounded(opts.file);
       const manifests: Manifest[] = [];
       const rendered: Parameters<typeof collisionsBetween>[0][number][] = [];
       const errors: FieldError[] = [];
@@ -69,17 +117,24 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         out.write(manifestsYaml(manifests));
         return;
       }
-      fs.mkdirSync(opts.outputDir, { recursive: true });
+      const dir = opts.outputDir;
+      fs.mkdirSync(dir, { recursive: true });
+      const earlier = recordedFiles(dir);
       const width = String(manifests.length).length;
-      const written = new Set<string>();
-      manifests.forEach((m, i) => {
-        const name = `${[String(i).padStart(width, '0'), m.kind.toLowerCase(), m.metadata.namespace ?? 'cluster', m.metadata.name].join('-')}.yaml`;
-        fs.writeFileSync(path.join(opts.outputDir!, name), manifestsYaml([m]));
-        written.add(name);
-      });
-      // A file of an earlier render whose object is no longer rendered would be applied again: remove it (only files named as we name them).
-      for (const f of fs.readdirSync(opts.outputDir)) if (RENDERED_FILE.test(f) && !written.has(f)) fs.rmSync(path.join(opts.outputDir, f));
-      out.write(`wrote ${manifests.length} files to ${opts.outputDir}\n`);
+      const names = manifests.map((m, i) => `${[String(i).padStart(width, '0'), m.kind.toLowerCase(), m.metadata.namespace ?? 'cluster', m.metadata.name].join('-')}.yaml`);
+      const writeRecord = (files: readonly string[]) => {
+        const tmp = path.join(dir, `${RENDER_RECORD}.tmp`);
+        fs.writeFileSync(tmp, `${RECORD_HEADER}\n${files.map((f) => `${f}\n`).join('')}`);
+        fs.renameSync(tmp, path.join(dir, RENDER_RECORD));
+      };
+      // Recorded before they are written, so a render interrupted half-way still knows every file it may have left.
+      writeRecord([...new Set([...earlier, ...names])]);
+      manifests.forEach((m, i) => fs.writeFileSync(path.join(dir, names[i]), manifestsYaml([m])));
+      // A file an earlier render wrote whose object is no longer rendered would be applied again: remove it.
+      // Only files of the record: a user's own file is never removed, whatever its name.
+      for (const f of earlier) if (!names.includes(f)) fs.rmSync(path.join(dir, f), { force: true });
+      writeRecord(names);
+      out.write(`wrote ${manifests.length} files to ${dir}\n`);
     });
 
   program.command('alertmanager-config')
@@ -87,11 +142,14 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--webhook-url <url>', 'webhook every alert goes to (written into the configuration)')
     .option('--webhook-url-file <file>', 'path, inside the Alertmanager pod, of a file holding the webhook URL (keeps a token out of the configuration)')
     .action((opts: { webhookUrl?: string; webhookUrlFile?: string }) => {
-      if (!opts.webhookUrl === !opts.webhookUrlFile) throw new Error('give exactly one of --webhook-url and --webhook-url-file');
+      if ((opts.webhookUrl === undefined) === (opts.webhookUrlFile === undefined)) throw new Error('give exactly one of --webhook-url and --webhook-url-file');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { configYaml } = require('../config-yaml') as typeof import('../config-yaml');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { recommendedAlertmanagerConfig } = require('../alerts/alertmanager-config') as typeof import('../alerts/alertmanager-config');
+      const { recommendedAlertmanagerConfig, webhookUrlProblem, webhookUrlFileProblem } = require('../alerts/alertmanager-config') as typeof import('../alerts/alertmanager-config');
+      // What Alertmanager would refuse is refused here, naming the flag (amtool check-config agrees: test/alertmanager.test.ts).
+      const problem = opts.webhookUrl !== undefined ? webhookUrlProblem(opts.webhookUrl) : webhookUrlFileProblem(opts.webhookUrlFile!);
+      if (problem) throw new Error(`${opts.webhookUrl !== undefined ? '--webhook-url' : '--webhook-url-file'} ${JSON.stringify(opts.webhookUrl ?? opts.webhookUrlFile)}: ${problem}`);
       out.write(configYaml(recommendedAlertmanagerConfig({ webhook: { url: opts.webhookUrl, urlFile: opts.webhookUrlFile } })));
     });
 
@@ -154,7 +212,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .action(async (opts: { file: string; databaseUrl?: string; timeout: number }) => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { benchmarkClientConfig, ensureSchema, parseBenchmarkRun, recordBenchmark } = require('../benchmarks/loader') as typeof import('../benchmarks/loader');
-      const run = parseBenchmarkRun(JSON.parse(fs.readFileSync(opts.file, 'utf8')));
+      const run = parseBenchmarkRun(JSON.parse(await readBounded(opts.file)));
       // pg is loaded only for this command: the controller process should not carry it.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Client } = require('pg') as typeof import('pg');
@@ -171,11 +229,12 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .description('run the controller that reconciles InferenceMonitoring resources (SIGTERM stops it gracefully)')
     .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster config or $KUBECONFIG)')
     .option('--namespace <ns>', 'watch one namespace (default: all)')
-    .option('--metrics-port <port>', '/metrics, /healthz and /readyz port (0: any free port)', intBetween(0, 65535), 8080)
+    .option('--metrics-port <port>', '/metrics, /healthz and /readyz port (0: any free port); --metrics-bind-address replaces it', intBetween(0, 65535), 8080)
+    .option('--metrics-bind-address <host:port>', 'address of /metrics, /healthz and /readyz, e.g. 127.0.0.1:8080 or [::1]:8080 (:8080: every interface, the default)', bindAddress)
     .option('--workers <n>', 'concurrent reconciles', intBetween(1, 64), 2)
     .option('--resync-seconds <s>', 'periodic re-reconcile of every resource', intBetween(1, 86400), 300)
     .option('--leader-election-namespace <ns>', 'enable leader election with a Lease in this namespace')
-    .action(async (opts: { kubeconfig?: string; namespace?: string; metricsPort: number; workers: number; resyncSeconds: number; leaderElectionNamespace?: string }) => {
+    .action(async (opts: { kubeconfig?: string; namespace?: string; metricsPort: number; metricsBindAddress?: { host?: string; port: number }; workers: number; resyncSeconds: number; leaderElectionNamespace?: string }) => {
       /* eslint-disable @typescript-eslint/no-require-imports */
       const { Controller } = require('../controller/manager') as typeof import('../controller/manager');
       const { KubeApi } = require('../controller/kube') as typeof import('../controller/kube');
@@ -183,12 +242,19 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       const controller = new Controller({
         api: KubeApi.fromKubeconfig(opts.kubeconfig),
         namespace: opts.namespace,
-        metricsPort: opts.metricsPort,
+        metricsPort: opts.metricsBindAddress?.port ?? opts.metricsPort,
+        metricsHost: opts.metricsBindAddress?.host,
         workers: opts.workers,
         resyncMs: opts.resyncSeconds * 1000,
         leaderElection: opts.leaderElectionNamespace ? { namespace: opts.leaderElectionNamespace } : undefined,
       });
-      await controller.start();
+      try {
+        await controller.start();
+      } catch (e) {
+        // (A metrics address that cannot be bound, an apiserver that refuses): stop what started, then one line.
+        await controller.stop().catch(() => undefined);
+        throw e;
+      }
       await new Promise<void>((resolve) => {
         const stop = () => { void controller.stop().then(resolve); };
         process.once('SIGTERM', stop);

@@ -15,6 +15,24 @@ import { quantityValue } from '../spec/quantity';
 /** The controller container's default memory request and limit (bench/capacity.ts measures how many resources a limit holds). */
 export const CONTROLLER_MEMORY = { request: '128Mi', limit: '256Mi' } as const;
 
+/** Below this the controller cannot hold even its code and one stack's objects (BENCHMARKS.md, capacity). */
+export const MIN_MEMORY_LIMIT = '128Mi';
+/**
+ * Above this a limit is a typo (`1e30`), not a plan: 256Mi holds 1,750 resources, so 64Gi is some
+ * 250 times that. It also keeps the derived `--max-old-space-size` an integer Node accepts (1e30 would
+ * give `7.15e+23`, which Node refuses, and the container would never start).
+ */
+export const MAX_MEMORY_LIMIT = '64Gi';
+
+/** The limit in bytes, or an error naming the prop, the value and the bounds. */
+function validMemoryLimit(memoryLimit: string): number {
+  let bytes: number;
+  try { bytes = quantityValue(memoryLimit); } catch { bytes = NaN; }
+  if (!(bytes >= quantityValue(MIN_MEMORY_LIMIT))) throw new Error(`ControllerInstall memoryLimit: Invalid value: ${JSON.stringify(memoryLimit)}: must be a quantity of at least ${MIN_MEMORY_LIMIT}`);
+  if (!(bytes <= quantityValue(MAX_MEMORY_LIMIT))) throw new Error(`ControllerInstall memoryLimit: Invalid value: ${JSON.stringify(memoryLimit)}: must be a quantity of at most ${MAX_MEMORY_LIMIT}`);
+  return bytes;
+}
+
 /**
  * V8 flags of the controller container for a memory limit; the controller benchmarks run with the same
  * ones. Old space is 3/4 of the limit (192 MiB at 256Mi), leaving room for code and buffers; a 2 MiB
@@ -22,15 +40,13 @@ export const CONTROLLER_MEMORY = { request: '128Mi', limit: '256Mi' } as const;
  * RSS at 1000 resources from 229 to 206 MiB (BENCHMARKS.md).
  */
 export function controllerNodeOptions(memoryLimit: string = CONTROLLER_MEMORY.limit): string {
-  const mib = quantityValue(memoryLimit) / 2 ** 20;
+  const mib = validMemoryLimit(memoryLimit) / 2 ** 20;
   return `--max-old-space-size=${Math.floor(mib * 0.75)} --max-semi-space-size=2`;
 }
 /** The flags at the default limit. */
 export const CONTROLLER_NODE_OPTIONS = controllerNodeOptions();
 /** Environment of the controller container besides NODE_OPTIONS (glibc: fewer malloc arenas, less RSS for the same heap). */
 export const CONTROLLER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
-/** Below this the controller cannot hold even its code and one stack's objects (BENCHMARKS.md, capacity). */
-const MIN_MEMORY_LIMIT = '128Mi';
 
 export const DEFAULT_CONTROLLER_IMAGE = 'inference-monitoring-controller:0.1.0';
 const METRICS_PORT = 8080;
@@ -49,7 +65,7 @@ export interface ControllerInstallProps {
   /**
    * Memory limit of the controller container; V8's old space is set to 3/4 of it. What a limit holds
    * is measured by `npm run bench:capacity` (BENCHMARKS.md, "Capacity"): raise it for more resources
-   * than the default holds. At least 128Mi.
+   * than the default holds. From 128Mi to 64Gi (MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT).
    * @default '256Mi'
    */
   readonly memoryLimit?: string;
@@ -125,9 +141,7 @@ export class ControllerInstall extends Construct {
       liveness: kplus.Probe.fromHttpGet('/healthz', { port: METRICS_PORT }),
     });
     const memoryLimit = props.memoryLimit ?? CONTROLLER_MEMORY.limit;
-    let limitBytes: number;
-    try { limitBytes = quantityValue(memoryLimit); } catch { limitBytes = NaN; }
-    if (!(limitBytes >= quantityValue(MIN_MEMORY_LIMIT))) throw new Error(`ControllerInstall memoryLimit: Invalid value: ${JSON.stringify(memoryLimit)}: must be a quantity of at least ${MIN_MEMORY_LIMIT}`);
+    validMemoryLimit(memoryLimit);
     container.env.addVariable('NODE_OPTIONS', kplus.EnvValue.fromValue(controllerNodeOptions(memoryLimit)));
     for (const [k, v] of Object.entries(CONTROLLER_ENV)) container.env.addVariable(k, kplus.EnvValue.fromValue(v));
     setResources(ApiObject.of(deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: CONTROLLER_MEMORY.request, 'ephemeral-storage': '64Mi' }, { memory: memoryLimit, 'ephemeral-storage': '256Mi' });

@@ -23,6 +23,8 @@ export interface ControllerOptions {
   readonly namespace?: string;
   /** Port of /metrics, /healthz, /readyz; 0 picks a free one; undefined: no server. */
   readonly metricsPort?: number;
+  /** Address /metrics, /healthz, /readyz listen on (e.g. 127.0.0.1). @default - every interface */
+  readonly metricsHost?: string;
   /** @default 2 */ readonly workers?: number;
   /** Periodic re-enqueue of every resource. @default 5 minutes */
   readonly resyncMs?: number;
@@ -91,6 +93,7 @@ export class Controller {
         return [...this.ownedInformers.values()].flatMap((i) => i.byIndex(uid) as ChildEntry[]).filter((o) => o.metadata.namespace === namespace);
       },
       observedChild: (obj) => this.ownedInformers.get(`${obj.apiVersion}/${obj.kind}`)?.observe(obj) as ChildEntry | undefined,
+      cachedOwner: (o) => this.ownedInformers.get(`${o.apiVersion}/${o.kind}`)?.cache.get(`${o.metadata.namespace ?? ''}/${o.metadata.name}`)?.metadata.labels?.[OWNER_LABEL],
     });
     if (opts.leaderElection) {
       this.elector = new LeaderElector(opts.api, {
@@ -203,7 +206,7 @@ export class Controller {
         res.writeHead(404); res.end();
       }
     });
-    return new Promise((resolve) => this.server!.listen(port, () => { this.port = (this.server!.address() as any).port; resolve(); }));
+    return new Promise((resolve, reject) => this.server!.once('error', reject).listen(port, this.opts.metricsHost, () => { this.port = (this.server!.address() as any).port; resolve(); }));
   }
 }
 

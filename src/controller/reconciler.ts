@@ -1,14 +1,15 @@
 /**
  * Level-triggered reconcile of one InferenceMonitoring: read it, build the
- * desired objects with the same function as `cdk8s synth` (renderManifests),
+ * desired objects with the same function as `cdk8s synth` (renderPlan),
  * apply only what differs from what is live (server-side apply, one field
  * manager), prune what it owned before and no longer wants, and write status
  * through the status subresource only when it changed. No manifest logic here.
  */
-import { Manifest, planOrThrow, renderPlan, stackInputFromResource } from '../render';
-import { planStack } from '../plan/plan';
+import { Manifest, renderPlan, stackInputFromResource } from '../render';
+import { planStack, StackPlan } from '../plan/plan';
 import { ChildEntry, childEntry, compactObject, desiredDigest, settle } from './compact';
-import { Condition, setCondition } from './conditions';
+import type { FieldError } from '../spec/validate';
+import { boundedMessage, Condition, setCondition } from './conditions';
 import { FIELD_MANAGER, KubeApi, KubeApiError, KubeObject } from './kube';
 import { ReconcileResult } from './metrics';
 import { INFERENCE_MONITORING, NAMESPACE, OWNED_KINDS, ResourceKind, kindOf } from './resources';
@@ -52,6 +53,37 @@ export interface ReconcilerDeps {
   readonly cachedChildren?: (ownerUid: string, namespace: string) => ChildEntry[] | undefined;
   /** Called with each object an apply returned, so the caches are current before the watch event arrives; returns its cache entry. */
   readonly observedChild?: (obj: KubeObject) => ChildEntry | undefined;
+  /**
+   * The owner label of an object in the informer caches (undefined when they do not hold it): what this
+   * process created a moment ago, before the apiserver's reads show it (see claimCreations).
+   */
+  readonly cachedOwner?: (ref: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) => string | undefined;
+}
+
+/** Bytes of an Event's message (the client cuts at 1024 without saying so: cut here, with the marker). */
+const MAX_EVENT_MESSAGE_BYTES = 1000;
+
+/**
+ * Field errors for a spec that passed validation but could not be rendered: each string of the spec that
+ * reads as a URL but that the WHATWG URL parser refuses (`https://[am`, a `%zz` host, port 99999), with its
+ * path; otherwise the error itself at `spec`. (Validation refuses these now; a resource stored under an
+ * older CRD still reaches the controller.)
+ */
+export function renderErrors(spec: unknown, error: unknown): FieldError[] {
+  const out: FieldError[] = [];
+  const walk = (v: unknown, at: string): void => {
+    if (typeof v === 'string') {
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
+        try { new URL(v); } catch { out.push({ path: at, message: `Invalid value: ${JSON.stringify(v)}: not a valid URL (a bracketed host must be an IPv6 address, a host has no % escapes, a port is at most 65535)` }); }
+      }
+    } else if (Array.isArray(v)) {
+      v.forEach((x, i) => walk(x, `${at}[${i}]`));
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) walk(x, `${at}.${k}`);
+    }
+  };
+  walk(spec, 'spec');
+  return out.length ? out : [{ path: 'spec', message: `InternalError: the objects could not be rendered: ${(error as Error)?.message ?? String(error)}` }];
 }
 
 /**
@@ -129,6 +161,22 @@ function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
 }
 
+/**
+ * Why an object is left alone: it exists (or is being created) and is not this resource's. Never the
+ * other resource's UID, nor a name the tenant may not see: an owner in the resource's own namespace
+ * is named (its owner reference is on the object, which the tenant can read there), any other only as
+ * "another InferenceMonitoring".
+ */
+function notOwnedMessage(want: DesiredRef, cr: KubeObject, owner: string, existing?: KubeObject): string {
+  const ref = existing?.metadata.namespace === cr.metadata.namespace
+    ? (existing?.metadata.ownerReferences ?? []).find((r: any) => r?.kind === INFERENCE_MONITORING.kind && r?.uid === owner)
+    : undefined;
+  const whose = owner === '' ? `no ${OWNER_LABEL} label`
+    : ref ? `InferenceMonitoring ${ref.name} of this namespace owns it`
+      : 'another InferenceMonitoring owns it';
+  return `${want.kind} ${want.metadata.namespace}/${want.metadata.name}: exists and is not owned by this InferenceMonitoring (${whose}); left unchanged: rename the model or resource, or delete that object`;
+}
+
 const objKey = (o: { apiVersion: string; kind: string; metadata: { namespace?: string; name: string } }) => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 /** The desired objects of one reconcile, rendered and compacted on first need (or compacted earlier, see RECENT_COMPACT_SIZE). */
@@ -145,12 +193,14 @@ class Rendering {
 export class Reconciler {
   private readonly wanted = new Lru<DesiredRef[]>(DESIRED_CACHE_SIZE);
   private readonly recentCompact = new Lru<KubeObject[]>(RECENT_COMPACT_SIZE);
+  /** Objects being created right now (objKey → the creating resource's UID), see claimCreations. */
+  private readonly creating = new Map<string, string>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
-  /** The stamped desired objects of a resource at its generation. */
-  private render(cr: KubeObject, name: string, namespace: string): Manifest[] {
-    return renderPlan(planOrThrow({ name, namespace, spec: cr.spec })).map((m) => this.stamp(m, cr));
+  /** The stamped desired objects of a resource at its generation, from its plan (planned once, in reconcile). */
+  private render(cr: KubeObject, plan: StackPlan): Manifest[] {
+    return renderPlan(plan).map((m) => this.stamp(m, cr));
   }
 
   /** The desired objects' references and digests at the resource's generation (LRU); renders only on a miss. */
@@ -173,23 +223,24 @@ export class Reconciler {
     }
 
     const generation = cr.metadata.generation ?? 0;
-    const input = stackInputFromResource(cr, cr.metadata.namespace);
-    const planned = input.ok ? planStack(input.value) : input;
-    if (!planned.ok) {
-      const message = planned.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
-      const written = await this.writeStatus(cr, (conds) => [
-        setCondition(conds, { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message, observedGeneration: generation }, this.deps.now),
-        setCondition(conds, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: 'the spec is invalid; nothing was applied', observedGeneration: generation }, this.deps.now),
-        setCondition(conds, { type: 'Progressing', status: 'False', reason: 'InvalidSpec', message: 'waiting for a valid spec', observedGeneration: generation }, this.deps.now),
-      ], {});
-      if (written) await this.deps.api.event(cr, 'Warning', 'InvalidSpec', message).catch(() => undefined);
-      return { result: 'failed' };
-    }
-    const plan = planned.value;
-
     const generationKey = `${cr.metadata.uid}/${generation}`;
-    const rendering = new Rendering(() => this.render(cr, plan.name, plan.namespace), this.recentCompact.get(generationKey));
-    const desired = this.desiredRefs(generationKey, rendering);
+    // Validation, planning and rendering are pure functions of the spec: what they refuse (or throw on) is
+    // refused again until the spec changes, so it is reported and not retried (terminal, see refuse).
+    let plan: StackPlan;
+    let rendering: Rendering;
+    let desired: DesiredRef[];
+    try {
+      const input = stackInputFromResource(cr, cr.metadata.namespace);
+      const planned = input.ok ? planStack(input.value) : input;
+      if (!planned.ok) return await this.refuse(cr, 'InvalidSpec', planned.errors);
+      plan = planned.value;
+      rendering = new Rendering(() => this.render(cr, plan), this.recentCompact.get(generationKey));
+      desired = this.desiredRefs(generationKey, rendering);
+    } catch (e) {
+      const errors = renderErrors(cr.spec, e);
+      this.deps.log('render failed', { key, error: (e as Error)?.message, at: errors.map((x) => x.path) });
+      return this.refuse(cr, errors[0].path === 'spec' ? 'RenderFailed' : 'InvalidSpec', errors);
+    }
     const failures: string[] = [];
     // Another namespace must opt in before objects go there; objects already there are then pruned.
     const refused = await this.refusedNamespaces(cr, desired);
@@ -212,31 +263,40 @@ export class Reconciler {
       existing.set(objKey(want), this.deps.api.get(kindOf(want.apiVersion, want.kind), want.metadata.namespace ?? '', want.metadata.name, { fromCache: true })
         .then((obj) => ({ obj }), (error: unknown) => ({ error })));
     }
+    // Settle the ownership reads, then claim every object to create at once (see claimCreations).
+    const reads = new Map<string, { obj?: KubeObject; error?: unknown }>();
+    for (const [k, p] of existing) reads.set(k, await p);
+    const claims = this.claimCreations(cr, desired.filter((d) => existing.has(objKey(d))), reads);
     let applied = 0;
-    for (const [i, want] of desired.entries()) {
-      if (refused.has(want.metadata.namespace!)) continue;
-      if (!available.has(`${want.apiVersion}/${want.kind}`)) {
-        failures.push(`${want.kind} ${want.metadata.name}: the ${want.apiVersion} API is not installed in the cluster`);
-        continue;
+    try {
+      for (const [i, want] of desired.entries()) {
+        if (refused.has(want.metadata.namespace!)) continue;
+        if (!available.has(`${want.apiVersion}/${want.kind}`)) {
+          failures.push(`${want.kind} ${want.metadata.name}: the ${want.apiVersion} API is not installed in the cluster`);
+          continue;
+        }
+        const current = live.get(objKey(want));
+        if (current?.satisfies === want.digest) continue;
+        if (current?.content) {
+          if (isSubset(rendering.compact(i), current.content)) { settle(current, want.digest); continue; }
+          this.deps.log('drifted, applying', { object: objKey(want), at: firstDifference(rendering.compact(i), current.content) });
+        }
+        // Otherwise the object is missing, or it was judged against an earlier desired object: apply.
+        // Ours (in `live`) are applied; anything else only created, never taken over (see claimCreations).
+        const refusal = current ? undefined : claims.refused.get(objKey(want));
+        if (refusal) { failures.push(refusal); continue; }
+        try {
+          const d = rendering.object(i) as KubeObject;
+          const returned = current ? await this.deps.api.apply(d) : await this.createClaimed(d, reads.get(objKey(want)));
+          const entry = this.deps.observedChild?.(returned);
+          if (entry?.content && isSubset(rendering.compact(i), entry.content)) settle(entry, want.digest);
+          applied++;
+        } catch (e) {
+          failures.push(`${want.kind} ${want.metadata.namespace}/${want.metadata.name}: ${(e as Error).message}`);
+        }
       }
-      const current = live.get(objKey(want));
-      if (current?.satisfies === want.digest) continue;
-      if (current?.content) {
-        if (isSubset(rendering.compact(i), current.content)) { settle(current, want.digest); continue; }
-        this.deps.log('drifted, applying', { object: objKey(want), at: firstDifference(rendering.compact(i), current.content) });
-      }
-      // Otherwise the object is missing, or it was judged against an earlier desired object: apply.
-      const d = rendering.object(i);
-      try {
-        // Ours (in `live`) are applied; anything else only created, never taken over (see createOrClaim).
-        const returned = current ? await this.deps.api.apply(d as KubeObject) : await this.createOrClaim(cr, d as KubeObject, existing.get(objKey(want))!);
-        if (typeof returned === 'string') { failures.push(returned); continue; }
-        const entry = this.deps.observedChild?.(returned);
-        if (entry?.content && isSubset(rendering.compact(i), entry.content)) settle(entry, want.digest);
-        applied++;
-      } catch (e) {
-        failures.push(`${d.kind} ${d.metadata.namespace}/${d.metadata.name}: ${(e as Error).message}`);
-      }
+    } finally {
+      for (const k of claims.held) this.creating.delete(k);
     }
     if (rendering.rendered) this.recentCompact.set(generationKey, rendering.allCompacted());
     const wanted = new Set(desired.filter((d) => !refused.has(d.metadata.namespace!)).map(objKey));
@@ -263,7 +323,7 @@ export class Reconciler {
 
     const statusWritten = await this.writeStatus(cr, (conds) => [
       failures.length
-        ? setCondition(conds, { type: 'Degraded', status: 'True', reason: 'ApplyFailed', message: failures.join('; '), observedGeneration: generation }, this.deps.now)
+        ? setCondition(conds, { type: 'Degraded', status: 'True', reason: 'ApplyFailed', message: boundedMessage(failures), observedGeneration: generation }, this.deps.now)
         : setCondition(conds, { type: 'Degraded', status: 'False', reason: 'Reconciled', message: 'all objects applied', observedGeneration: generation }, this.deps.now),
       setCondition(conds, allReady
         ? { type: 'Ready', status: 'True', reason: 'AllModelsReady', message: `${readyCount}/${models.length} models ready`, observedGeneration: generation }
@@ -277,7 +337,7 @@ export class Reconciler {
             ? { type: 'Progressing', status: 'True', reason: 'Applying', message: `applied ${applied}, pruned ${pruned}`, observedGeneration: generation }
             : { type: 'Progressing', status: 'True', reason: 'ApplyFailed', message: 'retrying the objects Degraded names', observedGeneration: generation }, this.deps.now),
     ], { models, modelsReady: `${readyCount}/${models.length}`, urls });
-    if (statusWritten && failures.length) await this.deps.api.event(cr, 'Warning', 'ApplyFailed', failures.join('; ')).catch(() => undefined);
+    if (statusWritten && failures.length) await this.deps.api.event(cr, 'Warning', 'ApplyFailed', boundedMessage(failures, MAX_EVENT_MESSAGE_BYTES)).catch(() => undefined);
 
     this.deps.log('reconciled', { key, applied, pruned, failures: failures.length, ready: `${readyCount}/${models.length}` });
     const requeue = failures.length ? 30_000 : !allReady ? 15_000 : RESYNC_MS;
@@ -285,22 +345,61 @@ export class Reconciler {
   }
 
   /**
-   * Creates an object the caches do not show as this resource's. If one of that
-   * name exists, it is left untouched and reported, unless it carries this
-   * resource's owner label (a cache behind a write), then it is applied.
-   * Returns the apiserver's object, or the failure message. (An object created
-   * by someone else between the get and the apply would still be merged into:
-   * a window from the start of the pass, when the gets of all objects to
-   * create are sent together, to this object's apply; tens of milliseconds.)
+   * Reports, refusing to go on, a spec that cannot be rendered: `Degraded` (the reason, every field path)
+   * for the resource's generation, a Warning Event when the status changed, nothing applied. Terminal:
+   * no requeue (the same spec fails the same way); the resource's next change, or the periodic resync,
+   * reconciles it again, and an unchanged status is not written again.
    */
-  private async createOrClaim(cr: KubeObject, obj: KubeObject, read: Promise<{ obj?: KubeObject; error?: unknown }>): Promise<KubeObject | string> {
-    // The get sent at the start of the pass (one per object created, not per pass): an apply would merge into someone else's object and claim it.
-    const got = await read;
-    if (got.error) throw got.error;
-    const existing = got.obj;
-    const owner = existing?.metadata.labels?.[OWNER_LABEL];
-    if (!existing || owner === cr.metadata.uid) return this.deps.api.apply(obj);
-    return `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}: exists and is not owned by this InferenceMonitoring (${owner ? `its ${OWNER_LABEL} label names another resource, ${owner}` : `no ${OWNER_LABEL} label`}); left unchanged: rename the model or resource, or delete that object`;
+  private async refuse(cr: KubeObject, reason: 'InvalidSpec' | 'RenderFailed', errors: readonly FieldError[]): Promise<Action> {
+    const generation = cr.metadata.generation ?? 0;
+    const parts = errors.map((e) => `${e.path}: ${e.message}`);
+    const written = await this.writeStatus(cr, (conds) => [
+      setCondition(conds, { type: 'Degraded', status: 'True', reason, message: boundedMessage(parts), observedGeneration: generation }, this.deps.now),
+      setCondition(conds, { type: 'Ready', status: 'False', reason, message: reason === 'InvalidSpec' ? 'the spec is invalid; nothing was applied' : 'the objects could not be rendered; nothing was applied', observedGeneration: generation }, this.deps.now),
+      setCondition(conds, { type: 'Progressing', status: 'False', reason, message: 'waiting for a valid spec', observedGeneration: generation }, this.deps.now),
+    ], {});
+    if (written) await this.deps.api.event(cr, 'Warning', reason, boundedMessage(parts, MAX_EVENT_MESSAGE_BYTES)).catch(() => undefined);
+    return { result: 'failed' };
+  }
+
+  /**
+   * Decides, for one pass, which missing objects this resource may create: every one at once, before the
+   * first request, so that two resources whose objects share names and that are reconciled together never
+   * split those names between them: the first to claim gets every contested name, the other none (it is
+   * Degraded, naming each object). An object is refused when it exists and is not this resource's (no
+   * owner label, or another resource's: the ownership read at the start of the pass, or the informer
+   * caches, which hold what this process created a moment ago before the apiserver's reads do), or when
+   * another resource is creating it now. The claims are held until this pass's creations are done.
+   * (An object created outside this process between the read and the apply would still be merged into:
+   * a window of one pass, tens of milliseconds.)
+   */
+  private claimCreations(cr: KubeObject, toCreate: readonly DesiredRef[], reads: ReadonlyMap<string, { obj?: KubeObject; error?: unknown }>): { refused: Map<string, string>; held: string[] } {
+    const uid = cr.metadata.uid!;
+    const refused = new Map<string, string>();
+    for (const want of toCreate) {
+      const k = objKey(want);
+      const read = reads.get(k);
+      if (read?.error) continue; // reported when its creation is attempted
+      const readOwner = read?.obj ? read.obj.metadata.labels?.[OWNER_LABEL] ?? '' : undefined;
+      const cachedOwner = this.deps.cachedOwner?.(want);
+      const creator = this.creating.get(k);
+      const other = [readOwner, cachedOwner, creator].find((o) => o !== undefined && o !== uid);
+      if (other !== undefined) refused.set(k, notOwnedMessage(want, cr, other, read?.obj));
+    }
+    const held: string[] = [];
+    for (const want of toCreate) {
+      const k = objKey(want);
+      if (refused.has(k) || reads.get(k)?.error) continue;
+      this.creating.set(k, uid);
+      held.push(k);
+    }
+    return { refused, held };
+  }
+
+  /** Creates (server-side apply) an object claimCreations allowed; the ownership read's error, if it failed, instead. */
+  private async createClaimed(obj: KubeObject, read: { obj?: KubeObject; error?: unknown } | undefined): Promise<KubeObject> {
+    if (read?.error) throw read.error;
+    return this.deps.api.apply(obj);
   }
 
   /**
