@@ -8,6 +8,7 @@ import { boundedMessage, MAX_CONDITION_MESSAGE_BYTES, setCondition, Condition } 
 import { KubeApi, KubeApiError, KubeObject } from '../src/controller/kube';
 import { OWNER_LABEL, Reconciler, renderErrors } from '../src/controller/reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind } from '../src/controller/resources';
+import * as render from '../src/render';
 import { renderManifests } from '../src/render';
 
 const NS = 'tenant';
@@ -117,7 +118,10 @@ describe('a spec the CRD admitted but that cannot be rendered', () => {
     const degraded = condition('demo', 'Degraded');
     expect(degraded).toMatchObject({ status: 'True', observedGeneration: 3 });
     expect(['InvalidSpec']).toContain(degraded.reason);
-    expect(degraded.message).toContain(`${path}: Invalid value: ${JSON.stringify(url)}`);
+    // The library's URL check (the CRD's, issue #26) now refuses these when the spec is planned; before it,
+    // rendering threw and renderErrors named the field. Either way: the path, Degraded, nothing applied.
+    expect(degraded.message).toContain(`${path}: Invalid value: `);
+    expect(url).toBeTruthy();
     expect(condition('demo', 'Ready')).toMatchObject({ status: 'False', observedGeneration: 3 });
     expect(api.events).toEqual([{ name: 'demo', reason: degraded.reason, message: expect.stringContaining(path) }]);
     expect(api.writes.filter((w) => w.startsWith('apply'))).toEqual([]);
@@ -129,6 +133,19 @@ describe('a spec the CRD admitted but that cannot be rendered', () => {
 
   test('an error that no field explains is reported at spec with reason RenderFailed', () => {
     expect(renderErrors({ models: [] }, new Error('boom'))).toEqual([{ path: 'spec', message: 'InternalError: the objects could not be rendered: boom' }]);
+  });
+
+  test('a render that throws on a valid spec: Degraded (RenderFailed at spec), no throw, nothing applied', async () => {
+    const { api, reconciler, create, condition } = setUp();
+    const spy = jest.spyOn(render, 'renderPlan').mockImplementation(() => { throw new TypeError('Invalid URL'); });
+    try {
+      create('demo', { models: [model('m')], ...slim });
+      expect(await reconciler.reconcile(`${NS}/demo`)).toEqual({ result: 'failed' });
+      expect(condition('demo', 'Degraded')).toMatchObject({ status: 'True', reason: 'RenderFailed', observedGeneration: 3, message: 'spec: InternalError: the objects could not be rendered: Invalid URL' });
+      expect(api.writes.filter((w) => w.startsWith('apply'))).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 
