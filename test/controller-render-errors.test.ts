@@ -27,7 +27,7 @@ function crdWithoutUrlChecks(): any {
   const strip = (s: any): void => {
     if (!s || typeof s !== 'object') return;
     if (Array.isArray(s['x-kubernetes-validations'])) {
-      s['x-kubernetes-validations'] = s['x-kubernetes-validations'].filter((r: any) => !/url/i.test(`${r.rule} ${r.fieldPath ?? ''}`));
+      s['x-kubernetes-validations'] = s['x-kubernetes-validations'].filter((r: any) => !/url|port/i.test(`${r.rule} ${r.fieldPath ?? ''} ${r.message ?? ''}`));
       if (!s['x-kubernetes-validations'].length) delete s['x-kubernetes-validations'];
     }
     for (const [k, v] of Object.entries<any>(s.properties ?? {})) {
