@@ -1,8 +1,8 @@
 import { ApiObject, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { componentSelector, stackLabels } from '../names';
-import { restrictedContainer, setResources, singleReplicaStatefulSet } from './k8s-helpers';
+import { StackComponent, StackComponentProps, nonRootPod } from './component';
+import { restrictedContainer, setResources } from './k8s-helpers';
 
 /** Alertmanager image; v0.35.0 is what the tests build from the Go module proxy and run. */
 export const DEFAULT_ALERTMANAGER_IMAGE = 'quay.io/prometheus/alertmanager:v0.35.0';
@@ -11,13 +11,9 @@ const ALERTMANAGER_UID = 65534;
 const CONFIG_DIR = '/etc/alertmanager';
 const DATA_DIR = '/alertmanager';
 
-export interface AlertmanagerProps {
+export interface AlertmanagerProps extends StackComponentProps {
   /** Name of the StatefulSet and its Service. */
   readonly name: string;
-  /** Namespace of both. */
-  readonly namespace: string;
-  /** `app.kubernetes.io/instance` value. */
-  readonly instance: string;
   /** Web (API) port. */
   readonly port: number;
   /** The Secret holding the configuration: the user's, never generated (receivers carry credentials). */
@@ -33,22 +29,17 @@ export interface AlertmanagerProps {
  * file. Alertmanager does not reload a changed file by itself:
  * `kubectl rollout restart statefulset/<name>` after editing the Secret.
  */
-export class Alertmanager extends Construct {
+export class Alertmanager extends StackComponent {
   public readonly statefulSet: kplus.StatefulSet;
   public readonly service: kplus.Service;
 
   constructor(scope: Construct, id: string, props: AlertmanagerProps) {
-    super(scope, id);
-    const labels = stackLabels(props.instance, 'alertmanager', 'alertmanager');
-    const selector = componentSelector(props.instance, 'alertmanager');
+    super(scope, id, props, { appName: 'alertmanager', component: 'alertmanager' });
     // Prometheus addresses the one pod by its Service.
-    ({ service: this.service, statefulSet: this.statefulSet } = singleReplicaStatefulSet(this, {
-      name: props.name, namespace: props.namespace, labels, selector, port: props.port,
-      statefulSet: {
-        automountServiceAccountToken: false,
-        podMetadata: { labels },
-        securityContext: { ensureNonRoot: true, user: ALERTMANAGER_UID, group: ALERTMANAGER_UID, fsGroup: ALERTMANAGER_UID },
-      },
+    ({ service: this.service, statefulSet: this.statefulSet } = this.singleReplicaStatefulSet(props.port, {
+      automountServiceAccountToken: false,
+      podMetadata: { labels: this.labels },
+      securityContext: nonRootPod(ALERTMANAGER_UID),
     }));
     const config = kplus.Volume.fromSecret(this, 'config-volume', kplus.Secret.fromSecretName(this, 'config-secret', props.configSecret.name), {
       name: 'config',

@@ -1,7 +1,7 @@
 import { ApiObject, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { componentSelector, stackLabels } from '../names';
+import { StackComponent, StackComponentProps } from './component';
 import { setResources } from './k8s-helpers';
 
 export const DEFAULT_DCGM_IMAGE = 'nvcr.io/nvidia/k8s/dcgm-exporter:4.6.1-4.8.4-distroless';
@@ -9,11 +9,7 @@ export const DEFAULT_DCGM_IMAGE = 'nvcr.io/nvidia/k8s/dcgm-exporter:4.6.1-4.8.4-
 export const GPU_NODE_LABEL = 'nvidia.com/gpu.present';
 const POD_RESOURCES_DIR = '/var/lib/kubelet/pod-resources';
 
-export interface DcgmExporterProps {
-  readonly name: string;
-  readonly namespace: string;
-  /** `app.kubernetes.io/instance` value. */
-  readonly instance: string;
+export interface DcgmExporterProps extends StackComponentProps {
   /** Metrics port. */
   readonly port: number;
   /** @default DEFAULT_DCGM_IMAGE */
@@ -28,23 +24,19 @@ export interface DcgmExporterProps {
  * run it in a namespace that allows that (or use the GPU Operator's exporter
  * with `gpuMetrics.deployExporter: false`).
  */
-export class DcgmExporter extends Construct {
+export class DcgmExporter extends StackComponent {
   public readonly daemonSet: kplus.DaemonSet;
-  public readonly labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: DcgmExporterProps) {
-    super(scope, id);
-    const labels = stackLabels(props.instance, 'dcgm-exporter', 'gpu-metrics');
-    this.labels = labels;
-    const selector = componentSelector(props.instance, 'gpu-metrics');
+    super(scope, id, props, { appName: 'dcgm-exporter', component: 'gpu-metrics' });
     this.daemonSet = new kplus.DaemonSet(this, 'Resource', {
-      metadata: { name: props.name, namespace: props.namespace, labels },
+      metadata: this.metadata(),
       select: false,
-      podMetadata: { labels },
+      podMetadata: { labels: this.labels },
       automountServiceAccountToken: false,
       securityContext: { ensureNonRoot: false, user: 0 },
     });
-    this.daemonSet.select(kplus.LabelSelector.of({ labels: selector }));
+    this.selectPods(this.daemonSet);
     const podResources = kplus.Volume.fromHostPath(this, 'pod-resources', 'pod-resources', { path: POD_RESOURCES_DIR, type: kplus.HostPathVolumeType.DIRECTORY });
     const container = this.daemonSet.addContainer({
       name: 'dcgm-exporter',

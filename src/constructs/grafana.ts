@@ -3,20 +3,18 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { configYaml } from '../config-yaml';
 import { BENCHMARK_DB_ENV, DASHBOARDS_DIR, DatasourceOptions, buildDashboardProviders, buildDatasources } from '../grafana/provisioning';
-import { objectName, componentSelector, stackLabels } from '../names';
+import { objectName } from '../names';
+import { PORTS } from '../plan/endpoints';
+import { StackComponent, StackComponentProps, nonRootPod } from './component';
 import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
 
 export const DEFAULT_GRAFANA_IMAGE = 'docker.io/grafana/grafana:12.3.0';
-export const GRAFANA_PORT = 3000;
+export const GRAFANA_PORT = PORTS.grafana;
 /** The image's `grafana` user. */
 const GRAFANA_UID = 472;
 const ADMIN_DIR = '/etc/grafana/admin';
 
-export interface GrafanaProps {
-  readonly name: string;
-  readonly namespace: string;
-  /** `app.kubernetes.io/instance` value. */
-  readonly instance: string;
+export interface GrafanaProps extends StackComponentProps {
   /** Datasources to provision. */
   readonly datasources: DatasourceOptions;
   /** Secret with the admin credentials; Grafana reads them from files, never from a ConfigMap. */
@@ -46,30 +44,27 @@ export interface GrafanaProps {
  * the stack's dashboards. Admin credentials come from a Secret mounted as
  * files; anonymous access is off unless asked for.
  */
-export class Grafana extends Construct {
+export class Grafana extends StackComponent {
   public readonly deployment: kplus.Deployment;
   public readonly service: kplus.Service;
-  public readonly labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: GrafanaProps) {
-    super(scope, id);
-    const labels = stackLabels(props.instance, 'grafana', 'grafana');
-    this.labels = labels;
-    const selector = componentSelector(props.instance, 'grafana');
+    super(scope, id, props, { appName: 'grafana', component: 'grafana' });
+    const labels = this.labels;
     const datasourcesText = configYaml(buildDatasources(props.datasources));
     const providersText = configYaml(buildDashboardProviders());
-    const datasources = new kplus.ConfigMap(this, 'datasources', { metadata: { name: objectName([props.name, 'datasources']), namespace: props.namespace, labels }, data: { 'datasources.yaml': datasourcesText } });
-    const providers = new kplus.ConfigMap(this, 'providers', { metadata: { name: objectName([props.name, 'dashboard-providers']), namespace: props.namespace, labels }, data: { 'providers.yaml': providersText } });
+    const datasources = new kplus.ConfigMap(this, 'datasources', { metadata: this.metadata(objectName([props.name, 'datasources'])), data: { 'datasources.yaml': datasourcesText } });
+    const providers = new kplus.ConfigMap(this, 'providers', { metadata: this.metadata(objectName([props.name, 'dashboard-providers'])), data: { 'providers.yaml': providersText } });
 
     this.deployment = new kplus.Deployment(this, 'Resource', {
-      metadata: { name: props.name, namespace: props.namespace, labels },
+      metadata: this.metadata(),
       replicas: 1,
       select: false,
       podMetadata: { labels, annotations: { [CONFIG_CHECKSUM_ANNOTATION]: checksum(datasourcesText, providersText) } },
       automountServiceAccountToken: false,
-      securityContext: { ensureNonRoot: true, user: GRAFANA_UID, group: GRAFANA_UID, fsGroup: GRAFANA_UID },
+      securityContext: nonRootPod(GRAFANA_UID),
     });
-    this.deployment.select(kplus.LabelSelector.of({ labels: selector }));
+    this.selectPods(this.deployment);
 
     const adminSecret = kplus.Secret.fromSecretName(this, 'admin', props.adminSecret.name);
     const mounts: kplus.VolumeMount[] = [
@@ -120,10 +115,6 @@ export class Grafana extends Construct {
     }
     setResources(ApiObject.of(this.deployment), '/spec/template/spec/containers/0', { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '256Mi' }, { memory: '1Gi', 'ephemeral-storage': '1Gi' });
 
-    this.service = new kplus.Service(this, 'Service', {
-      metadata: { name: props.name, namespace: props.namespace, labels },
-      ports: [{ name: 'http', port: GRAFANA_PORT, targetPort: GRAFANA_PORT }],
-    });
-    for (const [k, v] of Object.entries(selector)) this.service.selectLabel(k, v);
+    this.service = this.addService([{ name: 'http', port: GRAFANA_PORT }]);
   }
 }

@@ -2,7 +2,10 @@ import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { objectName } from '../names';
-import { ModelPlan, TRACES_HEADERS_ENV, literalEnv } from '../plan/plan';
+import { TRACES_HEADERS_ENV, enginePorts, literalEnv, servicePorts } from '../plan/model';
+import { ModelPlan } from '../plan/types';
+
+export { enginePorts, servicePorts };
 import { setResources } from './k8s-helpers';
 
 /** Default GPU toleration: the taint the NVIDIA GPU Operator and most clouds put on GPU nodes. */
@@ -23,7 +26,7 @@ export interface InferenceModelProps {
   /** Namespace of every object. */
   readonly namespace: string;
   /**
-   * Extra environment for the engine container (e.g. OTLP metrics endpoints).
+   * Extra environment for the engine container, after the plan's (the engine's, then its OTLP metrics push).
    * @default - none
    */
   readonly extraEnv?: ReadonlyArray<{ readonly name: string; readonly value: string }>;
@@ -96,7 +99,7 @@ export class InferenceModel extends Construct {
       const secret = kplus.Secret.fromSecretName(this, 'traces-headers', plan.tracesHeadersSecret.name);
       engine.env.addVariable(TRACES_HEADERS_ENV, kplus.EnvValue.fromSecretValue({ secret, key: plan.tracesHeadersSecret.key }));
     }
-    for (const e of [...(plan.engineProcess.env ?? []), ...(props.extraEnv ?? [])]) {
+    for (const e of [...(plan.engineProcess.env ?? []), ...(plan.otlpPushEnv ?? []), ...(props.extraEnv ?? [])]) {
       engine.env.addVariable(e.name, kplus.EnvValue.fromValue(e.value));
     }
     for (const e of m.env ?? []) {
@@ -194,18 +197,4 @@ export class InferenceModel extends Construct {
       obj.addJsonPatch(JsonPatch.add('/spec/template/spec/tolerations', tolerations.map((t) => ({ ...t }))));
     }
   }
-}
-
-/** Ports of the engine container: the first API server, then one per extra data-parallel rank. */
-export function enginePorts(plan: ModelPlan): Array<{ name: string; port: number }> {
-  if (plan.metricsEndpoints.length > 0) return plan.metricsEndpoints.map((e) => ({ name: e.portName, port: e.port }));
-  return [{ name: 'http', port: plan.enginePort }];
-}
-
-/** Service ports: the client port and every metrics port, each once. */
-export function servicePorts(plan: ModelPlan): Array<{ name: string; port: number }> {
-  const out = new Map<string, number>();
-  out.set(plan.servicePort.name, plan.servicePort.port);
-  for (const p of enginePorts(plan)) out.set(p.name, p.port);
-  return [...out.entries()].map(([name, port]) => ({ name, port }));
 }

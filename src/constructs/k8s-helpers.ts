@@ -5,7 +5,6 @@
  */
 import { ApiObject, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
-import { Construct } from 'constructs';
 import { createHash } from 'crypto';
 
 /** Container settings that satisfy Pod Security Standards `restricted`. */
@@ -47,41 +46,3 @@ export function checksum(...parts: string[]): string {
 
 /** Annotation that changes when mounted configuration changes, so the pods roll. */
 export const CONFIG_CHECKSUM_ANNOTATION = 'monitoring.inference.dev/config-checksum';
-
-export interface SingleReplicaStatefulSetProps {
-  /** Name of the StatefulSet and of its governing Service. */
-  readonly name: string;
-  /** Namespace of both. */
-  readonly namespace: string;
-  /** Labels of both and of the pod. */
-  readonly labels: Record<string, string>;
-  /** Pod selector of both. */
-  readonly selector: Record<string, string>;
-  /** The one port the Service exposes, named `http`. */
-  readonly port: number;
-  /** The rest of the StatefulSet (service account, pod annotations, security context, grace period). */
-  readonly statefulSet: Omit<kplus.StatefulSetProps, 'metadata' | 'service' | 'select' | 'replicas'>;
-}
-
-/**
- * One replica of a stateful component (Prometheus, Alertmanager) behind a headless Service: it is the
- * StatefulSet's governing Service (stable pod DNS), and with one replica no load balancing is lost.
- * Created in `scope` as `Service` and `Resource`.
- */
-export function singleReplicaStatefulSet(scope: Construct, props: SingleReplicaStatefulSetProps): { service: kplus.Service; statefulSet: kplus.StatefulSet } {
-  const service = new kplus.Service(scope, 'Service', {
-    metadata: { name: props.name, namespace: props.namespace, labels: props.labels },
-    clusterIP: 'None',
-    ports: [{ name: 'http', port: props.port, targetPort: props.port }],
-  });
-  for (const [k, v] of Object.entries(props.selector)) service.selectLabel(k, v);
-  const statefulSet = new kplus.StatefulSet(scope, 'Resource', {
-    ...props.statefulSet,
-    metadata: { name: props.name, namespace: props.namespace, labels: props.labels },
-    service,
-    select: false,
-    replicas: 1,
-  });
-  statefulSet.select(kplus.LabelSelector.of({ labels: props.selector }));
-  return { service, statefulSet };
-}

@@ -2,10 +2,12 @@ import { ApiObject, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { configYaml } from '../config-yaml';
-import { objectName, componentSelector, stackLabels } from '../names';
+import { objectName } from '../names';
+import { PORTS } from '../plan/endpoints';
 import { PrometheusConfig, RuleFile } from '../prometheus/config-types';
-import { PROMETHEUS_PORT, RULES_DIR } from '../prometheus/prometheus-config';
-import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources, singleReplicaStatefulSet } from './k8s-helpers';
+import { RULES_DIR } from '../prometheus/prometheus-config';
+import { StackComponent, StackComponentProps, nonRootPod } from './component';
+import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
 import { compareLikeLocale } from '../collate';
 
 /** Prometheus 3 image; its module version v0.316.0 is what the tests build and run. */
@@ -13,13 +15,11 @@ export const DEFAULT_PROMETHEUS_IMAGE = 'quay.io/prometheus/prometheus:v3.16.0';
 /** The image's `nobody` user. */
 const PROMETHEUS_UID = 65534;
 const DATA_DIR = '/prometheus';
+const PROMETHEUS_PORT = PORTS.prometheus;
 
-export interface ManagedPrometheusProps {
+export interface ManagedPrometheusProps extends StackComponentProps {
   /** Name of every object (StatefulSet, Service, ConfigMaps, ServiceAccount, Roles). */
   readonly name: string;
-  readonly namespace: string;
-  /** `app.kubernetes.io/instance` value. */
-  readonly instance: string;
   /** The generated `prometheus.yml`. */
   readonly config: PrometheusConfig;
   /** Rule files by file name (`*.yaml`). */
@@ -60,23 +60,20 @@ export interface ManagedPrometheusProps {
  * (engines that push metrics) and so is the remote-write receiver (Tempo's
  * metrics generator writes span metrics and service graphs to it).
  */
-export class ManagedPrometheus extends Construct {
+export class ManagedPrometheus extends StackComponent {
   public readonly statefulSet: kplus.StatefulSet;
   public readonly service: kplus.Service;
   public readonly serviceAccount: kplus.ServiceAccount;
   public readonly configMap: kplus.ConfigMap;
   public readonly rulesConfigMap: kplus.ConfigMap;
-  public readonly labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: ManagedPrometheusProps) {
-    super(scope, id);
-    const labels = stackLabels(props.instance, 'prometheus', 'prometheus');
-    this.labels = labels;
-    const selector = componentSelector(props.instance, 'prometheus');
+    super(scope, id, props, { appName: 'prometheus', component: 'prometheus' });
+    const labels = this.labels;
     const configText = configYaml(props.config);
     const ruleTexts = Object.fromEntries(Object.entries(props.ruleFiles).sort(([a], [b]) => compareLikeLocale(a, b)).map(([k, v]) => [k, configYaml(v)]));
 
-    this.serviceAccount = new kplus.ServiceAccount(this, 'sa', { metadata: { name: props.name, namespace: props.namespace, labels }, automountToken: true });
+    this.serviceAccount = new kplus.ServiceAccount(this, 'sa', { metadata: this.metadata(), automountToken: true });
     for (const ns of [...new Set([props.namespace, ...(props.discoveryNamespaces ?? [])])].sort()) {
       // Least privilege: read pods (service discovery) in the namespaces it scrapes, nothing else.
       const role = new kplus.Role(this, `discovery-${ns}`, { metadata: { name: props.name, namespace: ns, labels } });
@@ -85,19 +82,16 @@ export class ManagedPrometheus extends Construct {
       binding.addSubjects(this.serviceAccount);
     }
 
-    this.configMap = new kplus.ConfigMap(this, 'config', { metadata: { name: props.name, namespace: props.namespace, labels }, data: { 'prometheus.yml': configText } });
-    this.rulesConfigMap = new kplus.ConfigMap(this, 'rules', { metadata: { name: objectName([props.name, 'rules']), namespace: props.namespace, labels }, data: ruleTexts });
+    this.configMap = new kplus.ConfigMap(this, 'config', { metadata: this.metadata(), data: { 'prometheus.yml': configText } });
+    this.rulesConfigMap = new kplus.ConfigMap(this, 'rules', { metadata: this.metadata(objectName([props.name, 'rules'])), data: ruleTexts });
 
-    ({ service: this.service, statefulSet: this.statefulSet } = singleReplicaStatefulSet(this, {
-      name: props.name, namespace: props.namespace, labels, selector, port: PROMETHEUS_PORT,
-      statefulSet: {
-        serviceAccount: this.serviceAccount,
-        // kubernetes_sd_configs lists pods with this token (cdk8s-plus leaves it unmounted by default).
-        automountServiceAccountToken: true,
-        podMetadata: { labels, annotations: { [CONFIG_CHECKSUM_ANNOTATION]: checksum(configText, ...Object.values(ruleTexts)) } },
-        securityContext: { ensureNonRoot: true, user: PROMETHEUS_UID, group: PROMETHEUS_UID, fsGroup: PROMETHEUS_UID },
-        terminationGracePeriod: Duration.seconds(120),
-      },
+    ({ service: this.service, statefulSet: this.statefulSet } = this.singleReplicaStatefulSet(PROMETHEUS_PORT, {
+      serviceAccount: this.serviceAccount,
+      // kubernetes_sd_configs lists pods with this token (cdk8s-plus leaves it unmounted by default).
+      automountServiceAccountToken: true,
+      podMetadata: { labels, annotations: { [CONFIG_CHECKSUM_ANNOTATION]: checksum(configText, ...Object.values(ruleTexts)) } },
+      securityContext: nonRootPod(PROMETHEUS_UID),
+      terminationGracePeriod: Duration.seconds(120),
     }));
 
     const configVolume = kplus.Volume.fromConfigMap(this, 'config-volume', this.configMap, { name: 'config' });

@@ -1,103 +1,12 @@
 import { Construct } from 'constructs';
 import { IntOrString, KubeNetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer } from 'cdk8s-plus-28/lib/imports/k8s';
 import { objectName, stackLabels } from '../names';
+import { NetworkPoliciesPlan, Peer } from '../plan/types';
 
-/** Pods a rule admits or lets reach: by labels, in the policy's namespace or another one. */
-export interface Peer {
-  /** Pod labels (matchLabels). */
-  readonly selector: Record<string, string>;
-  /**
-   * Namespace of the pods.
-   * @default - the policy's namespace
-   */
-  readonly namespace?: string;
-}
+export { EgressAllowance, ModelPolicy, Peer, PolicyComponent } from '../plan/types';
 
-/** A component of the stack the policies select. */
-export interface PolicyComponent extends Peer {
-  /** Name of its NetworkPolicy. */
-  readonly name: string;
-}
-
-export interface ModelPolicy extends PolicyComponent {
-  /** Ports that serve clients: anyone may connect. */
-  readonly openPorts: readonly number[];
-  /** Ports that serve only `/metrics` (LMDeploy rank servers): only the scraping Prometheus. */
-  readonly metricsOnlyPorts: readonly number[];
-  /** It pushes OTLP metrics to the stack's Prometheus. */
-  readonly pushesToPrometheus: boolean;
-  /** It exports traces to the stack's Tempo. */
-  readonly sendsTraces: boolean;
-  /**
-   * It exports traces to an external collector (`spec.tracing.endpoint`), on `EgressAllowance.traceCollectorPort`.
-   * @default false
-   */
-  readonly sendsTracesExternally?: boolean;
-}
-
-/** With `defaultDeny`: what the stack's pods may reach beyond their own peers. */
-export interface EgressAllowance {
-  /** TCP ports of the API server (Prometheus' discovery). */
-  readonly apiServerPorts: readonly number[];
-  /** TCP ports model pods may reach anywhere (model downloads). */
-  readonly modelEgressPorts: readonly number[];
-  /** TCP ports of remote-write endpoints (any address: they are outside the cluster or unknown). */
-  readonly remoteWritePorts: readonly number[];
-  /** TCP ports the stack's Alertmanager reaches anywhere (its receivers). */
-  readonly alertmanagerEgressPorts: readonly number[];
-  /** TCP port of the benchmark database Grafana queries, if any. */
-  readonly benchmarkDatabasePort?: number;
-  /**
-   * TCP port of the external trace collector (`spec.tracing.endpoint`) the engines export to, on any address.
-   * @default - none: traces go to the stack's Tempo, or nowhere
-   */
-  readonly traceCollectorPort?: number;
-}
-
-export interface StackNetworkPoliciesProps {
-  /** Namespace of the policies (the stack's). */
-  readonly namespace: string;
-  /** `app.kubernetes.io/instance` value. */
-  readonly instance: string;
-  /** Selector of every pod of the stack (the default-deny policy's). */
-  readonly stackSelector: Record<string, string>;
-  /**
-   * The stack's own Prometheus (managed, or operator mode's `createPrometheus`).
-   * @default - none: a shared Prometheus, whose policies are not ours
-   */
-  readonly prometheus?: PolicyComponent & { readonly port: number };
-  /** The Prometheus that scrapes the stack's targets: its own, or the shared one. */
-  readonly scraper: Peer;
-  /** The Prometheus Grafana queries and engines push to, and its port. */
-  readonly queryPrometheus: Peer & { readonly port: number };
-  /**
-   * The KEDA operator, admitted to the stack's own Prometheus when a model autoscales.
-   * @default - none
-   */
-  readonly autoscaler?: Peer;
-  /** Tempo, with its query and OTLP ports; `remoteWrites` when its metrics generator writes to the stack's Prometheus. */
-  readonly tempo?: PolicyComponent & { readonly queryPort: number; readonly otlpPorts: readonly number[]; readonly remoteWrites: boolean };
-  /** Grafana: users reach its HTTP port from anywhere, nothing else. */
-  readonly grafana?: PolicyComponent & { readonly port: number };
-  /**
-   * The stack's own Alertmanager: only the stack's Prometheus reaches it.
-   * @default - none
-   */
-  readonly alertmanager?: PolicyComponent & { readonly port: number };
-  /** Ports of existing Alertmanagers the stack's Prometheus sends to (egress, any address). */
-  readonly alertmanagerEndpointPorts?: readonly number[];
-  /** Our DCGM exporter: only the scraping Prometheus reaches it. */
-  readonly dcgm?: PolicyComponent & { readonly port: number };
-  /** Everything Prometheus scrapes, for its egress: model pods, existing workloads, an exporter elsewhere. */
-  readonly scrapeTargets: ReadonlyArray<Peer & { readonly ports: readonly number[] }>;
-  /** Model pods. */
-  readonly models: readonly ModelPolicy[];
-  /**
-   * Deny every other ingress and egress of the stack's pods (a policy selecting them all, and egress rules per component).
-   * @default - ingress only; egress is not restricted
-   */
-  readonly defaultDeny?: EgressAllowance;
-}
+/** What the policies are drawn from: the plan's `networkPolicies` (see `planNetworkPolicies`). */
+export type StackNetworkPoliciesProps = NetworkPoliciesPlan;
 
 const tcp = (port: number) => ({ protocol: 'TCP', port: IntOrString.fromNumber(port) });
 const peer = (p: Peer, policyNamespace: string): NetworkPolicyPeer => ({

@@ -3,13 +3,15 @@ import { goDuration } from '../duration';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { configYaml } from '../config-yaml';
-import { objectName, componentSelector, stackLabels } from '../names';
+import { objectName } from '../names';
+import { PORTS } from '../plan/endpoints';
+import { StackComponent, StackComponentProps, nonRootPod } from './component';
 import { CONFIG_CHECKSUM_ANNOTATION, checksum, restrictedContainer, setResources } from './k8s-helpers';
 
 export const DEFAULT_TEMPO_IMAGE = 'docker.io/grafana/tempo:2.8.2';
-export const TEMPO_HTTP_PORT = 3200;
-export const OTLP_GRPC_PORT = 4317;
-export const OTLP_HTTP_PORT = 4318;
+export const TEMPO_HTTP_PORT = PORTS.tempoHttp;
+export const OTLP_GRPC_PORT = PORTS.otlpGrpc;
+export const OTLP_HTTP_PORT = PORTS.otlpHttp;
 /** The image's `tempo` user. */
 const TEMPO_UID = 10001;
 const DATA_DIR = '/var/tempo';
@@ -30,11 +32,7 @@ export interface TempoConfig {
   overrides?: { defaults: { metrics_generator: { processors: string[] } } };
 }
 
-export interface TempoProps {
-  readonly name: string;
-  readonly namespace: string;
-  /** `app.kubernetes.io/instance` value. */
-  readonly instance: string;
+export interface TempoProps extends StackComponentProps {
   /** How long traces are kept (`block_retention`). */
   readonly retention: string;
   /**
@@ -79,23 +77,20 @@ export function buildTempoConfig(props: Pick<TempoProps, 'retention' | 'remoteWr
  * (gRPC) and 4318 (HTTP), serves queries to Grafana on 3200, and writes span
  * metrics and service graphs to Prometheus.
  */
-export class Tempo extends Construct {
+export class Tempo extends StackComponent {
   public readonly deployment: kplus.Deployment;
   public readonly service: kplus.Service;
-  public readonly labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: TempoProps) {
-    super(scope, id);
-    const labels = stackLabels(props.instance, 'tempo', 'tempo');
-    this.labels = labels;
-    const selector = componentSelector(props.instance, 'tempo');
+    super(scope, id, props, { appName: 'tempo', component: 'tempo' });
+    const labels = this.labels;
     const configText = configYaml(buildTempoConfig(props));
-    const config = new kplus.ConfigMap(this, 'config', { metadata: { name: props.name, namespace: props.namespace, labels }, data: { 'tempo.yaml': configText } });
+    const config = new kplus.ConfigMap(this, 'config', { metadata: this.metadata(), data: { 'tempo.yaml': configText } });
 
     let data: kplus.Volume;
     if (props.storageSize) {
       const claim = new kplus.PersistentVolumeClaim(this, 'data-claim', {
-        metadata: { name: objectName([props.name, 'data']), namespace: props.namespace, labels },
+        metadata: this.metadata(objectName([props.name, 'data'])),
         accessModes: [kplus.PersistentVolumeAccessMode.READ_WRITE_ONCE],
         storageClassName: props.storageClassName,
         volumeMode: kplus.PersistentVolumeMode.FILE_SYSTEM,
@@ -107,16 +102,16 @@ export class Tempo extends Construct {
     }
 
     this.deployment = new kplus.Deployment(this, 'Resource', {
-      metadata: { name: props.name, namespace: props.namespace, labels },
+      metadata: this.metadata(),
       replicas: 1,
       select: false,
       podMetadata: { labels, annotations: { [CONFIG_CHECKSUM_ANNOTATION]: checksum(configText) } },
       // One writer of the local WAL at a time.
       strategy: kplus.DeploymentStrategy.recreate(),
       automountServiceAccountToken: false,
-      securityContext: { ensureNonRoot: true, user: TEMPO_UID, group: TEMPO_UID, fsGroup: TEMPO_UID },
+      securityContext: nonRootPod(TEMPO_UID),
     });
-    this.deployment.select(kplus.LabelSelector.of({ labels: selector }));
+    this.selectPods(this.deployment);
     this.deployment.addContainer({
       name: 'tempo',
       image: props.image ?? DEFAULT_TEMPO_IMAGE,
@@ -139,14 +134,10 @@ export class Tempo extends Construct {
     });
     setResources(ApiObject.of(this.deployment), '/spec/template/spec/containers/0', { cpu: '250m', memory: '1Gi' }, { memory: '2Gi' });
 
-    this.service = new kplus.Service(this, 'Service', {
-      metadata: { name: props.name, namespace: props.namespace, labels },
-      ports: [
-        { name: 'http', port: TEMPO_HTTP_PORT, targetPort: TEMPO_HTTP_PORT },
-        { name: 'otlp-grpc', port: OTLP_GRPC_PORT, targetPort: OTLP_GRPC_PORT },
-        { name: 'otlp-http', port: OTLP_HTTP_PORT, targetPort: OTLP_HTTP_PORT },
-      ],
-    });
-    for (const [k, v] of Object.entries(selector)) this.service.selectLabel(k, v);
+    this.service = this.addService([
+      { name: 'http', port: TEMPO_HTTP_PORT },
+      { name: 'otlp-grpc', port: OTLP_GRPC_PORT },
+      { name: 'otlp-http', port: OTLP_HTTP_PORT },
+    ]);
   }
 }

@@ -4,16 +4,16 @@
  * rank) and for the DCGM exporter, the OTLP receiver's label promotion, rule
  * files and remote write. Each `add*` function owns one block.
  */
-import { componentSelector } from '../names';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
-import { ModelPlan, StackPlan, TargetPlan } from '../plan/plan';
+import { PORTS } from '../plan/endpoints';
+import { ModelPlan, StackPlan, TargetPlan } from '../plan/types';
 import { AlertmanagerTargetConfig, PrometheusConfig, ScrapeConfig } from './config-types';
 import { dcgmTargetLabels, modelTargetLabels, workloadTargetLabels } from './target-labels';
 import { compareLikeLocale } from '../collate';
 
 /** Where the rule files of the stack are mounted in the Prometheus pod. */
 export const RULES_DIR = '/etc/prometheus/rules';
-export const PROMETHEUS_PORT = 9090;
+export const PROMETHEUS_PORT = PORTS.prometheus;
 export const DCGM_PORT = 9400;
 /** Job label of GPU series. */
 export const DCGM_JOB = 'dcgm-exporter';
@@ -65,14 +65,14 @@ export function targetScrapeConfigs(target: TargetPlan): ScrapeConfig[] {
  * the exporter pod) and join directly with inference series.
  */
 export function dcgmScrapeConfig(plan: StackPlan): ScrapeConfig {
-  const gm = plan.spec.gpuMetrics;
+  const gm = plan.gpuMetrics!;
   return {
     job_name: DCGM_JOB,
     honor_labels: true,
     kubernetes_sd_configs: [{
       role: 'pod',
-      namespaces: { names: [gm.exporterNamespace ?? plan.namespace] },
-      selectors: [{ role: 'pod', label: selectorString(dcgmSelector(plan)) }],
+      namespaces: { names: [gm.scrapeNamespace] },
+      selectors: [{ role: 'pod', label: selectorString(gm.selector) }],
     }],
     relabel_configs: [
       { source_labels: ['__meta_kubernetes_pod_container_port_number'], regex: String(gm.port), action: 'keep' },
@@ -81,13 +81,9 @@ export function dcgmScrapeConfig(plan: StackPlan): ScrapeConfig {
   };
 }
 
-/** Pod labels of the DCGM exporter: ours, or the GPU Operator's when it runs the exporter. */
+/** Pod labels of the DCGM exporter: ours, or the GPU Operator's when it runs the exporter (decided by the plan). */
 export function dcgmSelector(plan: StackPlan): Record<string, string> {
-  const gm = plan.spec.gpuMetrics;
-  if (gm.exporterSelector) return gm.exporterSelector;
-  return gm.deployExporter
-    ? componentSelector(plan.name, 'gpu-metrics')
-    : { app: 'nvidia-dcgm-exporter' };
+  return plan.gpuMetrics!.selector;
 }
 
 export function buildPrometheusConfig(plan: StackPlan): PrometheusConfig {
@@ -104,7 +100,7 @@ export function buildPrometheusConfig(plan: StackPlan): PrometheusConfig {
   addSelfScrape(cfg);
   for (const m of plan.models.filter((x) => x.metricsEndpoints.length > 0)) cfg.scrape_configs.push(modelScrapeConfig(plan, m));
   for (const t of plan.targets) cfg.scrape_configs.push(...targetScrapeConfigs(t));
-  if (spec.gpuMetrics.enabled) cfg.scrape_configs.push(dcgmScrapeConfig(plan));
+  if (plan.gpuMetrics) cfg.scrape_configs.push(dcgmScrapeConfig(plan));
   addOtlp(cfg);
   addRemoteWrite(cfg, plan);
   addAlerting(cfg, plan);
