@@ -27,7 +27,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CONTROLLER_MEMORY } from '../src/constructs/controller-install';
+import { CONTROLLER_MEMORY } from '../src/install/controller-install';
 import { loadConnection } from '../src/controller/connection';
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { INFERENCE_MONITORING, resourcePath } from '../src/controller/resources';

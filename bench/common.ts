@@ -6,7 +6,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { CONTROLLER_ENV, controllerNodeOptions } from '../src/constructs/controller-install';
+import { CONTROLLER_ENV, controllerNodeOptions } from '../src/install/controller-install';
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { Informer } from '../src/controller/informer';
 import { ResourceKind } from '../src/controller/resources';

@@ -5,7 +5,7 @@
  */
 import { App, ApiObject, Chart, YamlOutputType } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ControllerInstall } from '../src/constructs/controller-install';
+import { ControllerInstall } from '../src/install/controller-install';
 import { addStack } from '../src/render';
 import { StackChart } from '../src/stack-chart';
 import { inferenceMonitoringCrd } from '../src/spec/crd';

@@ -1,7 +1,7 @@
 /** The controller install's memory: the limit a user sets, and V8's heap limit that follows it. */
 import { spawnSync } from 'child_process';
 import { App, Chart } from 'cdk8s';
-import { ControllerInstall, controllerNodeOptions } from '../src/constructs/controller-install';
+import { ControllerInstall, controllerNodeOptions } from '../src/install/controller-install';
 
 const controllerContainer = (props: Partial<ConstructorParameters<typeof ControllerInstall>[2]> = {}) => {
   const chart = new Chart(new App(), 'c');

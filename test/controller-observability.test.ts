@@ -16,7 +16,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../src/controller/manager';
 import { KubeApi } from '../src/controller/kube';
 import { INFERENCE_MONITORING, kindOf, resourcePath } from '../src/controller/resources';
-import { CONTROLLER_JOB } from '../src/dashboards/controller';
+import { CONTROLLER_JOB } from '../src/install/controller-dashboard';
 import { dashboardQueries, substituteVariables } from '../src/check/check-dashboards';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, startControlPlane } from './harness/control-plane';

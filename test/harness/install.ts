@@ -1,5 +1,5 @@
 import { App } from 'cdk8s';
-import { ControllerInstall } from '../../src/constructs/controller-install';
+import { ControllerInstall } from '../../src/install/controller-install';
 import { StackChart } from '../../src/stack-chart';
 
 /** The controller's install manifests, as `npm run synth` writes them to dist/1-controller.k8s.yaml. */

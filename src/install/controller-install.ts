@@ -3,13 +3,13 @@ import * as kplus from 'cdk8s-plus-28';
 import { IntOrString, KubeClusterRole, KubeClusterRoleBinding, KubeNetworkPolicy, KubePodDisruptionBudget, KubeRole, KubeRoleBinding } from 'cdk8s-plus-28/lib/imports/k8s';
 import { Construct } from 'constructs';
 import { CONTROLLER_CLUSTER_RULES, CONTROLLER_LEASE_RULES } from '../controller/rbac';
-import { controllerRuleGroup } from '../alerts/controller-rules';
-import { controllerDashboard } from '../dashboards/controller';
+import { controllerRuleGroup } from './controller-rules';
+import { controllerDashboard } from './controller-dashboard';
 import { ServiceMonitor } from '../imports/monitoring.coreos.com';
 import { PART_OF } from '../names';
-import { DashboardConfigMaps } from './dashboard-config-maps';
-import { restrictedContainer, setResources } from './k8s-helpers';
-import { StackPrometheusRule } from './stack-prometheus-rule';
+import { DashboardConfigMaps } from '../constructs/dashboard-config-maps';
+import { restrictedContainer, setResources } from '../constructs/k8s-helpers';
+import { StackPrometheusRule } from '../constructs/stack-prometheus-rule';
 import { quantityValue } from '../spec/quantity';
 
 /** The controller container's default memory request and limit (bench/capacity.ts measures how many resources a limit holds). */

@@ -9,7 +9,7 @@ import { CONTROLLER_METRICS as M } from '../controller/metrics';
 import { RuleGroup } from '../prometheus/config-types';
 import { agg, bin, call, increase, m, num, sel } from '../promql/ast';
 import { DEFAULT_RUNBOOK_BASE_URL } from '../spec/schema';
-import { AlertDefinition, toRule, withRunbooks } from './rules';
+import { AlertDefinition, toRule, withRunbooks } from '../alerts/rules';
 
 const BY_RESOURCE = ['resource_namespace', 'resource_name'];
 

@@ -8,7 +8,7 @@ import * as cog from '@grafana/grafana-foundation-sdk/cog';
 import { QueryVariableBuilder, VariableRefresh, VariableSort } from '@grafana/grafana-foundation-sdk/dashboard';
 import { CONTROLLER_METRICS as M } from '../controller/metrics';
 import { agg, bin, call, histogramQuantile, m, num, rate, sel } from '../promql/ast';
-import { DashboardJson, PROMETHEUS_DS, dashboardSkeleton, layout, stat, timeseries } from './common';
+import { DashboardJson, PROMETHEUS_DS, dashboardSkeleton, layout, stat, timeseries } from '../dashboards/common';
 
 export const CONTROLLER_DASHBOARD_UID = 'inference-controller';
 /** The job the install's ServiceMonitor gives the controller (its Service's name): scopes the process metrics every Node.js exporter has. */
