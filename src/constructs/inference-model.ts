@@ -2,14 +2,12 @@ import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { objectName } from '../names';
-import { TRACES_HEADERS_ENV, enginePorts, literalEnv, servicePorts } from '../plan/model';
+import { DEFAULT_GPU_TOLERATION, TRACES_HEADERS_ENV, enginePorts, literalEnv, servicePorts } from '../plan/model';
 import { ModelPlan } from '../plan/types';
 
-export { enginePorts, servicePorts };
+export { DEFAULT_GPU_TOLERATION, enginePorts, servicePorts };
 import { setResources } from './k8s-helpers';
 
-/** Default GPU toleration: the taint the NVIDIA GPU Operator and most clouds put on GPU nodes. */
-export const DEFAULT_GPU_TOLERATION = { key: 'nvidia.com/gpu', operator: 'Exists' } as const;
 /** Resources of the router container (LMDeploy's proxy): it only forwards HTTP. */
 export const ROUTER_RESOURCES = { cpu: '500m', memory: '1Gi', 'ephemeral-storage': '64Mi' } as const;
 /** Seconds between startup probes; the failure threshold is derived from the engine's start-up budget. */
@@ -163,18 +161,8 @@ export class InferenceModel extends Construct {
   private applyResources(plan: ModelPlan): void {
     const m = plan.spec;
     const quantity = (value: string) => ({ value });
-    const gpu = m.gpu.count > 0 ? { [m.gpu.resourceName]: String(m.gpu.count) } : {};
     const obj = ApiObject.of(this.deployment);
-    setResources(obj, '/spec/template/spec/containers/0', {
-      cpu: m.resources.requests?.cpu ?? plan.profile.resources.cpu,
-      memory: m.resources.requests?.memory ?? plan.profile.resources.memory,
-      ...gpu,
-    }, {
-      // No CPU limit unless asked for: CFS throttling hurts token latency.
-      cpu: m.resources.limits?.cpu,
-      memory: m.resources.limits?.memory ?? m.resources.requests?.memory ?? plan.profile.resources.memory,
-      ...gpu,
-    });
+    setResources(obj, '/spec/template/spec/containers/0', plan.resources.requests, plan.resources.limits);
     if (plan.router) {
       setResources(obj, '/spec/template/spec/containers/1', ROUTER_RESOURCES, { memory: ROUTER_RESOURCES.memory, 'ephemeral-storage': '256Mi' });
     }
@@ -192,9 +180,8 @@ export class InferenceModel extends Construct {
     if (gpu.product) {
       obj.addJsonPatch(JsonPatch.add('/spec/template/spec/nodeSelector', { 'nvidia.com/gpu.product': gpu.product }));
     }
-    const tolerations = gpu.tolerations ?? (gpu.count > 0 ? [DEFAULT_GPU_TOLERATION] : []);
-    if (tolerations.length) {
-      obj.addJsonPatch(JsonPatch.add('/spec/template/spec/tolerations', tolerations.map((t) => ({ ...t }))));
+    if (plan.tolerations.length) {
+      obj.addJsonPatch(JsonPatch.add('/spec/template/spec/tolerations', plan.tolerations.map((t) => ({ ...t }))));
     }
   }
 }

@@ -125,10 +125,8 @@ export class InferenceMonitoringStack extends Construct {
 
   private addOperatorObjects(plan: StackPlan, ruleFiles: ReturnType<typeof buildRuleFiles> | Record<string, never>): void {
     const spec = plan.spec;
-    // With a Prometheus of our own, kube-prometheus-stack's must not select the same monitors and rules too
-    // (every target scraped twice, every alert doubled): the `release` label is only for a shared Prometheus.
-    const release: Record<string, string> = spec.monitoring.createPrometheus ? {} : { release: spec.monitoring.release };
-    const monitorLabels: Record<string, string> = { ...stackLabels(plan.name, 'podmonitor', 'monitoring'), ...release };
+    const op = plan.operator!;
+    const monitorLabels = op.monitorLabels;
     for (const model of plan.models.filter((m) => m.metricsEndpoints.length > 0)) {
       this.podMonitors.push(new ModelPodMonitor(this, `podmonitor-${model.spec.name}`, {
         name: model.objectName,
@@ -153,9 +151,9 @@ export class InferenceMonitoringStack extends Construct {
     }
     if (plan.gpuMetrics) {
       this.podMonitors.push(new ModelPodMonitor(this, 'podmonitor-dcgm', {
-        name: objectName([plan.names.dcgm]),
+        name: op.dcgmMonitorName,
         namespace: plan.namespace,
-        labels: { ...monitorLabels, 'app.kubernetes.io/name': DCGM_JOB },
+        labels: op.dcgmMonitorLabels,
         selector: plan.gpuMetrics.selector,
         podNamespace: plan.gpuMetrics.scrapeNamespace,
         endpoints: [{ portNumber: plan.gpuMetrics.port, path: '/metrics', relabelings: forOperator(dcgmTargetLabels(), DCGM_JOB) }],
@@ -166,9 +164,9 @@ export class InferenceMonitoringStack extends Construct {
     const file = Object.values(ruleFiles)[0];
     if (file && file.groups.length) {
       new StackPrometheusRule(this, 'rules', {
-        name: objectName([plan.names.prometheus, 'rules']),
+        name: op.rule.name,
         namespace: plan.namespace,
-        labels: { ...stackLabels(plan.name, 'prometheusrule', 'monitoring'), ...release },
+        labels: op.rule.labels,
         rules: file,
       });
     }
@@ -178,7 +176,7 @@ export class InferenceMonitoringStack extends Construct {
         name: own.name,
         namespace: plan.namespace,
         instance: plan.name,
-        selectLabels: { 'app.kubernetes.io/instance': monitorLabels['app.kubernetes.io/instance'] },
+        selectLabels: op.selectLabels,
         monitoring: spec.monitoring,
         externalLabels: buildPrometheusConfig(plan).global.external_labels ?? {},
         version: OPERATOR_PROMETHEUS_VERSION,

@@ -6,6 +6,7 @@
 import { ApiObject, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { createHash } from 'crypto';
+import { ResourceQuantities } from '../plan/types';
 
 /** Container settings that satisfy Pod Security Standards `restricted`. */
 export function restrictedContainer(uid: number, readOnlyRootFilesystem = true): kplus.ContainerSecurityContextProps {
@@ -21,11 +22,7 @@ export function restrictedContainer(uid: number, readOnlyRootFilesystem = true):
   };
 }
 
-export interface ResourceQuantities {
-  readonly cpu?: string;
-  readonly memory?: string;
-  readonly [resource: string]: string | undefined;
-}
+export { ResourceQuantities };
 
 /**
  * Sets a container's requests and limits exactly as written (`64Gi` stays `64Gi`).

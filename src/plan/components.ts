@@ -2,10 +2,13 @@
  * The stack's own components: their names, which of them run, their ports and in-cluster URLs, the Secrets
  * they mount (defaults applied here, once), and the GPU metrics exporter Prometheus scrapes.
  */
-import { MAX_NAME, componentSelector, objectName } from '../names';
+import { LABEL_INSTANCE, LABEL_NAME, MAX_NAME, componentSelector, objectName, stackLabels } from '../names';
 import { InferenceMonitoringSpec, SpecSchema } from '../spec/schema';
 import { OPERATOR_PROMETHEUS_SERVICE, PORTS, otlpMetricsUrl, remoteWriteUrl, serviceHost, serviceUrl } from './endpoints';
-import { GpuMetricsPlan, StackPlan } from './types';
+import { GpuMetricsPlan, OperatorObjectsPlan, StackPlan } from './types';
+
+/** Job label of GPU series (and the name label of the exporter's PodMonitor). */
+export const DCGM_JOB = 'dcgm-exporter';
 
 /** prometheus-operator runs this Prometheus version for `createPrometheus` (the one the tests build). */
 export const OPERATOR_PROMETHEUS_VERSION = 'v3.16.0';
@@ -121,5 +124,21 @@ export function planComponents(
       anonymousAccess: spec.grafana.anonymousAccess,
     } : undefined,
     dcgmExporter: spec.gpuMetrics.enabled && spec.gpuMetrics.deployExporter ? { name: names.dcgm, port: spec.gpuMetrics.port } : undefined,
+  };
+}
+
+/** Operator mode's object labels and names; undefined in managed mode. */
+export function planOperatorObjects(instance: string, spec: InferenceMonitoringSpec, names: StackPlan['names']): OperatorObjectsPlan | undefined {
+  if (spec.monitoring.mode !== 'operator') return undefined;
+  // With a Prometheus of our own, kube-prometheus-stack's must not select the same monitors and rules too
+  // (every target scraped twice, every alert doubled): the `release` label is only for a shared Prometheus.
+  const release: Record<string, string> = spec.monitoring.createPrometheus ? {} : { release: spec.monitoring.release };
+  const monitorLabels: Record<string, string> = { ...stackLabels(instance, 'podmonitor', 'monitoring'), ...release };
+  return {
+    monitorLabels,
+    dcgmMonitorLabels: { ...monitorLabels, [LABEL_NAME]: DCGM_JOB },
+    dcgmMonitorName: objectName([names.dcgm]),
+    rule: { name: objectName([names.prometheus, 'rules']), labels: { ...stackLabels(instance, 'prometheusrule', 'monitoring'), ...release } },
+    selectLabels: { [LABEL_INSTANCE]: monitorLabels[LABEL_INSTANCE] },
   };
 }

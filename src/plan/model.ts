@@ -83,6 +83,19 @@ function checkRequestsWithinLimits(m: ModelSpec, profile: EngineProfile, at: str
   }
 }
 
+/** Default GPU toleration: the taint the NVIDIA GPU Operator and most clouds put on GPU nodes. */
+export const DEFAULT_GPU_TOLERATION = { key: 'nvidia.com/gpu', operator: 'Exists' } as const;
+
+/** Requests and limits of the engine container: the spec's, else the engine profile's defaults. */
+function engineResources(m: ModelSpec, profile: EngineProfile): ModelPlan['resources'] {
+  const gpu = m.gpu.count > 0 ? { [m.gpu.resourceName]: String(m.gpu.count) } : {};
+  return {
+    requests: { cpu: m.resources.requests?.cpu ?? profile.resources.cpu, memory: m.resources.requests?.memory ?? profile.resources.memory, ...gpu },
+    // No CPU limit unless asked for: CFS throttling hurts token latency.
+    limits: { cpu: m.resources.limits?.cpu, memory: m.resources.limits?.memory ?? m.resources.requests?.memory ?? profile.resources.memory, ...gpu },
+  };
+}
+
 /** What planning a model needs to know about the stack around it. */
 export interface ModelContext {
   /** metadata.name of the resource (the instance label). */
@@ -183,6 +196,8 @@ export function planModel(ctx: ModelContext, m: ModelSpec, index: number): Plann
     tracesHeadersSecret: tracing ? spec.tracing.headersSecretRef : undefined,
     tracesExported: tracing !== undefined,
     health: healthFor(profile, version),
+    resources: engineResources(m, profile),
+    tolerations: m.gpu.tolerations ?? (m.gpu.count > 0 ? [DEFAULT_GPU_TOLERATION] : []),
     selectorLabels,
     labels: { ...stackLabels(ctx.instance, m.engine, 'inference'), ...selectorLabels, [LABEL_ENGINE]: m.engine, [LABEL_NAME]: m.engine },
     signals: availableSignals(profile, version),

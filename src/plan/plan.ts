@@ -11,7 +11,7 @@
  */
 import { FieldError, ValidationResult, validateSpec } from '../spec/validate';
 import { checkNameCollisions, checkSloThresholds } from './checks';
-import { planComponents, planGpuMetrics, stackEndpoints, stackNames } from './components';
+import { planComponents, planGpuMetrics, planOperatorObjects, stackEndpoints, stackNames } from './components';
 import { PORTS } from './endpoints';
 import { planModel, planTarget } from './model';
 import { planNetworkPolicies } from './network';
@@ -65,6 +65,7 @@ export function planStack(input: StackInput): ValidationResult<StackPlan> {
     targets: targets.map((t) => t.value),
     names, endpoints,
     components: planComponents({ instance, namespace, spec, names, endpoints, targetNamespaces: targets.map((t) => t.value.namespace) }),
+    operator: planOperatorObjects(instance, spec, names),
     gpuMetrics: planGpuMetrics(instance, namespace, spec),
   };
   return { ok: true, value: { ...planned, networkPolicies: planNetworkPolicies(planned) } };

@@ -44,6 +44,13 @@ export interface ModelPlan {
   readonly tracesExported: boolean;
   /** The probes of this engine version (routes and timeouts). */
   readonly health: HealthSpec;
+  /**
+   * Requests and limits of the engine container, as written (the spec's, else the engine profile's), GPUs
+   * included: no CPU limit unless asked for (CFS throttling hurts token latency).
+   */
+  readonly resources: { readonly requests: ResourceQuantities; readonly limits: ResourceQuantities };
+  /** Tolerations of the pods: the spec's, else the GPU taint's when the model has GPUs. */
+  readonly tolerations: ReadonlyArray<NonNullable<ModelSpec['gpu']['tolerations']>[number] | { readonly key: string; readonly operator: string }>;
   readonly selectorLabels: Record<string, string>;
   readonly labels: Record<string, string>;
   readonly signals: ReadonlyMap<SignalName, SignalMetric>;
@@ -58,6 +65,30 @@ export interface TargetPlan {
   readonly namespace: string;
   readonly metricsEndpoints: readonly MetricsEndpoint[];
   readonly signals: ReadonlyMap<SignalName, SignalMetric>;
+}
+
+/** Container resource quantities by name, as written (`64Gi` stays `64Gi`); undefined ones are left out. */
+export interface ResourceQuantities {
+  readonly cpu?: string;
+  readonly memory?: string;
+  readonly [resource: string]: string | undefined;
+}
+
+/** Operator mode: the labels and names of the prometheus-operator objects (PodMonitors, PrometheusRule). */
+export interface OperatorObjectsPlan {
+  /**
+   * Labels of the PodMonitors; with a shared Prometheus they carry its `release` label (kube-prometheus-stack
+   * selects by it), with a Prometheus of the stack's own they do not (every target would be scraped twice).
+   */
+  readonly monitorLabels: Record<string, string>;
+  /** Labels of the PodMonitor of the GPU exporter (its `app.kubernetes.io/name` is the DCGM job). */
+  readonly dcgmMonitorLabels: Record<string, string>;
+  /** Name of the GPU exporter's PodMonitor. */
+  readonly dcgmMonitorName: string;
+  /** Name and labels of the PrometheusRule. */
+  readonly rule: { readonly name: string; readonly labels: Record<string, string> };
+  /** What the stack's own Prometheus selects PodMonitors and rules by. */
+  readonly selectLabels: Record<string, string>;
 }
 
 /** A Secret the user owns and the stack mounts: its name and key, defaults applied. */
@@ -262,6 +293,8 @@ export interface StackPlan {
     readonly grafana?: GrafanaPlan;
     readonly dcgmExporter?: DcgmExporterPlan;
   };
+  /** Operator mode's PodMonitor and PrometheusRule labels and names (absent in managed mode). */
+  readonly operator?: OperatorObjectsPlan;
   /** The GPU metrics exporter scraped, when `gpuMetrics.enabled`. */
   readonly gpuMetrics?: GpuMetricsPlan;
   /** The NetworkPolicies, when `networkPolicy.enabled`. */

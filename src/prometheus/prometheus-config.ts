@@ -5,6 +5,7 @@
  * files and remote write. Each `add*` function owns one block.
  */
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
+import { DCGM_JOB } from '../plan/components';
 import { PORTS } from '../plan/endpoints';
 import { ModelPlan, StackPlan, TargetPlan } from '../plan/types';
 import { AlertmanagerTargetConfig, PrometheusConfig, ScrapeConfig } from './config-types';
@@ -16,7 +17,7 @@ export const RULES_DIR = '/etc/prometheus/rules';
 export const PROMETHEUS_PORT = PORTS.prometheus;
 export const DCGM_PORT = 9400;
 /** Job label of GPU series. */
-export const DCGM_JOB = 'dcgm-exporter';
+export { DCGM_JOB };
 
 const selectorString = (labels: Record<string, string>) => Object.entries(labels).sort(([a], [b]) => compareLikeLocale(a, b)).map(([k, v]) => `${k}=${v}`).join(',');
 
