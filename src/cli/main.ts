@@ -29,6 +29,8 @@ const intBetween = (min: number, max: number) => (value: string): number => {
 };
 
 /** Files `render --output-dir` writes: `<index>-<kind>-<namespace>-<name>.yaml`. */
+/** SIGTERM to exit, at most: inside the install's 30 s termination grace period, so the kubelet never SIGKILLs. */
+const CONTROLLER_STOP_DEADLINE_MS = 20_000;
 const RENDERED_FILE = /^[0-9]+-[a-z0-9]+-[a-z0-9.-]+\.yaml$/;
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
@@ -188,12 +190,20 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         resyncMs: opts.resyncSeconds * 1000,
         leaderElection: opts.leaderElectionNamespace ? { namespace: opts.leaderElectionNamespace } : undefined,
       });
-      await controller.start();
-      await new Promise<void>((resolve) => {
-        const stop = () => { void controller.stop().then(resolve); };
+      // Listening before start(): start-up waits for the apiserver, and SIGTERM must end it meanwhile too.
+      const stopped = new Promise<void>((resolve) => {
+        const stop = () => {
+          // Within the pod's grace period (30 s) whatever hangs: Controller.stop is bounded, this is the backstop.
+          setTimeout(() => { process.stderr.write('{"msg":"shutdown took too long, exiting"}\n'); process.exit(1); }, CONTROLLER_STOP_DEADLINE_MS).unref();
+          void controller.stop().then(resolve);
+        };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      void controller.start().catch((e) => { process.stderr.write(`${JSON.stringify({ msg: 'start-up failed', error: (e as Error).message })}\n`); process.exit(1); });
+      await stopped;
+      // Stopped: nothing may keep the process past here (a socket a frozen connection left behind).
+      setTimeout(() => process.exit(), 1000).unref();
     });
   try {
     await program.parseAsync(argv, { from: 'user' });
