@@ -245,7 +245,12 @@ export class Controller {
     this.running = false;
     this.queue.shutDown();
     if (this.resyncTimer) clearInterval(this.resyncTimer);
-    const drained = await Promise.race([Promise.all(this.workersDone).then(() => true), sleep(STOP_DRAIN_MS).then(() => false)]);
+    let drainTimer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      Promise.all(this.workersDone).then(() => true),
+      new Promise<boolean>((r) => { drainTimer = setTimeout(() => r(false), STOP_DRAIN_MS); }),
+    ]);
+    clearTimeout(drainTimer);
     if (!drained) {
       this.opts.api.fence = () => false;
       this.log('reconciles still running at shutdown: aborting their requests', { requests: this.opts.api.abortInflight(true) });
