@@ -1,8 +1,9 @@
 /**
  * Memory bounded by what the controller owns, not by what tenants create
  * (issue #26). A tenant allowed only to create ConfigMaps in its own
- * namespace creates hundreds of ~1 MiB ConfigMaps labelled with the owner
- * label naming no resource (`not-a-resource`). The controller runs as its own
+ * namespace creates hundreds of ~1 MiB ConfigMaps carrying the owner label:
+ * half name no resource (`not-a-resource`), half name a real resource of
+ * another namespace (which the reconciler never looks at there). The controller runs as its own
  * process with the install's V8 flags for its 256Mi limit, inside a memory
  * cgroup of that limit where the machine has one, and is restarted among
  * them and again with all of them in place. It must stay alive and go on
@@ -41,11 +42,11 @@ const reconciled = (o?: KubeObject) => {
   return !!o && d?.status === 'False' && d.reason === 'Reconciled' && d.observedGeneration === o.metadata.generation;
 };
 
-function bigConfigMap(i: number): KubeObject {
+function bigConfigMap(i: number, owner: string): KubeObject {
   const data: Record<string, string> = {};
   const fill = `${i}-`.padEnd(VALUE, 'abcdefghijklmnopqrstuvwxyz0123456789');
   for (let k = 0; k < KEYS; k++) data[`k${k}`] = `${k}${fill}`.slice(0, VALUE);
-  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `junk-${i}`, namespace: TENANT, labels: { [OWNER_LABEL]: 'not-a-resource' } }, data };
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `junk-${i}`, namespace: TENANT, labels: { [OWNER_LABEL]: owner } }, data };
 }
 
 /** VmRSS and VmHWM (peak) of a process, MiB. */
@@ -111,17 +112,19 @@ runIf('tenant memory: hundreds of large labelled objects from a tenant, with res
     return performance.now() - t0;
   };
 
-  test(`${OBJECTS} ConfigMaps of ~1 MiB labelled ${OWNER_LABEL}=not-a-resource, a restart among them and one after: alive, and it reconciles`, async () => {
+  test(`${OBJECTS} ConfigMaps of ~1 MiB labelled ${OWNER_LABEL}=not-a-resource or another namespace's resource, a restart among them and one after: alive, and it reconciles`, async () => {
     let c = await start('first');
     await reconcile(c, 'legit-0');
+    const legitUid = (await api.get(INFERENCE_MONITORING, NS, 'legit-0'))!.metadata.uid!;
+    const owner = (i: number) => (i % 2 ? legitUid : 'not-a-resource');
     const baseline = { heap: await heapMiB(c), ...rss(c.proc.pid!) };
 
     const create = async (from: number, to: number) => {
       for (let i = from; i < to; i += 4) {
-        await Promise.all([0, 1, 2, 3].filter((k) => i + k < to).map((k) => tenant.request('POST', `/api/v1/namespaces/${TENANT}/configmaps`, bigConfigMap(i + k))));
+        await Promise.all([0, 1, 2, 3].filter((k) => i + k < to).map((k) => tenant.request('POST', `/api/v1/namespaces/${TENANT}/configmaps`, bigConfigMap(i + k, owner(i + k)))));
       }
     };
-    const sample = bigConfigMap(0);
+    const sample = bigConfigMap(0, 'not-a-resource');
     const bytesEach = Buffer.byteLength(JSON.stringify(sample));
     await create(0, RESTART_AFTER);
     // Restarted among them, while the tenant goes on creating.
@@ -157,6 +160,8 @@ runIf('tenant memory: hundreds of large labelled objects from a tenant, with res
     expect(afterCreate.heap - baseline.heap).toBeLessThan(16);
     expect(afterRestart.heap - baseline.heap).toBeLessThan(16);
     expect(afterRestart.peak).toBeLessThan(quantityValue(CONTROLLER_MEMORY.limit) / MiB);
+    // The ones naming legit-0 are in a namespace it does not use: neither compared nor pruned.
+    expect((await api.list(kindOf('v1', 'ConfigMap'), TENANT, `${OWNER_LABEL}=${legitUid}`)).items).toHaveLength(OBJECTS / 2);
     expect((await c.terminate()).code).toBe(0);
   }, 600_000);
 });

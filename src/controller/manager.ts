@@ -179,6 +179,19 @@ export class Controller {
     return out;
   }
 
+  /**
+   * Whether the reconciler compares this object with a desired one: its owner label names a known
+   * resource, and it is in a namespace that resource's objects go to (its own, or one it last reported
+   * through usesNamespaces). Anything else, whoever labelled it, is kept as a stub: a tenant with two
+   * namespaces cannot grow the caches by labelling objects in the second with their resource's UID.
+   */
+  private compared(obj: KubeObject): boolean {
+    const key = this.uidToKey.get(obj.metadata.labels?.[OWNER_LABEL] ?? '');
+    if (!key) return false;
+    const ns = obj.metadata.namespace ?? '';
+    return key.startsWith(`${ns}/`) || (this.usedNamespaces.get(key) ?? []).includes(ns);
+  }
+
   private setUsedNamespaces(key: string, namespaces: readonly string[]): void {
     for (const ns of this.usedNamespaces.get(key) ?? []) {
       const users = this.namespaceUsers.get(ns);
@@ -216,8 +229,8 @@ export class Controller {
         log: this.log,
         idleMs: this.opts.watchIdleMs,
         // A summary of each child; its content only until the reconciler has compared it (see childEntry).
-        // An object whose owner label names no known resource keeps a constant-size stub (see childStub).
-        transform: (obj, previous) => (this.uidToKey.has(obj.metadata.labels?.[OWNER_LABEL] ?? '') ? childEntry(obj, previous) : childStub(obj, OWNER_LABEL)),
+        // An object the reconciler will never compare keeps a constant-size stub (see childStub).
+        transform: (obj, previous) => (this.compared(obj) ? childEntry(obj, previous) : childStub(obj, OWNER_LABEL)),
         indexBy: (obj) => obj.metadata.labels?.[OWNER_LABEL],
         onEvent: (_type, obj) => {
           const owner = obj.metadata.labels?.[OWNER_LABEL];
