@@ -29,6 +29,8 @@ const intBetween = (min: number, max: number) => (value: string): number => {
 };
 
 /** Files `render --output-dir` writes: `<index>-<kind>-<namespace>-<name>.yaml`. */
+/** SIGTERM to exit, at most: inside the install's 30 s termination grace period, so the kubelet never SIGKILLs. */
+const CONTROLLER_STOP_DEADLINE_MS = 20_000;
 const RENDERED_FILE = /^[0-9]+-[a-z0-9]+-[a-z0-9.-]+\.yaml$/;
 /**
  * The record `render --output-dir` keeps in the directory: the files it wrote, one a line. The next
@@ -248,18 +250,26 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         resyncMs: opts.resyncSeconds * 1000,
         leaderElection: opts.leaderElectionNamespace ? { namespace: opts.leaderElectionNamespace } : undefined,
       });
-      try {
-        await controller.start();
-      } catch (e) {
-        // (A metrics address that cannot be bound, an apiserver that refuses): stop what started, then one line.
-        await controller.stop().catch(() => undefined);
-        throw e;
-      }
-      await new Promise<void>((resolve) => {
-        const stop = () => { void controller.stop().then(resolve); };
+      // Listening before start(): start-up waits for the apiserver, and SIGTERM must end it meanwhile too.
+      const stopped = new Promise<void>((resolve) => {
+        const stop = () => {
+          // Within the pod's grace period (30 s) whatever hangs: Controller.stop is bounded, this is the backstop.
+          setTimeout(() => { process.stderr.write('{"msg":"shutdown took too long, exiting"}\n'); process.exit(1); }, CONTROLLER_STOP_DEADLINE_MS).unref();
+          void controller.stop().then(resolve);
+        };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      // A start-up that fails (a metrics address that cannot be bound, an apiserver that refuses): stop what
+      // started, then one line, as every other command reports an error.
+      void controller.start().catch(async (e) => {
+        await controller.stop().catch(() => undefined);
+        process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.exit(1);
+      });
+      await stopped;
+      // Stopped: nothing may keep the process past here (a socket a frozen connection left behind).
+      setTimeout(() => process.exit(), 1000).unref();
     });
   try {
     await program.parseAsync(argv, { from: 'user' });
