@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Manifest } from '../render';
 import type { FieldError } from '../spec/validate';
+import { packageJson, requireOptionalPeers } from './package-info';
 
 /*
  * Start-up: every command loads only what it uses (`render` does not load the controller, prom-client or
@@ -84,6 +85,7 @@ const bindAddress = (value: string): { host?: string; port: number } => {
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const program = new Command('inference-monitoring')
     .description('Render InferenceMonitoring resources into Kubernetes manifests')
+    .version(packageJson().version, '-V, --version', 'print the version of the package')
     .exitOverride()
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) });
   let code = 0;
@@ -216,6 +218,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       const { benchmarkClientConfig, ensureSchema, parseBenchmarkRun, recordBenchmark } = require('../benchmarks/loader') as typeof import('../benchmarks/loader');
       const run = parseBenchmarkRun(JSON.parse(await readBounded(opts.file)));
       // pg is loaded only for this command: the controller process should not carry it.
+      requireOptionalPeers(['pg'], 'record-benchmark');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Client } = require('pg') as typeof import('pg');
       const db = new Client(benchmarkClientConfig(opts.databaseUrl ?? process.env.DATABASE_URL, opts.timeout));
@@ -237,6 +240,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--resync-seconds <s>', 'periodic re-reconcile of every resource', intBetween(1, 86400), 300)
     .option('--leader-election-namespace <ns>', 'enable leader election with a Lease in this namespace')
     .action(async (opts: { kubeconfig?: string; namespace?: string; metricsPort: number; metricsBindAddress?: { host?: string; port: number }; workers: number; resyncSeconds: number; leaderElectionNamespace?: string }) => {
+      requireOptionalPeers(['@kubernetes/client-node', 'prom-client'], 'controller');
       /* eslint-disable @typescript-eslint/no-require-imports */
       const { Controller } = require('../controller/manager') as typeof import('../controller/manager');
       const { KubeApi } = require('../controller/kube') as typeof import('../controller/kube');
