@@ -7,6 +7,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { controllerPackage } from '../scripts/controller-package';
 import { DEFAULT_RUNBOOK_BASE_URL } from '../src/spec/schema';
 
 const REPO = path.resolve(__dirname, '..');
@@ -100,4 +101,14 @@ describe('the npm package', () => {
     const lib = execFileSync(process.execPath, [path.join(REPO, 'bin', 'inference-monitoring.js'), '-V'], { encoding: 'utf8', env: { ...process.env, CIM_CLI_BUNDLE: '0' } });
     expect(lib).toBe(`${pkg.version}\n`);
   });
+});
+
+test('the controller image\'s package.json (Dockerfile, tools/build-images.sh) has the controller\'s peers as dependencies, at the versions the tests run, and not pg', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+  const image = controllerPackage(pkg);
+  for (const name of ['cdk8s', 'cdk8s-plus-28', 'constructs', '@kubernetes/client-node', 'prom-client']) {
+    expect({ name, version: image.dependencies![name] }).toEqual({ name, version: pkg.devDependencies[name] });
+    expect(image.devDependencies![name]).toBeUndefined();
+  }
+  expect(image.dependencies!.pg).toBeUndefined();
 });
