@@ -35,6 +35,7 @@ import { CONTROLLER_METRICS } from '../src/controller/metrics';
 import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { quantityValue } from '../src/spec/quantity';
 import { ensureNamespace, installCrd, startControlPlane } from '../test/harness/control-plane';
+import { memoryCgroup } from '../test/harness/memory-cgroup';
 import { metric, pool, rss, RunningController, sleep, spec, startController, watchUntil, within } from './common';
 
 /** Every object applied at the resource's generation (readiness needs a rollout, which nothing runs here). */
@@ -42,35 +43,6 @@ const applied = (o: KubeObject) => {
   const degraded = o.status?.conditions?.find((c: any) => c.type === 'Degraded');
   return degraded?.status === 'False' && degraded.reason === 'Reconciled' && degraded.observedGeneration === o.metadata.generation;
 };
-
-/** A memory cgroup with `limitBytes` (v1 or v2), as the kubelet gives a container with that limit. */
-function memoryCgroup(limitBytes: number): { dir: string; oomKills(): number; usageMiB(): number; remove(): void } | undefined {
-  const name = `cim-capacity-${process.pid}`;
-  const v2 = '/sys/fs/cgroup';
-  const v1 = '/sys/fs/cgroup/memory';
-  try {
-    if (fs.existsSync(path.join(v2, 'cgroup.controllers')) && fs.readFileSync(path.join(v2, 'cgroup.controllers'), 'utf8').includes('memory')) {
-      const dir = path.join(v2, name);
-      fs.mkdirSync(dir);
-      fs.writeFileSync(path.join(dir, 'memory.max'), String(limitBytes));
-      if (fs.existsSync(path.join(dir, 'memory.swap.max'))) fs.writeFileSync(path.join(dir, 'memory.swap.max'), '0');
-      const events = () => fs.readFileSync(path.join(dir, 'memory.events'), 'utf8');
-      return { dir, oomKills: () => Number(/oom_kill (\d+)/.exec(events())?.[1] ?? 0), usageMiB: () => Number(fs.readFileSync(path.join(dir, 'memory.current'), 'utf8')) / 2 ** 20, remove: () => fs.rmdirSync(dir) };
-    }
-    if (fs.existsSync(v1)) {
-      const dir = path.join(v1, name);
-      fs.mkdirSync(dir);
-      fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(limitBytes));
-      // No swap beyond the limit, where the kernel offers that knob (the kubelet runs without swap).
-      if (fs.existsSync(path.join(dir, 'memory.memsw.limit_in_bytes'))) fs.writeFileSync(path.join(dir, 'memory.memsw.limit_in_bytes'), String(limitBytes));
-      const control = () => fs.readFileSync(path.join(dir, 'memory.oom_control'), 'utf8');
-      return { dir, oomKills: () => Number(/oom_kill (\d+)/.exec(control())?.[1] ?? 0), usageMiB: () => Number(fs.readFileSync(path.join(dir, 'memory.usage_in_bytes'), 'utf8')) / 2 ** 20, remove: () => fs.rmdirSync(dir) };
-    }
-  } catch (e) {
-    console.error(`no memory cgroup (${(e as Error).message}): the controller runs without a limit, and only its memory is measured`);
-  }
-  return undefined;
-}
 
 /** Resources the controller has reconciled at least once since it started (its per-resource counter's series). */
 async function reconciledResources(port: number): Promise<number> {
@@ -103,7 +75,7 @@ async function main(): Promise<void> {
   let held = 0;
   let killedAt: number | undefined;
   let controller: RunningController | undefined;
-  const wrap = cgroup ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup.dir] : undefined;
+  const wrap = cgroup ? [...cgroup.wrap] : undefined;
   const log = path.join(cp.dir, 'controller.log');
   try {
     await installCrd(cp, inferenceMonitoringCrd());

@@ -4,7 +4,7 @@
  * status-only update keeps that verdict, and any change of content brings the
  * content back for another comparison.
  */
-import { childEntry, compactObject, desiredDigest, settle } from '../src/controller/compact';
+import { childEntry, childStub, compactObject, desiredDigest, settle } from '../src/controller/compact';
 import { KubeObject } from '../src/controller/kube';
 
 const deployment = (image: string, rv: string, status: Record<string, unknown>): KubeObject => ({
@@ -43,4 +43,17 @@ test('desired digests differ when any byte of a long string differs, though the 
   expect(cm(long).data['d.json']).not.toContain('aaaa');
   expect(desiredDigest(cm(long))).toBe(desiredDigest(cm(long)));
   expect(desiredDigest(cm(long))).not.toBe(desiredDigest(cm(`${long.slice(0, -1)}b`)));
+});
+
+test('an object the reconciler never compares keeps a stub of the same size whatever its own size, and no resourceVersion', () => {
+  const junk = (keys: number): KubeObject => ({
+    apiVersion: 'v1', kind: 'ConfigMap',
+    metadata: { name: 'junk-1', namespace: 'tenant', resourceVersion: '77', labels: { 'monitoring.inference.dev/owner-uid': 'not-a-resource', other: 'x' }, annotations: { a: 'y'.repeat(4096) } },
+    data: Object.fromEntries(Array.from({ length: keys }, (_, k) => [`k${k}`, 'v'.repeat(480)])),
+  });
+  const small = childStub(junk(1), 'monitoring.inference.dev/owner-uid');
+  const large = childStub(junk(2000), 'monitoring.inference.dev/owner-uid');
+  expect(large).toEqual(small);
+  expect(large).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'junk-1', namespace: 'tenant', labels: { 'monitoring.inference.dev/owner-uid': 'not-a-resource' } }, contentDigest: '', stub: true });
+  expect(JSON.stringify(large).length).toBeLessThan(300);
 });

@@ -4,7 +4,9 @@
  * create for that resource (a conflict is Degraded, naming the object), it
  * writes into another namespace only when that namespace opts in
  * (ALLOW_FROM_ANNOTATION), and what it put there goes when the opt-in is
- * withdrawn. Two resources whose object names collide do not fight.
+ * withdrawn, within seconds: the controller watches namespaces, so neither
+ * waits for a resync (this file's controller resyncs every 10 minutes). Two
+ * resources whose object names collide do not fight.
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../src/controller/manager';
@@ -57,7 +59,8 @@ runIf('ownership and namespace opt-in, on a real apiserver with the real control
     const kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfig);
     api = new KubeApi(kc);
-    controller = new Controller({ api: new KubeApi(kc), resyncMs: 2000, log: (msg, f) => { if (process.env.CIM_DEBUG) console.log(msg, JSON.stringify(f)); } });
+    // Resync far beyond the tests: what they see happens because of a watched change.
+    controller = new Controller({ api: new KubeApi(kc), resyncMs: 600_000, log: (msg, f) => { if (process.env.CIM_DEBUG) console.log(msg, JSON.stringify(f)); } });
     await controller.start();
   }, 120_000);
   afterAll(async () => { await controller?.stop(); await cp?.stop(); });
@@ -121,6 +124,32 @@ runIf('ownership and namespace opt-in, on a real apiserver with the real control
     await cp.request('PATCH', `/api/v1/namespaces/${OTHER}`, { metadata: { annotations: { [ALLOW_FROM_ANNOTATION]: null } } }, 'application/merge-patch+json');
     await waitFor('pruned from other-team', async () => (await ownedIn(uid, OTHER)).length === 0);
     await remove('reach');
+  }, 120_000);
+
+  test('a Ready resource: withdrawing and granting a namespace\'s opt-in take effect within seconds, not at the next resync', async () => {
+    const LATER = 'later-team';
+    await ensureNamespace(cp, LATER, { [ALLOW_FROM_ANNOTATION]: TENANT });
+    const created = await create('optin', { models: [model('m')], ...slim, targets: [{ name: 'old', engine: 'lmdeploy', selector: { app: 'old' }, port: 23333, namespace: LATER }] });
+    const uid = created.metadata.uid;
+    await waitFor('Role and RoleBinding in later-team', async () => (await ownedIn(uid, LATER)).length === 2);
+    // No kube-controller-manager runs here: report the model's Deployment rolled out, as it would, so the
+    // resource turns Ready and its next reconcile is the periodic one (5 min), not a retry.
+    const dep = await waitFor('Deployment', () => api.get(deployment, TENANT, 'optin-m'));
+    await api.request('PATCH', `${resourcePath(deployment, TENANT, 'optin-m')}/status`, { status: { replicas: 1, readyReplicas: 1, updatedReplicas: 1, availableReplicas: 1, observedGeneration: dep.metadata.generation } }, 'application/merge-patch+json');
+    await waitFor('Ready', async () => ((await cr('optin'))?.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'));
+
+    let t0 = performance.now();
+    await cp.request('PATCH', `/api/v1/namespaces/${LATER}`, { metadata: { annotations: { [ALLOW_FROM_ANNOTATION]: null } } }, 'application/merge-patch+json');
+    await waitFor('pruned from later-team', async () => (await ownedIn(uid, LATER)).length === 0, 20_000);
+    const withdrawnMs = performance.now() - t0;
+    await degraded('optin', /later-team/);
+
+    t0 = performance.now();
+    await ensureNamespace(cp, LATER, { [ALLOW_FROM_ANNOTATION]: TENANT });
+    await waitFor('applied again in later-team', async () => (await ownedIn(uid, LATER)).length === 2, 20_000);
+    const grantedMs = performance.now() - t0;
+    console.log(`opt-in withdrawn: pruned after ${Math.round(withdrawnMs)} ms; granted again: applied after ${Math.round(grantedMs)} ms`);
+    await remove('optin');
   }, 120_000);
 
   test('colliding object names across resources: the second is Degraded, the first keeps its objects', async () => {

@@ -191,29 +191,31 @@ runIf('controller against a real kube-apiserver', () => {
     expect(created.metadata.uid).toBeDefined();
   });
 
-  test('an informer lists page by page, keeping each page as its transform makes it before the next is read', async () => {
+  test('an informer lists page by page, keeping each object as its transform makes it before the next is parsed', async () => {
     await ensureNamespace(cp, 'paging');
     const n = 2 * LIST_PAGE + 50;
     const cm = kindOf('v1', 'ConfigMap');
     for (let i = 0; i < n; i++) await api.request('POST', resourcePath(cm, 'paging'), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `c${i}`, labels: { paging: 'yes' } }, data: { big: 'x'.repeat(4096) } });
     const pages: number[] = [];
+    /** Objects parsed so far, and how many had been parsed when the transform ran for each object. */
+    let parsed = 0;
+    const parsedWhenKept: number[] = [];
     const pagedApi = new KubeApi(loadKubeConfig(cp.kubeconfig));
     const listPaged = pagedApi.listPaged.bind(pagedApi);
-    pagedApi.listPaged = (k, ns, sel, limit, onPage) => listPaged(k, ns, sel, limit, (items) => { pages.push(items.length); onPage(items); });
-    // What the transform saw: the number of pages read when it ran, for each object.
-    const pagesWhenKept: number[] = [];
+    pagedApi.listPaged = (k, ns, sel, limit, onItem) => listPaged(k, ns, sel, limit, (item, page) => { pages[page - 1] = (pages[page - 1] ?? 0) + 1; parsed++; onItem(item, page); });
     let synced!: () => void;
     const done = new Promise<void>((r) => { synced = r; });
     const informer = new Informer(pagedApi, cm, {
       namespace: 'paging', labelSelector: 'paging=yes', onEvent: () => undefined, onSynced: () => synced(),
-      transform: (o) => { pagesWhenKept.push(pages.length); return { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }; },
+      transform: (o) => { parsedWhenKept.push(parsed); return { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }; },
     });
     informer.start();
     try {
       await done;
       expect(pages).toEqual([LIST_PAGE, LIST_PAGE, 50]);
       expect(informer.cache.size).toBe(n);
-      expect(pagesWhenKept).toEqual(Array.from({ length: n }, (_, i) => Math.floor(i / LIST_PAGE) + 1));
+      // Each object was reduced right after it was parsed, before the next (ListItemSplitter): never a page at once.
+      expect(parsedWhenKept).toEqual(Array.from({ length: n }, (_, i) => i + 1));
     } finally {
       informer.stop();
     }

@@ -120,10 +120,12 @@ cp -L /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/" 2>/dev/null || true
 passwd "$R" nonroot 65532
 cp -a bin package.json "$R/app/"
 mkdir -p "$R/app/lib"; cp -a lib/src "$R/app/lib/"
-# Production dependencies only, as `npm prune --omit=dev` leaves them (the Dockerfile's build stage).
-npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r p; do
-  rel=${p#"$PWD/"}; mkdir -p "$R/app/$(dirname "$rel")"; [ -e "$R/app/$rel" ] || cp -a "$p" "$R/app/$rel"
-done
+# The image's dependencies, as the Dockerfile's build stage leaves them: the controller's peer dependencies
+# made dependencies (lib/scripts/controller-package.js), then production dependencies only, at the lock's versions.
+D=$W/controller-deps; mkdir -p "$D"; cp package.json package-lock.json "$D/"
+node lib/scripts/controller-package.js "$D/package.json"
+(cd "$D" && npm install --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline >/dev/null)
+cp -a "$D/node_modules" "$R/app/"
 image controller 0.1.0 "$R" --config.user 65532:65532 --config.workingdir /app \
   --config.entrypoint /nodejs/bin/node --config.entrypoint bin/inference-monitoring.js --config.cmd controller
 

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Manifest } from '../render';
 import type { FieldError } from '../spec/validate';
+import { packageJson, requireOptionalPeers } from './package-info';
 
 /*
  * Start-up: every command loads only what it uses (`render` does not load the controller, prom-client or
@@ -29,6 +30,8 @@ const intBetween = (min: number, max: number) => (value: string): number => {
 };
 
 /** Files `render --output-dir` writes: `<index>-<kind>-<namespace>-<name>.yaml`. */
+/** SIGTERM to exit, at most: inside the install's 30 s termination grace period, so the kubelet never SIGKILLs. */
+const CONTROLLER_STOP_DEADLINE_MS = 20_000;
 const RENDERED_FILE = /^[0-9]+-[a-z0-9]+-[a-z0-9.-]+\.yaml$/;
 /**
  * The record `render --output-dir` keeps in the directory: the files it wrote, one a line. The next
@@ -82,6 +85,7 @@ const bindAddress = (value: string): { host?: string; port: number } => {
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const program = new Command('inference-monitoring')
     .description('Render InferenceMonitoring resources into Kubernetes manifests')
+    .version(packageJson().version, '-V, --version', 'print the version of the package')
     .exitOverride()
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) });
   let code = 0;
@@ -214,6 +218,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       const { benchmarkClientConfig, ensureSchema, parseBenchmarkRun, recordBenchmark } = require('../benchmarks/loader') as typeof import('../benchmarks/loader');
       const run = parseBenchmarkRun(JSON.parse(await readBounded(opts.file)));
       // pg is loaded only for this command: the controller process should not carry it.
+      requireOptionalPeers(['pg'], 'record-benchmark');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Client } = require('pg') as typeof import('pg');
       const db = new Client(benchmarkClientConfig(opts.databaseUrl ?? process.env.DATABASE_URL, opts.timeout));
@@ -235,6 +240,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--resync-seconds <s>', 'periodic re-reconcile of every resource', intBetween(1, 86400), 300)
     .option('--leader-election-namespace <ns>', 'enable leader election with a Lease in this namespace')
     .action(async (opts: { kubeconfig?: string; namespace?: string; metricsPort: number; metricsBindAddress?: { host?: string; port: number }; workers: number; resyncSeconds: number; leaderElectionNamespace?: string }) => {
+      requireOptionalPeers(['@kubernetes/client-node', 'prom-client'], 'controller');
       /* eslint-disable @typescript-eslint/no-require-imports */
       const { Controller } = require('../controller/manager') as typeof import('../controller/manager');
       const { KubeApi } = require('../controller/kube') as typeof import('../controller/kube');
@@ -248,18 +254,26 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         resyncMs: opts.resyncSeconds * 1000,
         leaderElection: opts.leaderElectionNamespace ? { namespace: opts.leaderElectionNamespace } : undefined,
       });
-      try {
-        await controller.start();
-      } catch (e) {
-        // (A metrics address that cannot be bound, an apiserver that refuses): stop what started, then one line.
-        await controller.stop().catch(() => undefined);
-        throw e;
-      }
-      await new Promise<void>((resolve) => {
-        const stop = () => { void controller.stop().then(resolve); };
+      // Listening before start(): start-up waits for the apiserver, and SIGTERM must end it meanwhile too.
+      const stopped = new Promise<void>((resolve) => {
+        const stop = () => {
+          // Within the pod's grace period (30 s) whatever hangs: Controller.stop is bounded, this is the backstop.
+          setTimeout(() => { process.stderr.write('{"msg":"shutdown took too long, exiting"}\n'); process.exit(1); }, CONTROLLER_STOP_DEADLINE_MS).unref();
+          void controller.stop().then(resolve);
+        };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      // A start-up that fails (a metrics address that cannot be bound, an apiserver that refuses): stop what
+      // started, then one line, as every other command reports an error.
+      void controller.start().catch(async (e) => {
+        await controller.stop().catch(() => undefined);
+        process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.exit(1);
+      });
+      await stopped;
+      // Stopped: nothing may keep the process past here (a socket a frozen connection left behind).
+      setTimeout(() => process.exit(), 1000).unref();
     });
   try {
     await program.parseAsync(argv, { from: 'user' });

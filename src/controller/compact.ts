@@ -13,6 +13,14 @@
  * of 1000 stacks hold 24,000 summaries rather than 24,000 objects full of
  * defaults. A later event with the same content digest (a status update)
  * keeps the verdict.
+ *
+ * childStub: what they keep of an object whose owner label names no
+ * InferenceMonitoring the controller knows. Anyone who may create a ConfigMap
+ * can label it so (issue #26: ~1 MiB ConfigMaps labelled
+ * `owner-uid: not-a-resource` grew the heap by ~1 MiB each until V8 gave up).
+ * Such an object is never compared with a desired one, so its content is not
+ * kept: only kind, name, namespace and the owner label, a few hundred bytes
+ * whatever the object's size.
  */
 import { createHash } from 'crypto';
 import { KubeObject } from './kube';
@@ -59,6 +67,24 @@ export interface ChildEntry extends KubeObject {
   content?: KubeObject;
   /** The desiredDigest of the object this content was found to contain. */
   satisfies?: string;
+  /** Only identity is kept (see childStub): the reconciler reads the object if it ever needs it. */
+  readonly stub?: true;
+}
+
+/**
+ * The entry of an object whose owner is unknown: constant size. It keeps no
+ * resourceVersion, so the next sighting of the object (an event, a relist, a
+ * read once its owner is known) builds its entry afresh.
+ */
+export function childStub(raw: KubeObject, ownerLabel: string): ChildEntry {
+  const owner = raw.metadata.labels?.[ownerLabel];
+  return {
+    apiVersion: raw.apiVersion,
+    kind: raw.kind,
+    metadata: { name: raw.metadata.name, namespace: raw.metadata.namespace, labels: owner === undefined ? undefined : { [ownerLabel]: owner } },
+    contentDigest: '',
+    stub: true,
+  };
 }
 
 function pick(from: Record<string, unknown> | undefined, keys: readonly string[]): Record<string, unknown> | undefined {

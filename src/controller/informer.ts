@@ -3,8 +3,14 @@
  * resourceVersion expired) or any broken connection it lists again and
  * reports what changed meanwhile, so no event is lost; errors back off
  * exponentially. Handlers receive every add, update and delete.
+ *
+ * A watch that falls silent for longer than it asked the apiserver to keep
+ * it open (a frozen connection neither answers nor closes) is cut off and the
+ * kind is listed again; every list and watch has a deadline (KubeApi). `stalledMs`
+ * says how long the informer has gone without hearing from the apiserver,
+ * for the health endpoints.
  */
-import { KubeApi, KubeObject } from './kube';
+import { KubeApi, KubeObject, KubeTimeoutError } from './kube';
 import { ResourceKind, resourcePath } from './resources';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -23,7 +29,19 @@ export interface InformerOptions {
   readonly transform?: (obj: KubeObject, previous?: KubeObject) => KubeObject;
   /** An index over the cache (e.g. by owner label); read it with byIndex. */
   readonly indexBy?: (obj: KubeObject) => string | undefined;
+  /** Silence after which a watch is given up and the kind listed again. @default its timeoutSeconds + WATCH_GRACE_MS */
+  readonly idleMs?: number;
 }
+
+/**
+ * Watches ask the apiserver to end them after 60-90 s (timeoutSeconds; it
+ * sends a bookmark just before). Its other bookmarks come only when the
+ * kind's resourceVersion moves (121 s apart on a quiet test apiserver), so
+ * only the end of the watch is a heartbeat a quiet kind is sure to get: a
+ * watch silent beyond its timeoutSeconds plus this grace is dead.
+ */
+export const WATCH_GRACE_MS = 15_000;
+const WATCH_SECONDS = 60;
 
 /** Objects per LIST page; 1000 stacks' dashboard ConfigMaps in one response were what a restart at 1000 resources was OOM-killed on. */
 export const LIST_PAGE = 100;
@@ -46,12 +64,21 @@ export class Informer {
   public expired = 0;
   /** Watches the server ended without an error within QUICK_WATCH_MS of opening them. */
   public quickEnds = 0;
+  /** Watches given up because they were silent for idleMs. */
+  public silentWatches = 0;
+  /** performance.now() when the apiserver last answered: a list page, a watch opened, an event or bookmark. */
+  private lastContact = performance.now();
 
   constructor(private readonly api: KubeApi, private readonly kind: ResourceKind, private readonly opts: InformerOptions) {
     this.resourceVersion = opts.resourceVersion ?? '';
   }
 
   get hasSynced(): boolean { return this.synced; }
+
+  get kindName(): string { return this.kind.kind; }
+
+  /** Milliseconds since the apiserver last answered this informer (0 once stopped). */
+  stalledMs(): number { return this.stopped ? 0 : performance.now() - this.lastContact; }
 
   start(): void {
     void this.loop();
@@ -127,7 +154,8 @@ export class Informer {
         backoff = Math.min(backoff * 2, 30_000);
       } catch (e) {
         if (this.stopped) return;
-        const status = (e as any).status;
+        const status = (e as { status?: number }).status;
+        if (e instanceof KubeTimeoutError && this.resourceVersion) this.silentWatches++;
         if (status === 410) {
           this.expired++;
           this.opts.log?.('watch expired, relisting', { kind: this.kind.kind });
@@ -148,16 +176,16 @@ export class Informer {
   private async relist(): Promise<void> {
     const seen = new Set<string>();
     // Page by page, each kept as `transform` makes it before the next is read (see listPaged).
-    const resourceVersion = await this.api.listPaged(this.kind, this.opts.namespace, this.opts.labelSelector, LIST_PAGE, (items) => {
-      for (const item of items) {
-        const k = key(item);
-        seen.add(k);
-        const old = this.cache.get(k);
-        const obj = this.put(k, item);
-        if (!old) this.opts.onEvent('add', obj);
-        else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.opts.onEvent('update', obj);
-      }
+    const resourceVersion = await this.api.listPaged(this.kind, this.opts.namespace, this.opts.labelSelector, LIST_PAGE, (item) => {
+      this.lastContact = performance.now();
+      const k = key(item);
+      seen.add(k);
+      const old = this.cache.get(k);
+      const obj = this.put(k, item);
+      if (!old) this.opts.onEvent('add', obj);
+      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.opts.onEvent('update', obj);
     });
+    this.lastContact = performance.now();
     this.relists++;
     for (const [k, old] of [...this.cache.entries()]) {
       if (!seen.has(k)) {
@@ -172,9 +200,12 @@ export class Informer {
 
   private async watch(): Promise<void> {
     this.abort = new AbortController();
-    const q = new URLSearchParams({ watch: '1', resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(240 + Math.floor(Math.random() * 60)) });
+    const seconds = WATCH_SECONDS + Math.floor(Math.random() * WATCH_SECONDS / 2);
+    const q = new URLSearchParams({ watch: '1', resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(seconds) });
     if (this.opts.labelSelector) q.set('labelSelector', this.opts.labelSelector);
-    const res = await this.api.raw('GET', `${resourcePath(this.kind, this.opts.namespace)}?${q}`, undefined, undefined, this.abort.signal);
+    // The deadline restarts with every byte; a healthy watch ends (with a bookmark) within its timeoutSeconds.
+    const res = await this.api.raw('GET', `${resourcePath(this.kind, this.opts.namespace)}?${q}`, undefined, undefined, { signal: this.abort.signal, timeoutMs: this.opts.idleMs ?? seconds * 1000 + WATCH_GRACE_MS });
+    this.lastContact = performance.now();
     if ((res.statusCode ?? 0) >= 300) {
       res.resume();
       throw Object.assign(new Error(`watch ${this.kind.plural}: HTTP ${res.statusCode}`), { status: res.statusCode });
@@ -183,6 +214,7 @@ export class Informer {
       let buf = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
+        this.lastContact = performance.now();
         buf += chunk;
         let nl: number;
         while ((nl = buf.indexOf('\n')) >= 0) {
@@ -200,11 +232,12 @@ export class Informer {
       });
       res.on('end', () => resolve());
       res.on('error', (e) => (this.stopped ? resolve() : reject(e)));
-      res.on('aborted', () => resolve());
+      // Cut off (a deadline, a reset connection) rather than ended: an error, so the kind is listed again.
+      res.on('close', () => (res.complete || this.stopped ? resolve() : reject(new Error('watch cut off'))));
     });
   }
 
-  private handle(ev: { type: string; object: any }): void {
+  private handle(ev: { type: string; object: KubeObject & { message?: string; code?: number } }): void {
     if (ev.type === 'ERROR') {
       throw Object.assign(new Error(ev.object?.message ?? 'watch error'), { status: ev.object?.code });
     }

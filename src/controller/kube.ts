@@ -7,6 +7,7 @@
 import * as https from 'https';
 import * as http from 'http';
 import { KubeConnection, loadConnection } from './connection';
+import { ListItemSplitter } from './list-stream';
 import { ResourceKind, kindOf, resourcePath } from './resources';
 
 export const FIELD_MANAGER = 'inference-monitoring-controller';
@@ -16,6 +17,38 @@ export class KubeApiError extends Error {
     super(message);
     this.name = 'KubeApiError';
   }
+}
+
+/** A request that got no answer in time (see RequestOptions.timeoutMs). */
+export class KubeTimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what}: no answer within ${ms} ms`);
+    this.name = 'KubeTimeoutError';
+  }
+}
+
+/** A write refused before it was sent, because this replica does not hold the Lease (see KubeApi.fence). */
+export class FencedError extends Error {
+  constructor(what: string) {
+    super(`${what}: not sent, this replica is not the leader`);
+    this.name = 'FencedError';
+  }
+}
+
+/**
+ * Default deadline of a request: for its response headers, and then for each
+ * pause in its body. A frozen connection (a dead apiserver behind a load
+ * balancer, a lost conntrack entry) neither answers nor closes: without a
+ * deadline the request, and whatever awaits it, waits forever (issue #26).
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+  /** Deadline for the response headers, then for any silence in the body. @default REQUEST_TIMEOUT_MS */
+  readonly timeoutMs?: number;
+  /** Sent even when the fence is down: the Lease requests by which a replica becomes leader. */
+  readonly unfenced?: boolean;
 }
 
 export interface KubeObject {
@@ -53,7 +86,14 @@ export class KubeApi {
   public readonly authorized = new Map<string, number>();
   /** Called with every response's Kubernetes verb and HTTP status ('error' when none came): the controller's metrics. */
   public readonly onResponse: Array<(verb: string, code: number | 'error') => void> = [];
+  /**
+   * Writes are sent only while this returns true (leader election sets it to
+   * "holds the Lease now", by the local clock); others throw FencedError unsent.
+   */
+  public fence?: () => boolean;
   private readonly server: string;
+  /** Requests in flight, so losing the Lease can abort the writes and a shutdown everything. */
+  private readonly inflight = new Set<{ readonly req: http.ClientRequest; readonly fenced: boolean }>();
 
   /** @param kc where and how to connect: loadConnection(), or a client-node KubeConfig */
   constructor(private readonly kc: KubeConnection) {
@@ -68,8 +108,8 @@ export class KubeApi {
   }
 
   /** One HTTP request; JSON in and out. Throws KubeApiError on a non-2xx status. */
-  async request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<any> {
-    const res = await this.raw(method, path, body, contentType);
+  async request(method: string, path: string, body?: unknown, contentType = 'application/json', opts: RequestOptions = {}): Promise<any> {
+    const res = await this.raw(method, path, body, contentType, opts);
     const text = await readAll(res);
     const parsed = text ? safeJson(text) : undefined;
     if ((res.statusCode ?? 0) >= 300) {
@@ -84,29 +124,49 @@ export class KubeApi {
     this.authorized.set(k, (this.authorized.get(k) ?? 0) + 1);
   }
 
-  /** Opens a request and returns the response stream (for watches). */
-  async raw(method: string, path: string, body?: unknown, contentType = 'application/json', signal?: AbortSignal): Promise<http.IncomingMessage> {
+  /**
+   * Opens a request and returns the response stream (for watches). Its
+   * deadline (opts.timeoutMs) runs to the response headers, then restarts with
+   * every byte: a silent body is cut off with KubeTimeoutError as well.
+   */
+  async raw(method: string, path: string, body?: unknown, contentType = 'application/json', opts: RequestOptions = {}): Promise<http.IncomingMessage> {
     const verb = method === 'GET' ? (path.includes('watch=') ? 'WATCH' : 'GET') : method;
+    const isWrite = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) && !path.includes('dryRun=');
+    const fenced = isWrite && !opts.unfenced;
+    const url = new URL(this.server + path);
+    const reqOpts: https.RequestOptions = { method, hostname: url.hostname, port: url.port, path: url.pathname + url.search, headers: { Accept: 'application/json' }, signal: opts.signal };
+    await this.kc.applyToHTTPSOptions(reqOpts);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload) reqOpts.headers = { ...reqOpts.headers, 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) };
+    const lib = url.protocol === 'http:' ? http : https;
+    // Checked at the last moment before sending, after every await: a replica that lost the Lease meanwhile sends nothing.
+    if (fenced && this.fence && !this.fence()) throw new FencedError(`${method} ${url.pathname}`);
     this.counts.byVerb[verb] = (this.counts.byVerb[verb] ?? 0) + 1;
-    if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) && !path.includes('dryRun=')) this.counts.writes++;
+    if (isWrite) this.counts.writes++;
     else if (verb === 'WATCH') this.counts.watches++;
     else this.counts.reads++;
-    const url = new URL(this.server + path);
-    const opts: https.RequestOptions = { method, hostname: url.hostname, port: url.port, path: url.pathname + url.search, headers: { Accept: 'application/json' }, signal };
-    await this.kc.applyToHTTPSOptions(opts);
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    if (payload) opts.headers = { ...opts.headers, 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) };
-    const lib = url.protocol === 'http:' ? http : https;
+    const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      let answered = false;
-      const req = lib.request(opts, (res) => {
-        answered = true;
+      let answered: http.IncomingMessage | undefined;
+      const req = lib.request(reqOpts, (res) => {
+        answered = res;
+        clearTimeout(headersTimer);
         this.recordAuthorized(method, path, res.statusCode);
         const verbOf = authorizedAs(method, path, res.statusCode).split(' ')[0];
         for (const f of this.onResponse) f(verbOf, res.statusCode ?? 0);
+        res.once('close', () => this.inflight.delete(entry));
         resolve(res);
       });
+      const entry = { req, fenced };
+      this.inflight.add(entry);
+      // Once answered, the response carries the error to whoever reads it.
+      const timedOut = () => (answered ?? req).destroy(new KubeTimeoutError(`${method} ${url.pathname}`, timeoutMs));
+      // Connection, TLS handshake and headers; after that the socket's own inactivity timer (below) covers the body.
+      const headersTimer = setTimeout(timedOut, timeoutMs);
+      req.setTimeout(timeoutMs, timedOut);
       req.on('error', (e) => {
+        clearTimeout(headersTimer);
+        this.inflight.delete(entry);
         // A watch aborted after its response is not a failed request.
         if (!answered) for (const f of this.onResponse) f(authorizedAs(method, path).split(' ')[0], 'error');
         reject(e);
@@ -114,6 +174,18 @@ export class KubeApi {
       if (payload) req.write(payload);
       req.end();
     });
+  }
+
+  /** Aborts the writes in flight (the Lease was lost: none may land later); `all`: every request (shutdown). */
+  abortInflight(all = false): number {
+    let n = 0;
+    for (const e of [...this.inflight]) {
+      if (!all && !e.fenced) continue;
+      e.req.destroy(all ? new Error('controller stopping') : new FencedError(`${e.req.method} ${e.req.path.split('?')[0]}`));
+      this.inflight.delete(e);
+      n++;
+    }
+    return n;
   }
 
   /** Server-side apply of a whole object with the controller's field manager (force: it owns these fields). */
@@ -130,20 +202,32 @@ export class KubeApi {
 
   /**
    * Lists in pages of `limit` (the apiserver's `limit`/`continue`, one consistent snapshot), handing each
-   * page to `onPage` before the next is read: a caller that keeps less than the objects (the informers'
-   * summaries) then never holds more than one page, where one LIST of 1000 stacks' dashboard ConfigMaps is
-   * a response of tens of MiB. Resolves with the snapshot's resourceVersion.
+   * object to `onItem` as soon as it is parsed (see ListItemSplitter): a caller that keeps less than the
+   * objects (the informers' summaries and stubs) then never holds more than one, where one page of 100
+   * large ConfigMaps is a response of 100 MiB. `page` counts from 1. Resolves with the snapshot's resourceVersion.
    */
-  async listPaged(k: ResourceKind, namespace: string | undefined, labelSelector: string | undefined, limit: number, onPage: (items: KubeObject[]) => void): Promise<string> {
+  async listPaged(k: ResourceKind, namespace: string | undefined, labelSelector: string | undefined, limit: number, onItem: (item: KubeObject, page: number) => void): Promise<string> {
     let token = '';
-    for (;;) {
+    for (let page = 1; ; page++) {
       const q = new URLSearchParams({ limit: String(limit) });
       if (labelSelector) q.set('labelSelector', labelSelector);
       if (token) q.set('continue', token);
-      const res = await this.request('GET', `${resourcePath(k, namespace)}?${q}`);
-      onPage((res.items ?? []).map((i: KubeObject) => ({ ...i, apiVersion: k.apiVersion, kind: k.kind })));
-      token = res.metadata?.continue ?? '';
-      if (!token) return res.metadata?.resourceVersion ?? '';
+      const path = `${resourcePath(k, namespace)}?${q}`;
+      const res = await this.raw('GET', path);
+      if ((res.statusCode ?? 0) >= 300) {
+        const parsed = safeJson(await readAll(res));
+        throw new KubeApiError(res.statusCode ?? 0, parsed?.reason ?? 'Unknown', parsed?.message ?? `GET ${path}: HTTP ${res.statusCode}`);
+      }
+      const splitter = new ListItemSplitter((i) => onItem({ ...(i as KubeObject), apiVersion: k.apiVersion, kind: k.kind }, page));
+      await new Promise<void>((resolve, reject) => {
+        res.on('data', (c: Buffer) => { try { splitter.push(c); } catch (e) { res.destroy(); reject(e); } });
+        res.on('end', () => resolve());
+        res.on('error', reject);
+        res.on('close', () => { if (!res.complete) reject(new Error(`GET ${path}: response cut off`)); });
+      });
+      const envelope = splitter.end();
+      token = envelope.metadata?.continue ?? '';
+      if (!token) return envelope.metadata?.resourceVersion ?? '';
     }
   }
 
@@ -198,6 +282,8 @@ function readAll(res: http.IncomingMessage): Promise<string> {
     res.on('data', (c) => chunks.push(c));
     res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     res.on('error', reject);
+    // Destroyed by a deadline or an abort: 'close' without 'end'.
+    res.on('close', () => { if (!res.complete) reject(new Error('response cut off')); });
   });
 }
 

@@ -24,8 +24,9 @@ export const CONTROLLER_CLUSTER_RULES: readonly PolicyRule[] = [
   { apiGroups: ['monitoring.coreos.com'], resources: ['podmonitors', 'prometheusrules', 'prometheuses'], verbs: CHILD_VERBS },
   { apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: CHILD_VERBS },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
-  // A namespace's opt-in annotation, read before writing there for another namespace's resource.
-  { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
+  // Namespaces' opt-in annotation, checked before writing there for another namespace's resource: watched,
+  // so granting or withdrawing it takes effect at once rather than at the next resync.
+  { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
 ];
 
 /** Leader election, in the controller's own namespace only. */

@@ -12,7 +12,7 @@ import type { FieldError } from '../spec/validate';
 import { boundedMessage, Condition, setCondition } from './conditions';
 import { FIELD_MANAGER, KubeApi, KubeApiError, KubeObject } from './kube';
 import { ReconcileResult } from './metrics';
-import { INFERENCE_MONITORING, NAMESPACE, OWNED_KINDS, ResourceKind, kindOf } from './resources';
+import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind, kindOf } from './resources';
 
 /** Label on every child: the UID of the owning InferenceMonitoring (for pruning and cross-namespace cleanup). */
 export const OWNER_LABEL = 'monitoring.inference.dev/owner-uid';
@@ -58,6 +58,13 @@ export interface ReconcilerDeps {
    * process created a moment ago, before the apiserver's reads show it (see claimCreations).
    */
   readonly cachedOwner?: (ref: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) => string | undefined;
+  /** A namespace from the controller's namespace cache (its opt-in annotation), undefined when it does not exist. */
+  readonly namespace: (name: string) => KubeObject | undefined;
+  /**
+   * Told, after each pass, the namespaces other than its own that a resource's objects go to: a change of
+   * their opt-in annotation enqueues it (the controller watches namespaces).
+   */
+  readonly usesNamespaces?: (key: string, namespaces: readonly string[]) => void;
 }
 
 /** Bytes of an Event's message (the client cuts at 1024 without saying so: cut here, with the marker). */
@@ -243,7 +250,7 @@ export class Reconciler {
     }
     const failures: string[] = [];
     // Another namespace must opt in before objects go there; objects already there are then pruned.
-    const refused = await this.refusedNamespaces(cr, desired);
+    const refused = this.refusedNamespaces(cr, desired, key);
     failures.push(...refused.values());
     const crossNamespace = desired.some((d) => d.metadata.namespace && d.metadata.namespace !== cr.metadata.namespace && !refused.has(d.metadata.namespace));
     if (crossNamespace && !(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
@@ -407,12 +414,13 @@ export class Reconciler {
    * do not list the resource's namespace in ALLOW_FROM_ANNOTATION, with the
    * failure naming the spec field that points there.
    */
-  private async refusedNamespaces(cr: KubeObject, desired: readonly DesiredRef[]): Promise<Map<string, string>> {
+  private refusedNamespaces(cr: KubeObject, desired: readonly DesiredRef[], key: string): Map<string, string> {
     const own = cr.metadata.namespace!;
     const others = [...new Set(desired.map((d) => d.metadata.namespace!).filter((ns) => ns && ns !== own))].sort();
+    this.deps.usesNamespaces?.(key, others);
     const out = new Map<string, string>();
     for (const ns of others) {
-      const obj = await this.deps.api.get(NAMESPACE, '', ns);
+      const obj = this.deps.namespace(ns);
       const allowed = (obj?.metadata.annotations?.[ALLOW_FROM_ANNOTATION] ?? '').split(',').map((x) => x.trim());
       if (obj && (allowed.includes('*') || allowed.includes(own))) continue;
       const spec = cr.spec ?? {};
@@ -442,7 +450,11 @@ export class Reconciler {
     for (const ns of namespaces) {
       const cached = this.deps.cachedChildren?.(cr.metadata.uid!, ns);
       if (cached) {
-        for (const item of cached) out.set(objKey(item), item);
+        for (const item of cached) {
+          // Cached while its owner was unknown (see childStub): read it now that it matters.
+          const entry = item.stub ? await this.readStub(cr, item) : item;
+          if (entry) out.set(objKey(entry), entry);
+        }
         continue;
       }
       for (const k of this.deps.availableKinds()) {
@@ -451,6 +463,14 @@ export class Reconciler {
       }
     }
     return out;
+  }
+
+  /** The full entry of a child the caches hold only as a stub; undefined when it is gone or no longer this resource's. */
+  private async readStub(cr: KubeObject, stub: ChildEntry): Promise<ChildEntry | undefined> {
+    const obj = await this.deps.api.get(kindOf(stub.apiVersion, stub.kind), stub.metadata.namespace ?? '', stub.metadata.name);
+    if (!obj || obj.metadata.labels?.[OWNER_LABEL] !== cr.metadata.uid) return undefined;
+    const entry = this.deps.observedChild?.(obj);
+    return entry && !entry.stub ? entry : childEntry(obj);
   }
 
   /** Deletion: remove children in other namespaces (no owner references there), then the finalizer. */

@@ -11,7 +11,7 @@ export interface ResourceKind {
 
 export const INFERENCE_MONITORING: ResourceKind = { apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', plural: 'inferencemonitorings', namespaced: true };
 
-/** Read (get) to check a namespace's opt-in before the controller writes into it for another namespace's resource. */
+/** Watched for the opt-in annotation a namespace needs before the controller writes into it for another namespace's resource. */
 export const NAMESPACE: ResourceKind = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
 
 /** Every kind a stack can contain, in apply order (config before workloads). */
