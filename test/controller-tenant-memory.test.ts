@@ -15,7 +15,7 @@
  */
 import * as fs from 'fs';
 import { KubeConfig } from '@kubernetes/client-node';
-import { CONTROLLER_MEMORY } from '../src/constructs/controller-install';
+import { CONTROLLER_MEMORY } from '../src/install/controller-install';
 import { StaticConnection } from '../src/controller/connection';
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { OWNER_LABEL } from '../src/controller/reconciler';

@@ -1,6 +1,6 @@
 /**
  * The controller's own metrics: names in one place, so its dashboard and
- * alerts (src/dashboards/controller.ts, src/alerts/controller-rules.ts) cannot
+ * alerts (src/install/controller-dashboard.ts, src/install/controller-rules.ts) cannot
  * drift from what /metrics serves. A resource is named by
  * `resource_namespace`/`resource_name`, not `namespace`: the scrape sets
  * `namespace` to the controller's own.

@@ -325,8 +325,9 @@ export class Reconciler {
     const readyCount = models.filter((x) => x.ready).length;
     const allReady = readyCount === models.length && applied === 0 && failures.length === 0;
     const urls: Record<string, string> = { prometheus: plan.endpoints.prometheus };
-    if (plan.spec.grafana.enabled) urls.grafana = `http://${plan.names.grafana}.${plan.namespace}.svc:3000`;
-    if (plan.spec.tempo.enabled) urls.tempo = `http://${plan.names.tempo}.${plan.namespace}.svc:3200`;
+    // The plan's URLs (plan/endpoints.ts), the ones Grafana's datasources use: never rebuilt here.
+    if (plan.endpoints.grafana) urls.grafana = plan.endpoints.grafana;
+    if (plan.endpoints.tempoQuery) urls.tempo = plan.endpoints.tempoQuery;
 
     const statusWritten = await this.writeStatus(cr, (conds) => [
       failures.length

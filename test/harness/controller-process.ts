@@ -8,7 +8,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { CONTROLLER_ENV, controllerNodeOptions } from '../../src/constructs/controller-install';
+import { CONTROLLER_ENV, controllerNodeOptions } from '../../src/install/controller-install';
 import { freePort } from './control-plane';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'inference-monitoring.js');
