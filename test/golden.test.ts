@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { buildRuleFiles } from '../src/alerts/rules';
 import { configYaml } from '../src/config-yaml';
-import { stackDashboards } from '../src/dashboards';
+import { stackDashboardFiles } from '../src/dashboards';
 import { buildPrometheusConfig } from '../src/prometheus/prometheus-config';
 import { planOrThrow } from '../src/render';
 
@@ -52,7 +52,7 @@ const SCENARIOS: ReadonlyArray<{ scenario: string; golden: string; spec: Record<
 function generated(spec: Record<string, unknown>): Record<string, string> {
   const plan = planOrThrow({ name: 'demo', namespace: 'llm', spec: spec as any });
   const rules = buildRuleFiles(plan);
-  const dashboard = stackDashboards(plan).find((d) => d.uid === 'inference-serving-vllm');
+  const dashboard = stackDashboardFiles(plan).find((d) => d.name === 'serving-vllm')?.dashboard;
   if (!dashboard) throw new Error('no vLLM serving dashboard');
   return {
     'prometheus.yml': configYaml(buildPrometheusConfig(plan)),

@@ -27,7 +27,8 @@ const log = (s: string) => process.stdout.write(`${s}\n`);
 const N = 12;
 const MAX_TOKENS = 16;
 const CONCURRENCY = 4;
-const SERVING = 'Inference serving: transformers';
+// The stack's dashboard (realTransformersSpec: llm/demo): its title carries the stack.
+const SERVING = 'Inference serving: transformers (llm/demo)';
 const SEL = 'namespace="llm", model="llama", inference_engine="transformers"';
 
 const runIf = havePrometheus() ? describe : describe.skip;

@@ -1,12 +1,21 @@
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { DashboardJson } from '../dashboards/common';
+import { StackDashboard } from '../dashboards/common';
 import { objectName, stackLabels } from '../names';
 
 /** Label kube-prometheus-stack's Grafana sidecar watches for dashboard ConfigMaps. */
 export const GRAFANA_DASHBOARD_LABEL = 'grafana_dashboard';
-/** Folder annotation the sidecar honours when `folderAnnotation` is set. */
+/**
+ * Folder annotation the sidecar honours only when its `folderAnnotation` is set to this name (it then writes the
+ * files into a directory of that name) and `provider.foldersFromFilesStructure` is true (Grafana then makes the
+ * directory a folder); kube-prometheus-stack sets neither, and its Grafana shows our dashboards in General.
+ */
 export const GRAFANA_FOLDER_ANNOTATION = 'grafana_folder';
+
+/** The ConfigMap key, and the file name in Grafana's dashboard directory, of a dashboard. */
+export function dashboardFileName(uid: string): string {
+  return `${uid}.json`;
+}
 
 export interface DashboardConfigMapsProps {
   readonly namespace: string;
@@ -14,7 +23,8 @@ export interface DashboardConfigMapsProps {
   readonly instance: string;
   /** Name prefix of the ConfigMaps. */
   readonly namePrefix: string;
-  readonly dashboards: readonly DashboardJson[];
+  /** The dashboards; each ConfigMap's one key is `<uid>.json`, so stacks with their own uids never share a file. */
+  readonly dashboards: readonly StackDashboard[];
   /**
    * Grafana folder for the sidecar.
    * @default 'Inference'
@@ -26,7 +36,10 @@ export interface DashboardConfigMapsProps {
  * One ConfigMap per dashboard (a ConfigMap must stay under 1 MiB, and
  * client-side apply's annotation under 256 KiB), labelled
  * `grafana_dashboard: "1"` so the same ConfigMaps serve our Grafana and an
- * existing kube-prometheus-stack Grafana.
+ * existing kube-prometheus-stack Grafana. That Grafana's sidecar writes every
+ * key of every labelled ConfigMap of the cluster into one directory, by key:
+ * the key is the dashboard's uid, unique per stack, so one stack's file never
+ * replaces (or, deleted, removes) another's.
  */
 export class DashboardConfigMaps extends Construct {
   public readonly configMaps: kplus.ConfigMap[] = [];
@@ -34,10 +47,10 @@ export class DashboardConfigMaps extends Construct {
   constructor(scope: Construct, id: string, props: DashboardConfigMapsProps) {
     super(scope, id);
     const labels = { ...stackLabels(props.instance, 'dashboards', 'grafana'), [GRAFANA_DASHBOARD_LABEL]: '1' };
-    for (const d of props.dashboards) {
-      this.configMaps.push(new kplus.ConfigMap(this, d.uid, {
-        metadata: { name: objectName([props.namePrefix, 'dashboard', d.uid.replace(/^inference-/, '')]), namespace: props.namespace, labels, annotations: { [GRAFANA_FOLDER_ANNOTATION]: props.folder ?? 'Inference' } },
-        data: { [`${d.uid}.json`]: `${JSON.stringify(d, null, 2)}\n` },
+    for (const { name, dashboard } of props.dashboards) {
+      this.configMaps.push(new kplus.ConfigMap(this, name, {
+        metadata: { name: objectName([props.namePrefix, 'dashboard', name]), namespace: props.namespace, labels, annotations: { [GRAFANA_FOLDER_ANNOTATION]: props.folder ?? 'Inference' } },
+        data: { [dashboardFileName(dashboard.uid)]: `${JSON.stringify(dashboard, null, 2)}\n` },
       }));
     }
   }

@@ -7,7 +7,7 @@ import { StackPlan } from '../plan/types';
 import { DCGM_JOB, SECRETS_DIR, buildPrometheusConfig, prometheusSecretFiles } from '../prometheus/prometheus-config';
 import { Alertmanager } from './alertmanager';
 import { dcgmTargetLabels, forOperator, modelTargetLabels, workloadTargetLabels } from '../prometheus/target-labels';
-import { stackDashboards } from '../dashboards';
+import { stackDashboardFiles } from '../dashboards';
 import { DashboardConfigMaps } from './dashboard-config-maps';
 import { DcgmExporter } from './dcgm-exporter';
 import { Grafana } from './grafana';
@@ -100,7 +100,7 @@ export class InferenceMonitoringStack extends Construct {
       namespace: plan.namespace,
       instance: plan.name,
       namePrefix: plan.names.dashboards,
-      dashboards: stackDashboards(plan),
+      dashboards: stackDashboardFiles(plan),
     });
 
     if (c.grafana) {

@@ -12,7 +12,7 @@ import { PanelBuilder as BarChartBuilder } from '@grafana/grafana-foundation-sdk
 import { PanelBuilder as TableBuilder } from '@grafana/grafana-foundation-sdk/table';
 import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 import { DATASOURCE_UIDS } from '../grafana/provisioning';
-import { DashboardJson, layout } from './common';
+import { DashboardJson, DashboardStack, dashboardTitle, dashboardUid, layout } from './common';
 
 export const BENCHMARK_DASHBOARD_UID = 'inference-benchmarks';
 const PG_DS = { type: 'grafana-postgresql-datasource', uid: DATASOURCE_UIDS.benchmarks };
@@ -68,17 +68,21 @@ export const VARIABLE_SQL = {
   gpu_name: "SELECT DISTINCT metadata->>'gpu_name' FROM benchmarks WHERE metadata ? 'gpu_name' ORDER BY 1",
 } as const;
 
-/** The seed's "Go to data" link: this dashboard over the selected branch's runs (the device panels follow the range). */
-export const BRANCH_RUNS_LINK_URL = `/d/${BENCHMARK_DASHBOARD_UID}/?from=\${StartTime}&to=\${EndTime}`;
+/** The seed's "Go to data" link: this dashboard (its uid) over the selected branch's runs (the device panels follow the range). */
+export function branchRunsLinkUrl(uid: string): string {
+  return `/d/${uid}/?from=\${StartTime}&to=\${EndTime}`;
+}
+export const BRANCH_RUNS_LINK_URL = branchRunsLinkUrl(BENCHMARK_DASHBOARD_UID);
 
 const bar = (title: string, key: string) => new BarChartBuilder().title(title).datasource(PG_DS).unit('s').xField('commit')
   .withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: measurementSql(key), format: 'table' }));
 const device = (title: string, column: string, unit: string) => new TimeseriesBuilder().title(title).datasource(PG_DS).unit(unit)
   .withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: deviceSql(column), format: 'time_series' }));
 
-export function benchmarkDashboard(): DashboardJson {
-  const dash = new DashboardBuilder('Transformers benchmarks')
-    .uid(BENCHMARK_DASHBOARD_UID)
+export function benchmarkDashboard(stack?: DashboardStack): DashboardJson {
+  const uid = dashboardUid(BENCHMARK_DASHBOARD_UID, stack);
+  const dash = new DashboardBuilder(dashboardTitle('Transformers benchmarks', stack))
+    .uid(uid)
     .tags(['inference-monitoring', 'benchmarks', 'transformers'])
     .time({ from: 'now-30d', to: 'now' })
     .timezone('browser')
@@ -89,7 +93,7 @@ export function benchmarkDashboard(): DashboardJson {
     .withVariable(new QueryVariableBuilder('gpu_name').label('GPU').datasource(PG_DS).query(VARIABLE_SQL.gpu_name).refresh(VariableRefresh.OnDashboardLoad))
     .withVariable(new TextBoxVariableBuilder('last_n_commits').label('Last N commits').defaultValue('10').current({ text: '10', value: '10' }))
     .link(new DashboardLinkBuilder('Go to data').type(DashboardLinkType.Link).icon('external link').tooltip("This branch's runs")
-      .url(BRANCH_RUNS_LINK_URL).includeVars(true).keepTime(false).asDropdown(false).targetBlank(false).tags([]));
+      .url(branchRunsLinkUrl(uid)).includeVars(true).keepTime(false).asDropdown(false).targetBlank(false).tags([]));
   return layout(dash, [
     { panels: [{ panel: new TableBuilder().title('Commits').datasource(PG_DS).withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: COMMITS_SQL, format: 'table' })), width: 24, height: 6 }] },
     { title: 'Eager forward pass', panels: [

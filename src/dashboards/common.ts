@@ -4,6 +4,7 @@
  * timeseries/stat/heatmap panels with PromQL targets, and a text panel that
  * says why a signal is missing instead of showing "No data".
  */
+import { createHash } from 'crypto';
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
 import { DashboardBuilder, DashboardCursorSync, DatasourceVariableBuilder, MappingType, QueryVariableBuilder, VariableRefresh, VariableSort } from '@grafana/grafana-foundation-sdk/dashboard';
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
@@ -20,6 +21,34 @@ export const PROMETHEUS_DS = { type: 'prometheus', uid: '${datasource}' };
 
 /** A dashboard as Grafana stores it (JSON model). */
 export interface DashboardJson { readonly uid: string; readonly title: string; readonly [key: string]: unknown }
+
+/** A dashboard and the short name its ConfigMap is named by (`<prefix>-dashboard-<name>`), whatever its uid. */
+export interface StackDashboard { readonly name: string; readonly dashboard: DashboardJson }
+
+/** Grafana refuses a dashboard uid longer than this. */
+export const MAX_DASHBOARD_UID = 40;
+
+/**
+ * The stack a dashboard belongs to. Its uid and title carry it: one Grafana (kube-prometheus-stack's, whose sidecar
+ * collects every labelled ConfigMap of the cluster into one directory) then holds every stack's dashboards side by
+ * side, where identical uids, file names or titles in one folder would overwrite each other.
+ */
+export interface DashboardStack { readonly namespace: string; readonly name: string }
+
+/**
+ * `<base>-<8 hex>`: the hash of `<namespace>/<name>` (neither can hold a `/`), so it never changes while the
+ * resource lives, and two stacks differ. Without a stack (the catalog, the docs), the base uid.
+ */
+export function dashboardUid(base: string, stack?: DashboardStack): string {
+  if (!stack) return base;
+  const hash = createHash('sha256').update(`${stack.namespace}/${stack.name}`).digest('hex').slice(0, 8);
+  return `${base.slice(0, MAX_DASHBOARD_UID - hash.length - 1).replace(/-+$/, '')}-${hash}`;
+}
+
+/** `<title> (<namespace>/<name>)`: Grafana lets a dashboard with the title of another in its folder take that one's place. */
+export function dashboardTitle(title: string, stack?: DashboardStack): string {
+  return stack ? `${title} (${stack.namespace}/${stack.name})` : title;
+}
 
 /** Scope of dashboard queries: the namespace and model variables, and Grafana's rate interval. */
 export function dashboardScope(engine?: string): QueryScope {

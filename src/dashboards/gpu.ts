@@ -9,7 +9,7 @@ import { QueryVariableBuilder, VariableRefresh } from '@grafana/grafana-foundati
 import { DCGM } from '../engines/dcgm';
 import { Expr, agg, bin, m, sel } from '../promql/ast';
 import { SERIES_MODEL_LABEL } from '../monitoring-labels';
-import { DashboardJson, PROMETHEUS_DS, baseDashboard, layout, timeseries } from './common';
+import { DashboardJson, DashboardStack, PROMETHEUS_DS, baseDashboard, dashboardTitle, dashboardUid, layout, timeseries } from './common';
 
 export const GPU_DASHBOARD_UID = 'inference-gpu';
 
@@ -24,7 +24,7 @@ export function perModel(metric: string, op: 'avg' | 'sum' | 'max'): Expr {
   return agg(op, bin('*', sel(metric, [m('pod', '!=', '')]), models, { on: ['namespace', 'pod'], groupLeft: [SERIES_MODEL_LABEL] }), [SERIES_MODEL_LABEL]);
 }
 
-export function gpuDashboard(): DashboardJson {
+export function gpuDashboard(stack?: DashboardStack): DashboardJson {
   type P = { panel: cog.Builder<any>; width?: number; height?: number };
   const perGpu: P[] = [
     { panel: timeseries('GPU utilization', 'percent', [{ expr: agg('avg', gpuSel(DCGM.utilization), byGpu), legend: '{{Hostname}} GPU {{gpu}}' }]) },
@@ -40,7 +40,7 @@ export function gpuDashboard(): DashboardJson {
     { panel: timeseries('GPU utilization per model', 'percent', [{ expr: perModel(DCGM.utilization, 'avg'), legend: '{{model}}' }], 'GPU series joined with the model label of the inference pods they serve.') },
     { panel: timeseries('Power draw per model', 'watt', [{ expr: perModel(DCGM.power, 'sum'), legend: '{{model}}' }]) },
   ];
-  const dash = baseDashboard(GPU_DASHBOARD_UID, 'Inference GPUs', ['gpu', 'dcgm'], 'up{model!=""}')
+  const dash = baseDashboard(dashboardUid(GPU_DASHBOARD_UID, stack), dashboardTitle('Inference GPUs', stack), ['gpu', 'dcgm'], 'up{model!=""}')
     .withVariable(new QueryVariableBuilder('node').label('Node').datasource(PROMETHEUS_DS)
       .query(`label_values(${DCGM.utilization}, Hostname)`).refresh(VariableRefresh.OnTimeRangeChanged).multi(true).includeAll(true));
   return layout(dash, [{ title: 'Per GPU', panels: perGpu }, { title: 'Per inference pod and model', panels: perPod }]).build() as unknown as DashboardJson;

@@ -13,12 +13,12 @@ import { SignalName } from '../engines/profile';
 import { agg, increase, m, sel } from '../promql/ast';
 import { QueryScope, counterRate, gaugeMax, gaugeTotal, signalAlternatives } from '../promql/signals';
 import { recordedMean, recordedQuantile } from '../promql/recorded';
-import { DashboardJson, PROMETHEUS_DS, Target, baseDashboard, dashboardScope, layout, timeseries } from './common';
+import { DashboardJson, DashboardStack, PROMETHEUS_DS, Target, baseDashboard, dashboardTitle, dashboardUid, dashboardScope, layout, timeseries } from './common';
 
 export const LMDEPLOY_DASHBOARD_UID = 'inference-lmdeploy';
 const RANK = lmdeploy.rankLabel!;
 
-export function lmdeployDashboard(versions: readonly string[]): DashboardJson {
+export function lmdeployDashboard(versions: readonly string[], stack?: DashboardStack): DashboardJson {
   const base = dashboardScope(lmdeploy.engine);
   const scope: QueryScope = { ...base, matchers: [...base.matchers, m(RANK, '=~', '$rank')] };
   const alts = (s: SignalName) => signalAlternatives(lmdeploy, s, versions);
@@ -52,7 +52,7 @@ export function lmdeployDashboard(versions: readonly string[]): DashboardJson {
     ]) },
   ];
   const running = alts('requestsRunning')[0].metric;
-  const dash = baseDashboard(LMDEPLOY_DASHBOARD_UID, 'LMDeploy', ['lmdeploy'], `${running}{inference_engine="lmdeploy"}`)
+  const dash = baseDashboard(dashboardUid(LMDEPLOY_DASHBOARD_UID, stack), dashboardTitle('LMDeploy', stack), ['lmdeploy'], `${running}{inference_engine="lmdeploy"}`)
     .withVariable(new QueryVariableBuilder('rank').label('DP rank').datasource(PROMETHEUS_DS)
       .query(`label_values(${running}{inference_engine="lmdeploy", namespace=~"$namespace", model=~"$model"}, ${RANK})`)
       .refresh(VariableRefresh.OnTimeRangeChanged).multi(true).includeAll(true));

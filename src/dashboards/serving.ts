@@ -11,13 +11,14 @@ import { Expr, agg, bin, increase, m, print, sel } from '../promql/ast';
 import { counterRate, errorRatio, gaugeMax, gaugeMean, gaugeTotal, signalAlternatives } from '../promql/signals';
 import { recordedBuckets, recordedMean, recordedQuantile, recordedRate } from '../promql/recorded';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
-import { DashboardJson, Target, baseDashboard, belowFirstBucket, dashboardScope, heatmap, layout, stat, timeseries, unavailable } from './common';
+import { DashboardJson, DashboardStack, Target, baseDashboard, dashboardTitle, dashboardUid, belowFirstBucket, dashboardScope, heatmap, layout, stat, timeseries, unavailable } from './common';
 
 const MODEL = SERIES_MODEL_LABEL;
 const QUANTILES = [0.5, 0.95, 0.99] as const;
 
-export function servingDashboardUid(engine: string): string {
-  return `inference-serving-${engine}`;
+/** The uid of an engine's serving dashboard (of a stack's: `<base>-<hash>`, see `dashboardUid`). */
+export function servingDashboardUid(engine: string, stack?: DashboardStack): string {
+  return dashboardUid(`inference-serving-${engine}`, stack);
 }
 
 /** A panel description with the caveats of the metrics it reads (profile data). */
@@ -32,7 +33,7 @@ function errorRatioDescription(metrics: ReadonlyArray<{ readonly notCounted?: st
   return `Share of the requests the engine finished that ended in an error or abort, as the engine counts them.${gaps.length ? ` Not counted: ${gaps.join('; ')}.` : ''}`;
 }
 
-export function servingDashboard(profile: EngineProfile, versions: readonly string[]): DashboardJson {
+export function servingDashboard(profile: EngineProfile, versions: readonly string[], stack?: DashboardStack): DashboardJson {
   const scope = dashboardScope(profile.engine);
   const alts = (s: SignalName) => signalAlternatives(profile, s, versions);
   const has = (s: SignalName) => alts(s).length > 0;
@@ -163,6 +164,6 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
     rows.push({ title: 'Data-parallel ranks', panels: perRank });
   }
 
-  const dash = baseDashboard(servingDashboardUid(profile.engine), `Inference serving: ${profile.displayName}`, [profile.engine], print(modelQuery));
+  const dash = baseDashboard(servingDashboardUid(profile.engine, stack), dashboardTitle(`Inference serving: ${profile.displayName}`, stack), [profile.engine], print(modelQuery));
   return layout(dash, rows).build() as unknown as DashboardJson;
 }

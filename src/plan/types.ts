@@ -269,7 +269,7 @@ export interface StackPlan {
   readonly names: {
     readonly prometheus: string; readonly tempo: string; readonly grafana: string; readonly dcgm: string; readonly grafanaAdminSecret: string;
     readonly alertmanager: string; readonly alertmanagerConfigSecret: string;
-    /** Prefix of the dashboard ConfigMaps' names (`<prefix>-dashboard-<uid>`). */
+    /** Prefix of the dashboard ConfigMaps' names (`<prefix>-dashboard-<serving-vllm|lmdeploy|gpu|benchmarks>`). */
     readonly dashboards: string;
   };
   readonly endpoints: {
