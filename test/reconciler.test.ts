@@ -4,7 +4,10 @@
  * names reconciled at the same time. The same cases run on a real apiserver with the real controller in
  * controller-render-errors.test.ts and controller-ownership.test.ts.
  */
+import { Action } from '../src/controller/action';
 import { boundedMessage, MAX_CONDITION_MESSAGE_BYTES, setCondition, Condition } from '../src/controller/conditions';
+import { APPLY_FAILED_RETRY_MS, ApplyFailedError, errorPolicy, InvalidSpecError, RenderError, TerminalError } from '../src/controller/errors';
+import { FinalizerApi, withFinalizer } from '../src/controller/finalizer';
 import { KubeApi, KubeApiError, KubeObject } from '../src/controller/kube';
 import { OWNER_LABEL, Reconciler, renderErrors } from '../src/controller/reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind } from '../src/controller/resources';
@@ -214,5 +217,135 @@ describe('two resources whose objects share names, reconciled together', () => {
     }
     expect(lost.message).not.toContain(winner.metadata.uid);
     expect(JSON.stringify(api.events)).not.toContain(winner.metadata.uid);
+  });
+});
+
+describe('the error policy', () => {
+  const cr = { apiVersion: INFERENCE_MONITORING.apiVersion, kind: INFERENCE_MONITORING.kind, metadata: { name: 'demo', namespace: NS } } as KubeObject;
+
+  test('a refused spec is terminal: no requeue, the resource\'s next change reconciles it, counted as failed', () => {
+    const invalid = new TerminalError(new InvalidSpecError([{ path: 'spec.models', message: 'Required value' }]));
+    expect(errorPolicy(cr, invalid)).toEqual({ result: 'failed' });
+    const broken = new TerminalError(new RenderError({ models: [] }, new Error('boom')));
+    expect(errorPolicy(cr, broken)).toEqual({ result: 'failed' });
+  });
+
+  test('objects that could not be applied are retried after 30 s, or after the context\'s delay, counted as failed', () => {
+    const failed = new ApplyFailedError(['Deployment tenant/demo-m: boom']);
+    expect(errorPolicy(cr, failed)).toEqual({ requeueAfterMs: APPLY_FAILED_RETRY_MS, result: 'failed' });
+    expect(APPLY_FAILED_RETRY_MS).toBe(30_000);
+    expect(errorPolicy(cr, failed, { applyFailedRetryMs: 5 })).toEqual({ requeueAfterMs: 5, result: 'failed' });
+  });
+
+  test('a render error keeps its cause and blames the fields it can name (InvalidSpec), otherwise spec (RenderFailed)', () => {
+    const cause = new TypeError('Invalid URL');
+    const named = new RenderError({ alerting: { endpoints: [{ url: 'https://[am' }] } }, cause);
+    expect(named).toMatchObject({ reason: 'InvalidSpec', cause, errors: [{ path: 'spec.alerting.endpoints[0].url' }] });
+    const unnamed = new RenderError({ models: [] }, cause);
+    expect(unnamed).toMatchObject({ reason: 'RenderFailed', cause, message: 'spec: InternalError: the objects could not be rendered: Invalid URL' });
+    expect(new TerminalError(unnamed).cause).toBe(unnamed);
+  });
+
+  test('Action.requeue and Action.awaitChange carry the result only when given one', () => {
+    expect(Action.requeue(0)).toEqual({ requeueAfterMs: 0 });
+    expect(Object.keys(Action.requeue(0))).toEqual(['requeueAfterMs']);
+    expect(Action.requeue(15_000, 'success')).toEqual({ requeueAfterMs: 15_000, result: 'success' });
+    expect(Object.keys(Action.awaitChange())).toEqual([]);
+    expect(Action.awaitChange('failed')).toEqual({ result: 'failed' });
+  });
+});
+
+describe('withFinalizer', () => {
+  const FIN = 'monitoring.inference.dev/cleanup';
+  /** A scripted merge-patch: records each patch, answers with the next scripted error (if any). */
+  const scripted = (...errors: Array<Error | undefined>) => {
+    const patches: Array<{ namespace: string; name: string; patch: any }> = [];
+    const api: FinalizerApi = {
+      mergePatch: async (_k, namespace, name, patch) => {
+        patches.push({ namespace, name, patch });
+        const e = errors.shift();
+        if (e) throw e;
+        return {} as KubeObject;
+      },
+    };
+    return { api, patches };
+  };
+  /** Chained fixtures: inferenceMonitoring().finalized().deleting(). */
+  const inferenceMonitoring = (metadata: Record<string, unknown> = {}) => {
+    const obj = { apiVersion: INFERENCE_MONITORING.apiVersion, kind: INFERENCE_MONITORING.kind, metadata: { name: 'demo', namespace: NS, resourceVersion: '42', ...metadata } } as KubeObject;
+    return Object.assign(obj, {
+      finalized: () => inferenceMonitoring({ ...metadata, finalizers: ['other.example/keep', FIN] }),
+      deleting: () => inferenceMonitoring({ ...metadata, deletionTimestamp: '2026-01-01T00:00:00Z' }),
+    });
+  };
+  const handlers = (needed: boolean, calls: string[]) => ({
+    apply: async (f: { add(needed: boolean): Promise<boolean> }) => {
+      calls.push('apply');
+      if (await f.add(needed)) { calls.push('added'); return Action.requeue(0); }
+      calls.push('applied');
+      return Action.requeue(1000, 'success');
+    },
+    cleanup: async () => { calls.push('cleanup'); },
+  });
+
+  test('a live resource that does not need the finalizer is applied without a patch', async () => {
+    const { api, patches } = scripted();
+    const calls: string[] = [];
+    expect(await withFinalizer(api, INFERENCE_MONITORING, FIN, inferenceMonitoring(), handlers(false, calls))).toEqual({ requeueAfterMs: 1000, result: 'success' });
+    expect(calls).toEqual(['apply', 'applied']);
+    expect(patches).toEqual([]);
+  });
+
+  test('a live resource that needs it gets it first, guarded by the resourceVersion read, and the pass ends', async () => {
+    const { api, patches } = scripted();
+    const calls: string[] = [];
+    expect(await withFinalizer(api, INFERENCE_MONITORING, FIN, inferenceMonitoring({ finalizers: ['other.example/keep'] }), handlers(true, calls))).toEqual({ requeueAfterMs: 0 });
+    expect(calls).toEqual(['apply', 'added']);
+    expect(patches).toEqual([{ namespace: NS, name: 'demo', patch: { metadata: { finalizers: ['other.example/keep', FIN], resourceVersion: '42' } } }]);
+  });
+
+  test('a live resource that already carries it is applied without a patch', async () => {
+    const { api, patches } = scripted();
+    const calls: string[] = [];
+    await withFinalizer(api, INFERENCE_MONITORING, FIN, inferenceMonitoring().finalized(), handlers(true, calls));
+    expect(calls).toEqual(['apply', 'applied']);
+    expect(patches).toEqual([]);
+  });
+
+  test('adding it to a resource that changed meanwhile (409) throws, for the runner to retry', async () => {
+    const { api } = scripted(new KubeApiError(409, 'Conflict', 'the object has been modified'));
+    await expect(withFinalizer(api, INFERENCE_MONITORING, FIN, inferenceMonitoring(), handlers(true, []))).rejects.toThrow('the object has been modified');
+  });
+
+  test('a resource being deleted with the finalizer: cleanup, then only this finalizer removed, guarded; success', async () => {
+    const { api, patches } = scripted();
+    const calls: string[] = [];
+    expect(await withFinalizer(api, INFERENCE_MONITORING, FIN, inferenceMonitoring().finalized().deleting(), handlers(true, calls))).toEqual({ result: 'success' });
+    expect(calls).toEqual(['cleanup']);
+    expect(patches).toEqual([{ namespace: NS, name: 'demo', patch: { metadata: { finalizers: ['other.example/keep'], resourceVersion: '42' } } }]);
+  });
+
+  test('a resource being deleted without the finalizer: no cleanup, no patch, success', async () => {
+    const { api, patches } = scripted();
+    const calls: string[] = [];
+    expect(await withFinalizer(api, INFERENCE_MONITORING, FIN, inferenceMonitoring().deleting(), handlers(true, calls))).toEqual({ result: 'success' });
+    expect(calls).toEqual([]);
+    expect(patches).toEqual([]);
+  });
+
+  test('a cleanup that throws leaves the finalizer in place', async () => {
+    const { api, patches } = scripted();
+    const failing = { ...handlers(true, []), cleanup: async () => { throw new Error('list failed'); } };
+    await expect(withFinalizer(api, INFERENCE_MONITORING, FIN, inferenceMonitoring().finalized().deleting(), failing)).rejects.toThrow('list failed');
+    expect(patches).toEqual([]);
+  });
+
+  test('removing it from a resource already gone (404) or changed (409) is success; any other error is thrown', async () => {
+    for (const status of [404, 409]) {
+      const { api } = scripted(new KubeApiError(status, 'X', 'x'));
+      expect(await withFinalizer(api, INFERENCE_MONITORING, FIN, inferenceMonitoring().finalized().deleting(), handlers(true, []))).toEqual({ result: 'success' });
+    }
+    const { api } = scripted(new KubeApiError(500, 'InternalError', 'etcd timeout'));
+    await expect(withFinalizer(api, INFERENCE_MONITORING, FIN, inferenceMonitoring().finalized().deleting(), handlers(true, []))).rejects.toThrow('etcd timeout');
   });
 });

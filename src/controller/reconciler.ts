@@ -4,14 +4,19 @@
  * apply only what differs from what is live (server-side apply, one field
  * manager), prune what it owned before and no longer wants, and write status
  * through the status subresource only when it changed. No manifest logic here.
+ *
+ * `reconcile()` is a short sequence of named steps; beside it: the Action it
+ * returns (action.ts), the errors and the pure error policy (errors.ts), the
+ * finalizer (finalizer.ts) and the conditions (conditions.ts).
  */
 import { Manifest, renderPlan, stackInputFromResource } from '../render';
 import { planStack, StackPlan } from '../plan/plan';
+import { Action } from './action';
 import { ChildEntry, childEntry, compactObject, desiredDigest, settle } from './compact';
-import type { FieldError } from '../spec/validate';
 import { boundedMessage, Condition, setCondition } from './conditions';
-import { FIELD_MANAGER, KubeApi, KubeApiError, KubeObject } from './kube';
-import { ReconcileResult } from './metrics';
+import { ApplyFailedError, errorPolicy, InvalidSpecError, RenderError, renderErrors, TerminalError } from './errors';
+import { withFinalizer } from './finalizer';
+import { FIELD_MANAGER, KubeApi, KubeObject } from './kube';
 import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind, kindOf } from './resources';
 
 /** Label on every child: the UID of the owning InferenceMonitoring (for pruning and cross-namespace cleanup). */
@@ -25,16 +30,8 @@ export const FINALIZER = 'monitoring.inference.dev/cleanup';
  */
 export const ALLOW_FROM_ANNOTATION = 'monitoring.inference.dev/allow-from-namespaces';
 export const RESYNC_MS = 5 * 60_000;
-
-export interface Action {
-  readonly requeueAfterMs?: number;
-  /** How the pass ended, for the metrics; undefined when there was nothing to reconcile. */
-  readonly result?: ReconcileResult;
-}
-export const Action = {
-  requeue: (ms: number): Action => ({ requeueAfterMs: ms }),
-  awaitChange: (): Action => ({}),
-};
+/** Requeue while something is not converged yet (models rolling out, objects just applied or pruned). */
+export const ROLLOUT_REQUEUE_MS = 15_000;
 
 export interface ReconcilerDeps {
   readonly api: KubeApi;
@@ -69,29 +66,6 @@ export interface ReconcilerDeps {
 
 /** Bytes of an Event's message (the client cuts at 1024 without saying so: cut here, with the marker). */
 const MAX_EVENT_MESSAGE_BYTES = 1000;
-
-/**
- * Field errors for a spec that passed validation but could not be rendered: each string of the spec that
- * reads as a URL but that the WHATWG URL parser refuses (`https://[am`, a `%zz` host, port 99999), with its
- * path; otherwise the error itself at `spec`. (Validation refuses these now; a resource stored under an
- * older CRD still reaches the controller.)
- */
-export function renderErrors(spec: unknown, error: unknown): FieldError[] {
-  const out: FieldError[] = [];
-  const walk = (v: unknown, at: string): void => {
-    if (typeof v === 'string') {
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
-        try { new URL(v); } catch { out.push({ path: at, message: `Invalid value: ${JSON.stringify(v)}: not a valid URL (a bracketed host must be an IPv6 address, a host has no % escapes, a port is at most 65535)` }); }
-      }
-    } else if (Array.isArray(v)) {
-      v.forEach((x, i) => walk(x, `${at}[${i}]`));
-    } else if (v && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) walk(x, `${at}.${k}`);
-    }
-  };
-  walk(spec, 'spec');
-  return out.length ? out : [{ path: 'spec', message: `InternalError: the objects could not be rendered: ${(error as Error)?.message ?? String(error)}` }];
-}
 
 /**
  * Resources whose desired objects are remembered as digests (see
@@ -197,6 +171,71 @@ class Rendering {
   allCompacted(): KubeObject[] { return this.all().map((_, i) => this.compact(i)); }
 }
 
+/** What one pass works from: the plan of the resource's generation and its desired objects (rendered on first need). */
+interface Pass {
+  readonly plan: StackPlan;
+  readonly generation: number;
+  /** `<uid>/<generation>`: the key of the desired objects remembered between passes. */
+  readonly generationKey: string;
+  readonly rendering: Rendering;
+  readonly desired: DesiredRef[];
+}
+
+/** The ownership read of an object to create: the object (undefined when absent) or the read's error. */
+type OwnershipRead = { obj?: KubeObject; error?: unknown };
+
+/** The ownership claims of one pass (see Reconciler.claimCreations). */
+interface Claims {
+  /** Kinds whose API exists in the cluster, as `apiVersion/kind`. */
+  readonly available: ReadonlySet<string>;
+  readonly reads: ReadonlyMap<string, OwnershipRead>;
+  /** Objects this resource may not create, with the reason (see notOwnedMessage). */
+  readonly refused: ReadonlyMap<string, string>;
+  /** Objects this pass is creating: released when its creations are done. */
+  readonly held: readonly string[];
+}
+
+/** Does any desired object go to another namespace that allowed it? (Owner references cannot reach it there.) */
+function reachesOtherNamespaces(cr: KubeObject, desired: readonly DesiredRef[], refused: ReadonlyMap<string, string>): boolean {
+  return desired.some((d) => d.metadata.namespace && d.metadata.namespace !== cr.metadata.namespace && !refused.has(d.metadata.namespace));
+}
+
+/** The status of a pass, before it is compared with the written one. */
+interface ReconciledStatus {
+  readonly generation: number;
+  readonly applied: number;
+  readonly pruned: number;
+  readonly models: ReadonlyArray<{ name: string; replicas: number; readyReplicas: number; ready: boolean }>;
+  readonly readyCount: number;
+  readonly total: number;
+  /** `ready/total`. */
+  readonly modelsReady: string;
+  /** Every model ready, nothing written this pass, nothing failed. */
+  readonly allReady: boolean;
+  readonly urls: Record<string, string>;
+}
+
+/** What a pass's status says (pure): each model's readiness from its live Deployment, and the plan's URLs. */
+function reconciledStatus(pass: Pass, live: ReadonlyMap<string, ChildEntry>, r: { applied: number; pruned: number; failures: readonly string[] }): ReconciledStatus {
+  const { plan } = pass;
+  const models = plan.models.map((m) => {
+    const dep = live.get(`apps/v1/Deployment/${plan.namespace}/${m.objectName}`);
+    const ready = dep?.status?.readyReplicas ?? 0;
+    // What the Deployment wants (kubectl's READY ready/wanted), not the pods that exist: stable while pods come up, so no status write per pod.
+    const wantReplicas = dep?.spec?.replicas ?? m.spec.replicas;
+    return { name: m.spec.name, replicas: wantReplicas, readyReplicas: ready, ready: !!dep && ready >= wantReplicas && (dep.status?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) };
+  });
+  const readyCount = models.filter((x) => x.ready).length;
+  const urls: Record<string, string> = { prometheus: plan.endpoints.prometheus };
+  // The plan's URLs (plan/endpoints.ts), the ones Grafana's datasources use: never rebuilt here.
+  if (plan.endpoints.grafana) urls.grafana = plan.endpoints.grafana;
+  if (plan.endpoints.tempoQuery) urls.tempo = plan.endpoints.tempoQuery;
+  return {
+    generation: pass.generation, applied: r.applied, pruned: r.pruned, models, readyCount, total: models.length, modelsReady: `${readyCount}/${models.length}`,
+    allReady: readyCount === models.length && r.applied === 0 && r.failures.length === 0, urls,
+  };
+}
+
 export class Reconciler {
   private readonly wanted = new Lru<DesiredRef[]>(DESIRED_CACHE_SIZE);
   private readonly recentCompact = new Lru<KubeObject[]>(RECENT_COMPACT_SIZE);
@@ -221,153 +260,103 @@ export class Reconciler {
     return refs;
   }
 
+  /**
+   * One level-triggered pass over a resource: a short sequence of named steps. The finalizer (withFinalizer)
+   * runs the cleanup of a resource being deleted; otherwise: plan, namespaces, finalizer (when objects go to
+   * other namespaces), live children, ownership claims, apply, prune, status. What follows is the error
+   * policy's for a refused spec or failed objects (errorPolicy), otherwise a requeue: soon while converging,
+   * at the resync period once converged. Any other error is thrown: the runner retries it with backoff.
+   */
   async reconcile(key: string): Promise<Action & { outcome?: ReconcileOutcome }> {
     const cr = this.deps.getResource(key);
     if (!cr) return Action.awaitChange();
-    if (cr.metadata.deletionTimestamp) {
-      await this.finalize(cr);
-      return { result: 'success' };
+    try {
+      return await withFinalizer(this.deps.api, INFERENCE_MONITORING, FINALIZER, cr, {
+        cleanup: () => this.deleteChildrenInOtherNamespaces(cr),
+        apply: async (finalizer) => {
+          const pass = this.plan(cr, key); // a spec that cannot be rendered: TerminalError
+          const refused = this.refusedNamespaces(cr, pass.desired, key);
+          // Owner references cannot cross namespaces: a finalizer cleans those children up on deletion.
+          if (await finalizer.add(reachesOtherNamespaces(cr, pass.desired, refused))) return Action.requeue(0);
+          const live = await this.liveChildren(cr, pass.desired);
+          const failures = [...refused.values()];
+          const claims = await this.claimCreations(cr, pass.desired, refused, live);
+          const applied = await this.applyDesired(pass, refused, live, claims, failures);
+          const pruned = await this.prune(pass.desired, refused, live);
+          const status = reconciledStatus(pass, live, { applied, pruned, failures });
+          const statusWritten = await this.writeReconciledStatus(cr, status, failures);
+          this.deps.log('reconciled', { key, applied, pruned, failures: failures.length, ready: status.modelsReady });
+          const outcome: ReconcileOutcome = { applied, pruned, statusWritten };
+          if (failures.length) return { ...errorPolicy(cr, new ApplyFailedError(failures)), outcome };
+          return { ...Action.requeue(status.allReady ? RESYNC_MS : ROLLOUT_REQUEUE_MS, 'success'), outcome };
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof TerminalError)) throw e;
+      await this.refuse(cr, e.cause);
+      return errorPolicy(cr, e);
     }
+  }
 
+  /**
+   * Step plan: the plan and desired objects of the resource's generation. Validation, planning and
+   * rendering are pure functions of the spec: what they refuse (or throw on) is refused again until the
+   * spec changes, so it is a TerminalError (reported by refuse, not retried). Rendering is lazy: the
+   * desired objects' references of a generation seen before come from the LRU.
+   */
+  private plan(cr: KubeObject, key: string): Pass {
     const generation = cr.metadata.generation ?? 0;
     const generationKey = `${cr.metadata.uid}/${generation}`;
-    // Validation, planning and rendering are pure functions of the spec: what they refuse (or throw on) is
-    // refused again until the spec changes, so it is reported and not retried (terminal, see refuse).
-    let plan: StackPlan;
-    let rendering: Rendering;
-    let desired: DesiredRef[];
     try {
       const input = stackInputFromResource(cr, cr.metadata.namespace);
       const planned = input.ok ? planStack(input.value) : input;
-      if (!planned.ok) return await this.refuse(cr, 'InvalidSpec', planned.errors);
-      plan = planned.value;
-      rendering = new Rendering(() => this.render(cr, plan), this.recentCompact.get(generationKey));
-      desired = this.desiredRefs(generationKey, rendering);
+      if (!planned.ok) throw new TerminalError(new InvalidSpecError(planned.errors));
+      const plan = planned.value;
+      const rendering = new Rendering(() => this.render(cr, plan), this.recentCompact.get(generationKey));
+      return { plan, generation, generationKey, rendering, desired: this.desiredRefs(generationKey, rendering) };
     } catch (e) {
-      const errors = renderErrors(cr.spec, e);
-      this.deps.log('render failed', { key, error: (e as Error)?.message, at: errors.map((x) => x.path) });
-      return this.refuse(cr, errors[0].path === 'spec' ? 'RenderFailed' : 'InvalidSpec', errors);
+      if (e instanceof TerminalError) throw e;
+      const error = new RenderError(cr.spec, e);
+      this.deps.log('render failed', { key, error: (e as Error)?.message, at: error.errors.map((x) => x.path) });
+      throw new TerminalError(error);
     }
-    const failures: string[] = [];
-    // Another namespace must opt in before objects go there; objects already there are then pruned.
-    const refused = this.refusedNamespaces(cr, desired, key);
-    failures.push(...refused.values());
-    const crossNamespace = desired.some((d) => d.metadata.namespace && d.metadata.namespace !== cr.metadata.namespace && !refused.has(d.metadata.namespace));
-    if (crossNamespace && !(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
-      // Owner references cannot cross namespaces: a finalizer cleans those children up on deletion.
-      await this.deps.api.mergePatch(INFERENCE_MONITORING, cr.metadata.namespace!, cr.metadata.name, { metadata: { finalizers: [...(cr.metadata.finalizers ?? []), FINALIZER], resourceVersion: cr.metadata.resourceVersion } });
-      return Action.requeue(0);
-    }
-
-    const available = new Set(this.deps.availableKinds().map((k) => `${k.apiVersion}/${k.kind}`));
-    const live = await this.liveChildren(cr, desired);
-    // The ownership reads of every object to create (see createOrClaim), all sent at once: one round trip
-    // per pass instead of one per object. Settled here, so a read nobody awaits cannot reject unhandled.
-    const existing = new Map<string, Promise<{ obj?: KubeObject; error?: unknown }>>();
-    for (const want of desired) {
-      if (refused.has(want.metadata.namespace!) || !available.has(`${want.apiVersion}/${want.kind}`) || live.has(objKey(want))) continue;
-      // From the apiserver's watch cache: no etcd read for each object a new resource creates (its staleness is createOrClaim's window too).
-      existing.set(objKey(want), this.deps.api.get(kindOf(want.apiVersion, want.kind), want.metadata.namespace ?? '', want.metadata.name, { fromCache: true })
-        .then((obj) => ({ obj }), (error: unknown) => ({ error })));
-    }
-    // Settle the ownership reads, then claim every object to create at once (see claimCreations).
-    const reads = new Map<string, { obj?: KubeObject; error?: unknown }>();
-    for (const [k, p] of existing) reads.set(k, await p);
-    const claims = this.claimCreations(cr, desired.filter((d) => existing.has(objKey(d))), reads);
-    let applied = 0;
-    try {
-      for (const [i, want] of desired.entries()) {
-        if (refused.has(want.metadata.namespace!)) continue;
-        if (!available.has(`${want.apiVersion}/${want.kind}`)) {
-          failures.push(`${want.kind} ${want.metadata.name}: the ${want.apiVersion} API is not installed in the cluster`);
-          continue;
-        }
-        const current = live.get(objKey(want));
-        if (current?.satisfies === want.digest) continue;
-        if (current?.content) {
-          if (isSubset(rendering.compact(i), current.content)) { settle(current, want.digest); continue; }
-          this.deps.log('drifted, applying', { object: objKey(want), at: firstDifference(rendering.compact(i), current.content) });
-        }
-        // Otherwise the object is missing, or it was judged against an earlier desired object: apply.
-        // Ours (in `live`) are applied; anything else only created, never taken over (see claimCreations).
-        const refusal = current ? undefined : claims.refused.get(objKey(want));
-        if (refusal) { failures.push(refusal); continue; }
-        try {
-          const d = rendering.object(i) as KubeObject;
-          const returned = current ? await this.deps.api.apply(d) : await this.createClaimed(d, reads.get(objKey(want)));
-          const entry = this.deps.observedChild?.(returned);
-          if (entry?.content && isSubset(rendering.compact(i), entry.content)) settle(entry, want.digest);
-          applied++;
-        } catch (e) {
-          failures.push(`${want.kind} ${want.metadata.namespace}/${want.metadata.name}: ${(e as Error).message}`);
-        }
-      }
-    } finally {
-      for (const k of claims.held) this.creating.delete(k);
-    }
-    if (rendering.rendered) this.recentCompact.set(generationKey, rendering.allCompacted());
-    const wanted = new Set(desired.filter((d) => !refused.has(d.metadata.namespace!)).map(objKey));
-    let pruned = 0;
-    for (const [k, obj] of live) {
-      if (!wanted.has(k)) {
-        await this.deps.api.delete(obj);
-        pruned++;
-      }
-    }
-
-    const models = plan.models.map((m) => {
-      const dep = live.get(`apps/v1/Deployment/${plan.namespace}/${m.objectName}`);
-      const ready = dep?.status?.readyReplicas ?? 0;
-      // What the Deployment wants (kubectl's READY ready/wanted), not the pods that exist: stable while pods come up, so no status write per pod.
-      const wantReplicas = dep?.spec?.replicas ?? m.spec.replicas;
-      return { name: m.spec.name, replicas: wantReplicas, readyReplicas: ready, ready: !!dep && ready >= wantReplicas && (dep.status?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) };
-    });
-    const readyCount = models.filter((x) => x.ready).length;
-    const allReady = readyCount === models.length && applied === 0 && failures.length === 0;
-    const urls: Record<string, string> = { prometheus: plan.endpoints.prometheus };
-    // The plan's URLs (plan/endpoints.ts), the ones Grafana's datasources use: never rebuilt here.
-    if (plan.endpoints.grafana) urls.grafana = plan.endpoints.grafana;
-    if (plan.endpoints.tempoQuery) urls.tempo = plan.endpoints.tempoQuery;
-
-    const statusWritten = await this.writeStatus(cr, (conds) => [
-      failures.length
-        ? setCondition(conds, { type: 'Degraded', status: 'True', reason: 'ApplyFailed', message: boundedMessage(failures), observedGeneration: generation }, this.deps.now)
-        : setCondition(conds, { type: 'Degraded', status: 'False', reason: 'Reconciled', message: 'all objects applied', observedGeneration: generation }, this.deps.now),
-      setCondition(conds, allReady
-        ? { type: 'Ready', status: 'True', reason: 'AllModelsReady', message: `${readyCount}/${models.length} models ready`, observedGeneration: generation }
-        : { type: 'Ready', status: 'False', reason: failures.length ? 'ApplyFailed' : 'ModelsNotReady', message: `${readyCount}/${models.length} models ready`, observedGeneration: generation }, this.deps.now),
-      // Messages stay the same from one pass to the next of a rollout, so each pass does not write status.
-      setCondition(conds, allReady
-        ? { type: 'Progressing', status: 'False', reason: 'Converged', message: 'every object matches the spec', observedGeneration: generation }
-        : readyCount < models.length
-          ? { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${readyCount}/${models.length} models ready`, observedGeneration: generation }
-          : applied || pruned
-            ? { type: 'Progressing', status: 'True', reason: 'Applying', message: `applied ${applied}, pruned ${pruned}`, observedGeneration: generation }
-            : { type: 'Progressing', status: 'True', reason: 'ApplyFailed', message: 'retrying the objects Degraded names', observedGeneration: generation }, this.deps.now),
-    ], { models, modelsReady: `${readyCount}/${models.length}`, urls });
-    if (statusWritten && failures.length) await this.deps.api.event(cr, 'Warning', 'ApplyFailed', boundedMessage(failures, MAX_EVENT_MESSAGE_BYTES)).catch(() => undefined);
-
-    this.deps.log('reconciled', { key, applied, pruned, failures: failures.length, ready: `${readyCount}/${models.length}` });
-    const requeue = failures.length ? 30_000 : !allReady ? 15_000 : RESYNC_MS;
-    return { requeueAfterMs: requeue, result: failures.length ? 'failed' : 'success', outcome: { applied, pruned, statusWritten } };
   }
 
   /**
    * Reports, refusing to go on, a spec that cannot be rendered: `Degraded` (the reason, every field path)
    * for the resource's generation, a Warning Event when the status changed, nothing applied. Terminal:
-   * no requeue (the same spec fails the same way); the resource's next change, or the periodic resync,
-   * reconciles it again, and an unchanged status is not written again.
+   * no requeue (the same spec fails the same way, see errorPolicy); the resource's next change, or the
+   * periodic resync, reconciles it again, and an unchanged status is not written again.
    */
-  private async refuse(cr: KubeObject, reason: 'InvalidSpec' | 'RenderFailed', errors: readonly FieldError[]): Promise<Action> {
+  private async refuse(cr: KubeObject, error: InvalidSpecError | RenderError): Promise<void> {
+    const { reason } = error;
     const generation = cr.metadata.generation ?? 0;
-    const parts = errors.map((e) => `${e.path}: ${e.message}`);
+    const parts = error.errors.map((e) => `${e.path}: ${e.message}`);
     const written = await this.writeStatus(cr, (conds) => [
       setCondition(conds, { type: 'Degraded', status: 'True', reason, message: boundedMessage(parts), observedGeneration: generation }, this.deps.now),
       setCondition(conds, { type: 'Ready', status: 'False', reason, message: reason === 'InvalidSpec' ? 'the spec is invalid; nothing was applied' : 'the objects could not be rendered; nothing was applied', observedGeneration: generation }, this.deps.now),
       setCondition(conds, { type: 'Progressing', status: 'False', reason, message: 'waiting for a valid spec', observedGeneration: generation }, this.deps.now),
     ], {});
     if (written) await this.deps.api.event(cr, 'Warning', reason, boundedMessage(parts, MAX_EVENT_MESSAGE_BYTES)).catch(() => undefined);
-    return { result: 'failed' };
+  }
+
+  /**
+   * Step ownership claims: reads, all at once (one round trip per pass instead of one per object), each
+   * missing object that may be created (in an allowed namespace, its API installed), then decides which
+   * of them this resource may create (see decideClaims). The reads are settled here, so a read nobody
+   * awaits cannot reject unhandled.
+   */
+  private async claimCreations(cr: KubeObject, desired: readonly DesiredRef[], refused: ReadonlyMap<string, string>, live: ReadonlyMap<string, ChildEntry>): Promise<Claims> {
+    const available = new Set(this.deps.availableKinds().map((k) => `${k.apiVersion}/${k.kind}`));
+    const existing = new Map<string, Promise<OwnershipRead>>();
+    for (const want of desired) {
+      if (refused.has(want.metadata.namespace!) || !available.has(`${want.apiVersion}/${want.kind}`) || live.has(objKey(want))) continue;
+      existing.set(objKey(want), this.deps.api.get(kindOf(want.apiVersion, want.kind), want.metadata.namespace ?? '', want.metadata.name, { fromCache: true })
+        .then((obj) => ({ obj }), (error: unknown) => ({ error })));
+    }
+    const reads = new Map<string, OwnershipRead>();
+    for (const [k, p] of existing) reads.set(k, await p);
+    return { available, reads, ...this.decideClaims(cr, desired.filter((d) => existing.has(objKey(d))), reads) };
   }
 
   /**
@@ -381,7 +370,7 @@ export class Reconciler {
    * (An object created outside this process between the read and the apply would still be merged into:
    * a window of one pass, tens of milliseconds.)
    */
-  private claimCreations(cr: KubeObject, toCreate: readonly DesiredRef[], reads: ReadonlyMap<string, { obj?: KubeObject; error?: unknown }>): { refused: Map<string, string>; held: string[] } {
+  private decideClaims(cr: KubeObject, toCreate: readonly DesiredRef[], reads: ReadonlyMap<string, OwnershipRead>): { refused: Map<string, string>; held: string[] } {
     const uid = cr.metadata.uid!;
     const refused = new Map<string, string>();
     for (const want of toCreate) {
@@ -404,10 +393,87 @@ export class Reconciler {
     return { refused, held };
   }
 
-  /** Creates (server-side apply) an object claimCreations allowed; the ownership read's error, if it failed, instead. */
-  private async createClaimed(obj: KubeObject, read: { obj?: KubeObject; error?: unknown } | undefined): Promise<KubeObject> {
+  /**
+   * Step apply: each desired object that is not already satisfied, in order. Ours (in `live`) are applied
+   * (server-side apply); anything else only created, when claimed, never taken over. What fails is added
+   * to `failures`; the claims are released at the end. Returns how many objects were written.
+   */
+  private async applyDesired(pass: Pass, refused: ReadonlyMap<string, string>, live: ReadonlyMap<string, ChildEntry>, claims: Claims, failures: string[]): Promise<number> {
+    const { rendering } = pass;
+    let applied = 0;
+    try {
+      for (const [i, want] of pass.desired.entries()) {
+        if (refused.has(want.metadata.namespace!)) continue;
+        if (!claims.available.has(`${want.apiVersion}/${want.kind}`)) {
+          failures.push(`${want.kind} ${want.metadata.name}: the ${want.apiVersion} API is not installed in the cluster`);
+          continue;
+        }
+        const current = live.get(objKey(want));
+        if (current?.satisfies === want.digest) continue;
+        if (current?.content) {
+          if (isSubset(rendering.compact(i), current.content)) { settle(current, want.digest); continue; }
+          this.deps.log('drifted, applying', { object: objKey(want), at: firstDifference(rendering.compact(i), current.content) });
+        }
+        // Otherwise the object is missing, or it was judged against an earlier desired object: apply.
+        const refusal = current ? undefined : claims.refused.get(objKey(want));
+        if (refusal) { failures.push(refusal); continue; }
+        try {
+          const d = rendering.object(i) as KubeObject;
+          const returned = current ? await this.deps.api.apply(d) : await this.createClaimed(d, claims.reads.get(objKey(want)));
+          const entry = this.deps.observedChild?.(returned);
+          if (entry?.content && isSubset(rendering.compact(i), entry.content)) settle(entry, want.digest);
+          applied++;
+        } catch (e) {
+          failures.push(`${want.kind} ${want.metadata.namespace}/${want.metadata.name}: ${(e as Error).message}`);
+        }
+      }
+    } finally {
+      for (const k of claims.held) this.creating.delete(k);
+    }
+    if (rendering.rendered) this.recentCompact.set(pass.generationKey, rendering.allCompacted());
+    return applied;
+  }
+
+  /** Creates (server-side apply) an object decideClaims allowed; the ownership read's error, if it failed, instead. */
+  private async createClaimed(obj: KubeObject, read: OwnershipRead | undefined): Promise<KubeObject> {
     if (read?.error) throw read.error;
     return this.deps.api.apply(obj);
+  }
+
+  /** Step prune: deletes the children it owns and no longer wants (including those in namespaces that withdrew their opt-in). */
+  private async prune(desired: readonly DesiredRef[], refused: ReadonlyMap<string, string>, live: ReadonlyMap<string, ChildEntry>): Promise<number> {
+    const wanted = new Set(desired.filter((d) => !refused.has(d.metadata.namespace!)).map(objKey));
+    let pruned = 0;
+    for (const [k, obj] of live) {
+      if (!wanted.has(k)) {
+        await this.deps.api.delete(obj);
+        pruned++;
+      }
+    }
+    return pruned;
+  }
+
+  /** Step status: the conditions and fields of a pass, written when changed; a Warning Event when written with failures. */
+  private async writeReconciledStatus(cr: KubeObject, s: ReconciledStatus, failures: readonly string[]): Promise<boolean> {
+    const { generation, applied, pruned, readyCount, total, allReady } = s;
+    const statusWritten = await this.writeStatus(cr, (conds) => [
+      failures.length
+        ? setCondition(conds, { type: 'Degraded', status: 'True', reason: 'ApplyFailed', message: boundedMessage(failures), observedGeneration: generation }, this.deps.now)
+        : setCondition(conds, { type: 'Degraded', status: 'False', reason: 'Reconciled', message: 'all objects applied', observedGeneration: generation }, this.deps.now),
+      setCondition(conds, allReady
+        ? { type: 'Ready', status: 'True', reason: 'AllModelsReady', message: `${readyCount}/${total} models ready`, observedGeneration: generation }
+        : { type: 'Ready', status: 'False', reason: failures.length ? 'ApplyFailed' : 'ModelsNotReady', message: `${readyCount}/${total} models ready`, observedGeneration: generation }, this.deps.now),
+      // Messages stay the same from one pass to the next of a rollout, so each pass does not write status.
+      setCondition(conds, allReady
+        ? { type: 'Progressing', status: 'False', reason: 'Converged', message: 'every object matches the spec', observedGeneration: generation }
+        : readyCount < total
+          ? { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${readyCount}/${total} models ready`, observedGeneration: generation }
+          : applied || pruned
+            ? { type: 'Progressing', status: 'True', reason: 'Applying', message: `applied ${applied}, pruned ${pruned}`, observedGeneration: generation }
+            : { type: 'Progressing', status: 'True', reason: 'ApplyFailed', message: 'retrying the objects Degraded names', observedGeneration: generation }, this.deps.now),
+    ], { models: s.models, modelsReady: s.modelsReady, urls: s.urls });
+    if (statusWritten && failures.length) await this.deps.api.event(cr, 'Warning', 'ApplyFailed', boundedMessage(failures, MAX_EVENT_MESSAGE_BYTES)).catch(() => undefined);
+    return statusWritten;
   }
 
   /**
@@ -474,17 +540,11 @@ export class Reconciler {
     return entry && !entry.stub ? entry : childEntry(obj);
   }
 
-  /** Deletion: remove children in other namespaces (no owner references there), then the finalizer. */
-  private async finalize(cr: KubeObject): Promise<void> {
-    if (!(cr.metadata.finalizers ?? []).includes(FINALIZER)) return;
+  /** Cleanup on deletion (see withFinalizer): the children in other namespaces, which owner references cannot reach. */
+  private async deleteChildrenInOtherNamespaces(cr: KubeObject): Promise<void> {
     for (const k of this.deps.availableKinds()) {
       const { items } = await this.deps.api.list(k, undefined, `${OWNER_LABEL}=${cr.metadata.uid}`);
       for (const item of items.filter((i) => i.metadata.namespace !== cr.metadata.namespace)) await this.deps.api.delete(item);
-    }
-    try {
-      await this.deps.api.mergePatch(INFERENCE_MONITORING, cr.metadata.namespace!, cr.metadata.name, { metadata: { finalizers: (cr.metadata.finalizers ?? []).filter((f) => f !== FINALIZER), resourceVersion: cr.metadata.resourceVersion } });
-    } catch (e) {
-      if (!(e instanceof KubeApiError && (e.status === 404 || e.status === 409))) throw e;
     }
   }
 
@@ -504,4 +564,4 @@ export class Reconciler {
   }
 }
 
-export { FIELD_MANAGER, OWNED_KINDS };
+export { Action, errorPolicy, FIELD_MANAGER, OWNED_KINDS, renderErrors };
