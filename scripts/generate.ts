@@ -11,7 +11,7 @@ import { specInputSource } from './spec-input-types';
 export async function writeGenerated(root: string): Promise<Array<[string, string]>> {
   // Whole directories that only hold generated files; single generated files elsewhere.
   for (const dir of ['crds', 'dist', 'sql']) fs.rmSync(path.join(root, dir), { recursive: true, force: true });
-  for (const file of ['docs/dashboards.md', 'gitops/argocd/argocd-cm-health.yaml']) fs.rmSync(path.join(root, file), { force: true });
+  for (const file of ['docs/dashboards.md', 'docs/spec-reference.md', 'gitops/argocd/argocd-cm-health.yaml']) fs.rmSync(path.join(root, file), { force: true });
   const files: Array<[string, string]> = [[SPEC_INPUT_FILE, await specInputSource()], ...generatedFiles()];
   for (const [rel, content] of files) {
     const file = path.join(root, rel);

@@ -6,6 +6,7 @@ import { buildApp } from '../charts/main';
 import { CRD_NAME, inferenceMonitoringCrd } from '../src/spec/crd';
 import { BENCHMARK_SCHEMA_SQL } from '../src/benchmarks/schema';
 import { dashboardDocs } from './dashboard-docs';
+import { specReference } from './spec-reference';
 
 /** The library's input type, generated from the schema by scripts/spec-input-types.ts (asynchronously: see generate.ts). */
 export const SPEC_INPUT_FILE = 'src/spec/spec-input.ts';
@@ -37,6 +38,7 @@ export function generatedFiles(): Array<[string, string]> {
     [`crds/${CRD_NAME}.yaml`, Yaml.stringify(inferenceMonitoringCrd())],
     ['sql/benchmarks.sql', BENCHMARK_SCHEMA_SQL],
     ['docs/dashboards.md', dashboardDocs()],
+    ['docs/spec-reference.md', specReference()],
     ['gitops/argocd/argocd-cm-health.yaml', argocdHealthCustomization()],
   ];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-synth-'));
