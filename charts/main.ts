@@ -6,24 +6,20 @@
 import { App, ApiObject, Chart, YamlOutputType } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ControllerInstall } from '../src/install/controller-install';
+import { DEFAULT_CONTROLLER_NAMESPACE, installCrd, installNamespace } from '../src/install/install-manifests';
 import { addStack } from '../src/render';
 import { StackChart } from '../src/stack-chart';
-import { inferenceMonitoringCrd } from '../src/spec/crd';
 import { EXAMPLE_NAME, EXAMPLE_NAMESPACE, EXAMPLE_SPEC } from './example';
 
-export const CONTROLLER_NAMESPACE = 'inference-monitoring-system';
+export const CONTROLLER_NAMESPACE = DEFAULT_CONTROLLER_NAMESPACE;
 
 /** Cluster-scoped objects live in a chart without a namespace (cdk8s would stamp one on them). */
 export class ClusterChart extends Chart {
   constructor(scope: Construct, id: string) {
     super(scope, id, { disableResourceNameHashes: true });
-    // Argo CD syncs these first (wave -1): everything else needs the CRD and the namespaces.
-    const wave = { 'argocd.argoproj.io/sync-wave': '-1' };
-    const crd = inferenceMonitoringCrd();
-    new ApiObject(this, 'crd', { ...crd, metadata: { ...crd.metadata, annotations: wave } } as any);
-    for (const ns of [CONTROLLER_NAMESPACE, EXAMPLE_NAMESPACE]) {
-      new ApiObject(this, `namespace-${ns}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'app.kubernetes.io/part-of': 'inference-monitoring' }, annotations: wave } });
-    }
+    // The same CRD and Namespace objects `inference-monitoring install` prints (src/install/install-manifests.ts).
+    new ApiObject(this, 'crd', installCrd() as any);
+    for (const ns of [CONTROLLER_NAMESPACE, EXAMPLE_NAMESPACE]) new ApiObject(this, `namespace-${ns}`, installNamespace(ns) as any);
   }
 }
 

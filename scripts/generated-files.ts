@@ -7,6 +7,7 @@ import { CRD_NAME, inferenceMonitoringCrd } from '../src/spec/crd';
 import { BENCHMARK_SCHEMA_SQL } from '../src/benchmarks/schema';
 import { dashboardDocs } from './dashboard-docs';
 import { specReference } from './spec-reference';
+import { helmChartFiles } from './helm-chart';
 
 /** The library's input type, generated from the schema by scripts/spec-input-types.ts (asynchronously: see generate.ts). */
 export const SPEC_INPUT_FILE = 'src/spec/spec-input.ts';
@@ -41,6 +42,8 @@ export function generatedFiles(): Array<[string, string]> {
     ['docs/spec-reference.md', specReference()],
     ['gitops/argocd/argocd-cm-health.yaml', argocdHealthCustomization()],
   ];
+  const version = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')).version as string;
+  files.push(...helmChartFiles(version));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-synth-'));
   try {
     buildApp(tmp).synth();

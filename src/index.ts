@@ -12,3 +12,5 @@ export { StackChart } from './stack-chart';
 export { addStack, planOrThrow, renderManifests, renderPlan, stackInputFromResource, Manifest, StackProps } from './render';
 export { normalizeManifest } from './normalize';
 export { objectName } from './names';
+export { ControllerInstall, ControllerInstallProps, DEFAULT_CONTROLLER_IMAGE, CONTROLLER_MEMORY, MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT, validControllerImage } from './install/controller-install';
+export { installManifests, controllerInstallManifests, installCrd, installNamespace, InstallManifestsProps, DEFAULT_CONTROLLER_NAMESPACE } from './install/install-manifests';

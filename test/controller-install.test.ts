@@ -44,3 +44,27 @@ test('what 1e30 would have given (7.152557373046875e+23) is a flag Node refuses:
   const r = spawnSync(process.execPath, ['--max-old-space-size=7.152557373046875e+23', '-e', '0'], { encoding: 'utf8' });
   expect(r.status).not.toBe(0);
 });
+
+test('the package root exports ControllerInstall and the install manifests', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const root = require('../src/index') as typeof import('../src/index');
+  expect(root.ControllerInstall).toBe(ControllerInstall);
+  expect(root.installManifests().map((o) => o.kind).slice(0, 3)).toEqual(['CustomResourceDefinition', 'Namespace', 'ServiceAccount']);
+});
+
+test.each(['inference-monitoring-controller:0.1.0', 'localhost:5000/a/b:v1', 'registry.example.com/team/imc@sha256:0123456789abcdef0123456789abcdef'])('image %s is accepted', (image) => {
+  const chart = new Chart(new App(), 'c');
+  new ControllerInstall(chart, 'controller', { namespace: 'ns', image });
+  expect(chart.toJson().find((o: any) => o.kind === 'Deployment').spec.template.spec.containers[0].image).toBe(image);
+});
+
+test.each(['imc', 'IMC:1', 'registry.example.com/imc:', 'imc:bad tag', 'imc@sha256:short'])('image %s is refused naming the prop, the value and the rule', (image) => {
+  expect(() => new ControllerInstall(new Chart(new App(), 'c'), 'controller', { namespace: 'ns', image }))
+    .toThrow(`ControllerInstall image: Invalid value: ${JSON.stringify(image)}: must be an image reference with a tag or digest, [registry[:port]/]name:tag or name@sha256:<digest>, lower-case name`);
+});
+
+test('a namespace that is not a DNS-1123 label and a negative or fractional replica count are refused', () => {
+  expect(() => new ControllerInstall(new Chart(new App(), 'c'), 'controller', { namespace: 'Team_X' }))
+    .toThrow('ControllerInstall namespace: Invalid value: "Team_X": must be a DNS-1123 label (lower-case letters, digits and \'-\', at most 63 characters)');
+  expect(() => new ControllerInstall(new Chart(new App(), 'c'), 'controller', { namespace: 'ns', replicas: 1.5 })).toThrow('ControllerInstall replicas: Invalid value: 1.5: must be a non-negative integer');
+});

@@ -6,16 +6,21 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
 import { SPEC_INPUT_FILE, generatedFiles } from '../scripts/generated-files';
+import { HELM_CHART_DIR } from '../scripts/helm-chart';
 
 const REPO = path.resolve(__dirname, '..');
 
-test('committed crds/, dist/ and sql/ are exactly what `npm run synth` generates', () => {
+test('committed crds/, dist/, sql/ and the Helm chart are exactly what `npm run synth` generates', () => {
   const expected = new Map(generatedFiles());
   const committed = new Map<string, string>();
   for (const dir of ['crds', 'dist', 'sql']) {
     for (const name of fs.readdirSync(path.join(REPO, dir)).sort()) {
       committed.set(`${dir}/${name}`, fs.readFileSync(path.join(REPO, dir, name), 'utf8'));
     }
+  }
+  // The Helm chart: every file under its directory, at any depth.
+  for (const f of fs.readdirSync(path.join(REPO, HELM_CHART_DIR), { recursive: true, withFileTypes: true })) {
+    if (f.isFile()) { const rel = path.relative(REPO, path.join(f.parentPath, f.name)); committed.set(rel, fs.readFileSync(path.join(REPO, rel), 'utf8')); }
   }
   for (const file of ['docs/dashboards.md', 'docs/spec-reference.md', 'gitops/argocd/argocd-cm-health.yaml']) committed.set(file, fs.readFileSync(path.join(REPO, file), 'utf8'));
   expect([...committed.keys()].sort()).toEqual([...expected.keys()].sort());

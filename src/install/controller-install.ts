@@ -51,6 +51,34 @@ export const CONTROLLER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_M
 export const DEFAULT_CONTROLLER_IMAGE = 'inference-monitoring-controller:0.1.0';
 const METRICS_PORT = 8080;
 
+/**
+ * An image reference with a tag or a digest, by the grammar of github.com/distribution/reference:
+ * `[host[:port]/]path[:tag][@digest]`, lower-case path components, at most 255 characters of name.
+ * A reference without a tag would pull `latest`, whatever that is on the day: refused.
+ */
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
+const IMAGE_REFERENCE = new RegExp(
+  `^((?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*(?::[0-9]+)?/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)` +
+  '(?::([\\w][\\w.-]{0,127}))?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}))?$');
+
+/** The reference, or an error naming the prop, the value and the rule. */
+export function validControllerImage(image: string): string {
+  const m = IMAGE_REFERENCE.exec(image);
+  if (!m || (m[2] === undefined && m[3] === undefined) || m[1].length > 255) {
+    throw new Error(`ControllerInstall image: Invalid value: ${JSON.stringify(image)}: must be an image reference with a tag or digest, [registry[:port]/]name:tag or name@sha256:<digest>, lower-case name`);
+  }
+  return image;
+}
+
+/** A namespace name is a DNS-1123 label. */
+function validNamespace(namespace: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) {
+    throw new Error(`ControllerInstall namespace: Invalid value: ${JSON.stringify(namespace)}: must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)`);
+  }
+  return namespace;
+}
+
 export interface ControllerInstallProps {
   /** Namespace the controller runs in. */
   readonly namespace: string;
@@ -85,7 +113,10 @@ export class ControllerInstall extends Construct {
     super(scope, id);
     const name = 'inference-monitoring-controller';
     const labels = { 'app.kubernetes.io/name': name, 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/component': 'controller' };
-    const ns = props.namespace;
+    const ns = validNamespace(props.namespace);
+    const image = validControllerImage(props.image ?? DEFAULT_CONTROLLER_IMAGE);
+    const replicas = props.replicas ?? 2;
+    if (!Number.isInteger(replicas) || replicas < 0) throw new Error(`ControllerInstall replicas: Invalid value: ${replicas}: must be a non-negative integer`);
     const sa = new kplus.ServiceAccount(this, 'sa', { metadata: { name, namespace: ns, labels }, automountToken: true });
     new KubeClusterRole(this, 'cluster-role', { metadata: { name, labels }, rules: CONTROLLER_CLUSTER_RULES.map((r) => ({ ...r })) });
     new KubeClusterRoleBinding(this, 'cluster-role-binding', {
@@ -102,7 +133,7 @@ export class ControllerInstall extends Construct {
 
     const deployment = new kplus.Deployment(this, 'deployment', {
       metadata: { name, namespace: ns, labels },
-      replicas: props.replicas ?? 2,
+      replicas,
       select: false,
       podMetadata: { labels },
       serviceAccount: sa,
@@ -131,7 +162,7 @@ export class ControllerInstall extends Construct {
     });
     const container = deployment.addContainer({
       name: 'controller',
-      image: props.image ?? DEFAULT_CONTROLLER_IMAGE,
+      image,
       imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
       args: ['controller', `--leader-election-namespace=${ns}`, `--metrics-port=${METRICS_PORT}`],
       ports: [{ name: 'metrics', number: METRICS_PORT }],

@@ -39,3 +39,11 @@ export function kubeScoreBin(): string {
 
 export const SHARED = path.resolve(REPO, '..', 'shared');
 export { REPO };
+
+/** helm built by tools/build-helm.sh, or undefined when it has not been built (in CI it must be: `tools/setup.sh` builds it). */
+export function helmBin(): string | undefined {
+  const bin = process.env.CIM_HELM_BIN ?? path.join(cacheRoot(), `helm-${versions().HELM_VERSION}`, 'helm');
+  if (fs.existsSync(bin)) return bin;
+  if (process.env.CI) throw new Error(`helm missing at ${bin}: run tools/setup.sh`);
+  return undefined;
+}
