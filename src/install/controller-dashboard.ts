@@ -6,7 +6,7 @@
  */
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
 import { QueryVariableBuilder, VariableRefresh, VariableSort } from '@grafana/grafana-foundation-sdk/dashboard';
-import { CONTROLLER_METRICS as M } from '../controller/metrics';
+import { CONTROLLER_METRICS as M } from '../controller/metric-names';
 import { agg, bin, call, histogramQuantile, m, num, rate, sel } from '../promql/ast';
 import { DashboardJson, PROMETHEUS_DS, dashboardSkeleton, layout, stat, timeseries } from '../dashboards/common';
 

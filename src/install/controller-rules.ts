@@ -5,7 +5,7 @@
  * leading, a work queue that never drains. Built from the metric names the
  * controller serves (CONTROLLER_METRICS).
  */
-import { CONTROLLER_METRICS as M } from '../controller/metrics';
+import { CONTROLLER_METRICS as M } from '../controller/metric-names';
 import { RuleGroup } from '../prometheus/config-types';
 import { agg, bin, call, increase, m, num, sel } from '../promql/ast';
 import { DEFAULT_RUNBOOK_BASE_URL } from '../spec/schema';
