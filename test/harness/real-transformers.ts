@@ -15,7 +15,7 @@
  *   argv and env, changed only as REAL_TRANSFORMERS_CHANGES says; ready when every rendered probe path answers 200.
  * - panelValues(): every query of the rendered serving dashboard and every rule signal, evaluated on that Prometheus.
  */
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as os from 'os';
@@ -29,6 +29,7 @@ import { planOrThrow, renderManifests } from '../../src/render';
 import { cacheRoot, REPO } from './binaries';
 import { RunningPrometheus, startPrometheus } from './prometheus';
 import { Change, RENDERED_MODEL, expandKubernetes } from './real-vllm';
+import { renderedArgv, renderedProbes, spawnEngine } from './real-engine-process';
 
 /** The profile's default version (src/engines/transformers.ts); override with CIM_TRANSFORMERS_VERSION. */
 export const TRANSFORMERS_VERSION = process.env.CIM_TRANSFORMERS_VERSION ?? '5.8.1';
@@ -250,50 +251,19 @@ export async function startRealTransformers(opts: StartOptions): Promise<RealTra
   env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = `${opts.traceSinkUrl}/v1/traces`;
   const processEnv = { ...env, PATH: `${path.join(opts.install.venv, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: os.homedir() };
 
-  const argv = [...container.command, ...(container.args ?? [])].map((a: string) => expandKubernetes(a, env));
-  const replace = (flag: string, want: string, value: string) => {
-    const i = argv.indexOf(flag);
-    if (i < 0 || argv[i + 1] !== want) throw new Error(`rendered ${flag} is not ${want}: update REAL_TRANSFORMERS_CHANGES (${argv.join(' ')})`);
-    argv[i + 1] = value;
-  };
-  replace('--host', '0.0.0.0', '127.0.0.1');
-  replace('--port', '8000', String(port));
-
-  const probes = (['startupProbe', 'readinessProbe', 'livenessProbe'] as const).filter((k) => container[k]).map((k) => {
-    const p = container[k];
-    if (!p.httpGet || String(p.httpGet.port) !== '8000') throw new Error(`rendered ${k} is not an httpGet on port 8000: ${JSON.stringify(p)}`);
-    return { kind: k, path: p.httpGet.path as string, periodSeconds: p.periodSeconds ?? 10, failureThreshold: p.failureThreshold ?? 3 };
-  });
-  const startup = probes.find((p) => p.kind === 'startupProbe');
-  const budget = opts.readyTimeoutSeconds ?? (startup ? startup.periodSeconds * startup.failureThreshold : 600);
-
+  const argv = renderedArgv(container, env, port, 'REAL_TRANSFORMERS_CHANGES');
+  const { probes, budget } = renderedProbes(container, opts.readyTimeoutSeconds);
   const log = path.join(opts.workDir, 'transformers-serve.log');
-  const out = fs.openSync(log, 'w');
-  fs.writeSync(out, `$ ${argv.join(' ')}\n# env: ${JSON.stringify(env)}\n`);
-  const started = Date.now();
-  const child: ChildProcess = spawn(argv[0], argv.slice(1), { cwd: opts.workDir, env: processEnv, stdio: ['ignore', out, out], detached: true });
-  fs.closeSync(out);
-  let exited: number | string | null = null;
-  child.on('exit', (code, signal) => { exited = code ?? signal; });
+  const engine = spawnEngine(argv, { cwd: opts.workDir, env, processEnv, log });
+  const { started, stop, tail } = engine;
 
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (exited !== null || child.pid === undefined) return;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // As the kubelet stops a container: SIGTERM to its main process, then whatever is left of its group.
-    try { process.kill(child.pid, 'SIGTERM'); } catch { /* already gone */ }
-    const kill = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 30_000);
-    await gone;
-    clearTimeout(kill);
-    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* none */ }
-  };
-  const tail = () => fs.readFileSync(log, 'utf8').split('\n').slice(-40).join('\n');
   try {
     const deadline = started + budget * 1000;
     const answered = new Set<string>();
     const paths = new Set(probes.map((p) => p.path));
     while (answered.size < paths.size) {
-      if (exited !== null) throw new Error(`transformers serve exited (${exited}) before its probes answered; log ${log}:\n${tail()}`);
+      if (engine.exited() !== null) throw new Error(`transformers serve exited (${engine.exited()}) before its probes answered; log ${log}:\n${tail()}`);
       if (Date.now() > deadline) throw new Error(`transformers serve: probes ${[...paths].join(', ')} not all 200 within ${budget} s; log ${log}:\n${tail()}`);
       for (const p of paths) {
         if (answered.has(p)) continue;

