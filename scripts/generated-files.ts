@@ -3,14 +3,14 @@ import * as os from 'os';
 import * as path from 'path';
 import { Yaml } from 'cdk8s';
 import { buildApp } from '../charts/main';
-import { CRD_NAME, inferenceMonitoringCrd } from '../src/spec/crd';
+import { CRD_NAME, inferenceMonitoringCrd } from '../src/api/crd';
 import { BENCHMARK_SCHEMA_SQL } from '../src/benchmarks/schema';
 import { dashboardDocs } from './dashboard-docs';
 import { specReference } from './spec-reference';
 import { helmChartFiles } from './helm-chart';
 
 /** The library's input type, generated from the schema by scripts/spec-input-types.ts (asynchronously: see generate.ts). */
-export const SPEC_INPUT_FILE = 'src/spec/spec-input.ts';
+export const SPEC_INPUT_FILE = 'src/api/spec-input.ts';
 
 /** Every generated file as `[path relative to the repository, content]`, in a stable order. */
 /** The repository root, from source (scripts/) or compiled (lib/scripts/). */

@@ -7,7 +7,7 @@
  * and a memory limit that appear nowhere else), and each sentinel is then replaced in the YAML text by the
  * Helm expression of its value. No object is written by hand in Go templates, so the chart cannot drift from
  * the construct: `generate()` checks that putting the default values back in place of the expressions gives
- * the default render byte for byte, and test/helm-chart.test.ts that `helm template` gives the construct's
+ * the default render byte for byte, and test/component/helm-chart.test.ts that `helm template` gives the construct's
  * objects. This substitution is the chart's only templating (with one helper, the memory limit in MiB, because
  * V8's old space is derived from it). `{{` and `}}` already in the objects (Prometheus alert templates,
  * Grafana legends) are escaped first, so Helm prints them unchanged.
@@ -18,7 +18,7 @@
 import { Yaml } from 'cdk8s';
 import { controllerInstallManifests, DEFAULT_CONTROLLER_NAMESPACE } from '../src/install/install-manifests';
 import { CONTROLLER_MEMORY, DEFAULT_CONTROLLER_IMAGE } from '../src/install/controller-install';
-import { CRD_NAME, inferenceMonitoringCrd } from '../src/spec/crd';
+import { CRD_NAME, inferenceMonitoringCrd } from '../src/api/crd';
 import { manifestsYaml } from '../src/manifest-yaml';
 
 export const HELM_CHART_NAME = 'inference-monitoring-controller';

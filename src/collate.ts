@@ -3,7 +3,7 @@
  * `localeCompare` of a process builds a collator, 18 ms of a one-model `render`. For the strings
  * the sorts here see (label keys, file names, versions) the order is ICU's root collation by
  * character, which these functions apply; any other string is left to `localeCompare`, so the
- * order never differs (test/collate.test.ts compares both).
+ * order never differs (test/unit/collate.test.ts compares both).
  */
 
 /** The characters of the fast path, in ICU root collation order (punctuation, digits, letters). */

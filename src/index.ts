@@ -1,7 +1,7 @@
-export * from './spec/schema';
-export * from './spec/spec-input';
-export { validateSpec, SpecValidationError, FieldError, ValidationResult } from './spec/validate';
-export { inferenceMonitoringCrd, CRD_NAME } from './spec/crd';
+export * from './api/schema';
+export * from './api/spec-input';
+export { validateSpec, SpecValidationError, FieldError, ValidationResult } from './api/validate';
+export { inferenceMonitoringCrd, CRD_NAME } from './api/crd';
 export * from './engines/profile';
 export { PROFILES, profileFor } from './engines/registry';
 export * from './plan/plan';

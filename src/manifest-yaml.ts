@@ -9,7 +9,7 @@
  * double-quoted where YAML 1.1 would read them as another type (the `yaml`
  * package's own 1.1 schema says which), or empty. Any other value (a multi-line string, a
  * string with `:` or `#`, an exponent, undefined) sends the whole document
- * to `Yaml.stringify`. test/manifest-yaml.test.ts compares both on every
+ * to `Yaml.stringify`. test/unit/manifest-yaml.test.ts compares both on every
  * rendered manifest and on generated values.
  */
 import { Yaml } from 'cdk8s';

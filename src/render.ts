@@ -7,9 +7,9 @@ import { Construct } from 'constructs';
 import { InferenceMonitoringStack } from './constructs/inference-monitoring-stack';
 import { StackInput, StackPlan, planStack } from './plan/plan';
 import { StackChart } from './stack-chart';
-import { API_GROUP, API_VERSION, KIND } from './spec/schema';
-import { InferenceMonitoringSpecInput } from './spec/spec-input';
-import { FieldError, SpecValidationError } from './spec/validate';
+import { API_GROUP, API_VERSION, KIND } from './api/schema';
+import { InferenceMonitoringSpecInput } from './api/spec-input';
+import { FieldError, SpecValidationError } from './api/validate';
 
 export type Manifest = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: unknown[] } };
 

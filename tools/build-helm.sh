@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds Helm (the `helm` CLI: test/helm-chart.test.ts lints and templates the controller's chart; the peer
+# Builds Helm (the `helm` CLI: test/component/helm-chart.test.ts lints and templates the controller's chart; the peer
 # benchmark bench/peer.ts runs `helm template` of the vLLM production-stack chart) from the Go module proxy
 # into a cache keyed by version. tools/setup.sh runs it.
 # usage: tools/build-helm.sh   -> prints the bin directory on the last line

@@ -5,11 +5,11 @@
  * expression without the threshold) so `check-dashboards` can prove the
  * signal has data.
  */
-import { ENGINE_NAMES } from '../engines/names';
+import { ENGINE_NAMES } from '../engines/engine-ids';
 import { DCGM } from '../engines/dcgm';
 import { EngineName, EngineProfile, SignalName } from '../engines/profile';
 import { PROFILES } from '../engines/registry';
-import { InferenceMonitoringSpec } from '../spec/schema';
+import { InferenceMonitoringSpec } from '../api/schema';
 import { StackPlan } from '../plan/plan';
 import { AlertingRule, RecordingRule, RuleFile, RuleGroup } from '../prometheus/config-types';
 import { DCGM_JOB } from '../prometheus/prometheus-config';

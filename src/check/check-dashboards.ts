@@ -17,7 +17,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { catalogDashboards, DashboardJson } from '../dashboards';
-import { ENGINE_NAMES } from '../engines/names';
+import { ENGINE_NAMES } from '../engines/engine-ids';
 import { EngineName, availableSignals } from '../engines/profile';
 import { PROFILES } from '../engines/registry';
 import { agg, bin, call, histogramQuantile, increase, m as matcher, print, sel } from '../promql/ast';
@@ -28,7 +28,7 @@ import { ScrapeConfig } from '../prometheus/config-types';
 import { DCGM_JOB, addOtlp } from '../prometheus/prometheus-config';
 import { PrometheusConfig } from '../prometheus/config-types';
 import { otlpMetricsEnv } from '../plan/plan';
-import { SpecSchema } from '../spec/schema';
+import { SpecSchema } from '../api/schema';
 import { exportRequest, pushOtlp } from './otlp-push';
 
 /** Namespace and pod names the samples are labelled with (`<engine>-0`, as DCGM samples name GPU pods). */

@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Manifest } from '../render';
-import type { FieldError } from '../spec/validate';
+import type { FieldError } from '../api/validate';
 import { packageJson, requireOptionalPeers } from './package-info';
 
 /*
@@ -17,7 +17,7 @@ import { packageJson, requireOptionalPeers } from './package-info';
 const renderLib = () => ({
   ...(require('../render') as typeof import('../render')),
   ...(require('../plan/plan') as typeof import('../plan/plan')),
-  ...(require('../spec/validate') as typeof import('../spec/validate')),
+  ...(require('../api/validate') as typeof import('../api/validate')),
   parseAllDocuments: (require('yaml') as typeof import('yaml')).parseAllDocuments,
   ...(require('../manifest-yaml') as typeof import('../manifest-yaml')),
 });
@@ -151,7 +151,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       const { configYaml } = require('../config-yaml') as typeof import('../config-yaml');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { recommendedAlertmanagerConfig, webhookUrlProblem, webhookUrlFileProblem } = require('../alerts/alertmanager-config') as typeof import('../alerts/alertmanager-config');
-      // What Alertmanager would refuse is refused here, naming the flag (amtool check-config agrees: test/alertmanager.test.ts).
+      // What Alertmanager would refuse is refused here, naming the flag (amtool check-config agrees: test/component/alertmanager.test.ts).
       const problem = opts.webhookUrl !== undefined ? webhookUrlProblem(opts.webhookUrl) : webhookUrlFileProblem(opts.webhookUrlFile!);
       if (problem) throw new Error(`${opts.webhookUrl !== undefined ? '--webhook-url' : '--webhook-url-file'} ${JSON.stringify(opts.webhookUrl ?? opts.webhookUrlFile)}: ${problem}`);
       out.write(configYaml(recommendedAlertmanagerConfig({ webhook: { url: opts.webhookUrl, urlFile: opts.webhookUrlFile } })));
@@ -174,7 +174,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     .option('--expect <panel=value...>', 'a panel (or rule) title and the value one of its series must have, e.g. "Active (running) requests=12" or "Decode tokens/s=50~0.01" (~ relative tolerance, default 1e-6)')
     .action(async (opts: { fixtures: string; prometheus?: string; verbose?: boolean; engineVersion?: string[]; rateInterval: string; minScrapes: string; timeout: number; expect?: string[] }) => {
       /* eslint-disable @typescript-eslint/no-require-imports */
-      const { ENGINE_NAMES } = require('../engines/names') as typeof import('../engines/names');
+      const { ENGINE_NAMES } = require('../engines/engine-ids') as typeof import('../engines/engine-ids');
       const { checkDashboards, coverageTable } = require('../check/check-dashboards') as typeof import('../check/check-dashboards');
       /* eslint-enable @typescript-eslint/no-require-imports */
       const versions: Record<string, string> = {};

@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { Prometheus, PrometheusSpecAlertingAlertmanagersApiVersion, PrometheusSpecAlertingAlertmanagersPort, PrometheusSpecOtlpTranslationStrategy, PrometheusSpecStorageVolumeClaimTemplateSpecResourcesRequests } from '../imports/monitoring.coreos.com';
 import { stackLabels } from '../names';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
-import { InferenceMonitoringSpec } from '../spec/schema';
+import { InferenceMonitoringSpec } from '../api/schema';
 
 export interface OperatorPrometheusProps {
   /** Name of the Prometheus resource and its ServiceAccount. */

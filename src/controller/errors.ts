@@ -10,7 +10,7 @@
  * Anything else (an apiserver error while reading, pruning or writing status) is not the policy's:
  * reconcile rethrows it, and the runner (Controller.worker) retries it with per-key exponential backoff.
  */
-import type { FieldError } from '../spec/validate';
+import type { FieldError } from '../api/validate';
 import type { KubeObject } from './kube';
 import { Action } from './action';
 

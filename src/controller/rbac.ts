@@ -1,6 +1,6 @@
 /**
  * The controller's permissions, as data: the install manifests are generated
- * from it, and a test (test/controller.test.ts, "RBAC audit") fails on
+ * from it, and a test (test/cluster/controller.test.ts, "RBAC audit") fails on
  * wildcards and on any verb the controller never sends. Children are read by
  * list+watch, and by `get` once before creating one (an object of that name that
  * is not its own is never taken over); server-side apply is `patch`, or `create`

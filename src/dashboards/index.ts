@@ -1,4 +1,4 @@
-import { ENGINE_NAMES } from '../engines/names';
+import { ENGINE_NAMES } from '../engines/engine-ids';
 import { EngineName } from '../engines/profile';
 import { PROFILES } from '../engines/registry';
 import { StackPlan } from '../plan/plan';

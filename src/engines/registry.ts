@@ -1,4 +1,4 @@
-import { ENGINE_NAMES } from './names';
+import { ENGINE_NAMES } from './engine-ids';
 import { EngineName, EngineProfile } from './profile';
 import { vllm } from './vllm';
 import { lmdeploy } from './lmdeploy';

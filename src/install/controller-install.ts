@@ -10,7 +10,7 @@ import { PART_OF } from '../names';
 import { DashboardConfigMaps } from '../constructs/dashboard-config-maps';
 import { restrictedContainer, setResources } from '../constructs/k8s-helpers';
 import { StackPrometheusRule } from '../constructs/stack-prometheus-rule';
-import { quantityValue } from '../spec/quantity';
+import { quantityValue } from '../api/quantity';
 
 /** The controller container's default memory request and limit (bench/capacity.ts measures how many resources a limit holds). */
 export const CONTROLLER_MEMORY = { request: '128Mi', limit: '256Mi' } as const;

@@ -8,7 +8,7 @@
 import { CONTROLLER_METRICS as M } from '../controller/metric-names';
 import { RuleGroup } from '../prometheus/config-types';
 import { agg, bin, call, increase, m, num, sel } from '../promql/ast';
-import { DEFAULT_RUNBOOK_BASE_URL } from '../spec/schema';
+import { DEFAULT_RUNBOOK_BASE_URL } from '../api/schema';
 import { AlertDefinition, toRule, withRunbooks } from '../alerts/rules';
 
 const BY_RESOURCE = ['resource_namespace', 'resource_name'];

@@ -4,7 +4,7 @@
  * `inference-monitoring install` and the Helm chart (scripts/helm-chart.ts) all draw them from here.
  */
 import { App } from 'cdk8s';
-import { inferenceMonitoringCrd } from '../spec/crd';
+import { inferenceMonitoringCrd } from '../api/crd';
 import type { Manifest } from '../render';
 import { StackChart } from '../stack-chart';
 import { PART_OF } from '../names';

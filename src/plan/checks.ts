@@ -1,8 +1,8 @@
 /** Cross-field checks only a plan can make: object names that would collide, SLO thresholds between buckets. */
 import { EngineProfile, SignalName, versionSatisfies } from '../engines/profile';
 import { objectName } from '../names';
-import { InferenceMonitoringSpec } from '../spec/schema';
-import { FieldError } from '../spec/validate';
+import { InferenceMonitoringSpec } from '../api/schema';
+import { FieldError } from '../api/validate';
 import { StackPlan } from './types';
 
 /**

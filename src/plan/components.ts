@@ -3,7 +3,7 @@
  * they mount (defaults applied here, once), and the GPU metrics exporter Prometheus scrapes.
  */
 import { LABEL_INSTANCE, LABEL_NAME, MAX_NAME, componentSelector, objectName, stackLabels } from '../names';
-import { InferenceMonitoringSpec, SpecSchema } from '../spec/schema';
+import { InferenceMonitoringSpec, SpecSchema } from '../api/schema';
 import { OPERATOR_PROMETHEUS_SERVICE, PORTS, otlpMetricsUrl, remoteWriteUrl, serviceHost, serviceUrl } from './endpoints';
 import { GpuMetricsPlan, OperatorObjectsPlan, StackPlan } from './types';
 

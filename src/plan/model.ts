@@ -7,9 +7,9 @@ import { EngineProfile, EnvVarValue, ProcessSpec, availableSignals, healthFor, n
 import { profileFor } from '../engines/registry';
 import { durationMs } from '../duration';
 import { LABEL_ENGINE, LABEL_INSTANCE, LABEL_MODEL, LABEL_NAME, labelValue, objectName, stackLabels } from '../names';
-import { InferenceMonitoringSpec, ModelSpec, TargetSpec } from '../spec/schema';
-import { quantityValue } from '../spec/quantity';
-import { FieldError } from '../spec/validate';
+import { InferenceMonitoringSpec, ModelSpec, TargetSpec } from '../api/schema';
+import { quantityValue } from '../api/quantity';
+import { FieldError } from '../api/validate';
 import { MetricsEndpoint, ModelPlan, Planned, StackPlan, TargetPlan } from './types';
 
 /** The OpenTelemetry SDKs' variable for headers of trace exports. */

@@ -3,7 +3,7 @@
  * Alertmanager, DCGM exporter and models, and (with `defaultDeny`) what each may reach.
  */
 import { LABEL_INSTANCE, componentSelector, labelValue } from '../names';
-import { urlPort } from '../spec/url';
+import { urlPort } from '../api/url';
 import { enginePorts } from './model';
 import { NetworkPoliciesPlan, StackPlan } from './types';
 

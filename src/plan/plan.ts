@@ -9,7 +9,7 @@
  * Secrets), `network.ts` (NetworkPolicy peers and ports), `checks.ts` (cross-field checks), `endpoints.ts`
  * (ports and Service URLs), `types.ts` (what a plan holds).
  */
-import { FieldError, ValidationResult, validateSpec } from '../spec/validate';
+import { FieldError, ValidationResult, validateSpec } from '../api/validate';
 import { checkNameCollisions, checkSloThresholds } from './checks';
 import { planComponents, planGpuMetrics, planOperatorObjects, stackEndpoints, stackNames } from './components';
 import { PORTS } from './endpoints';

@@ -3,8 +3,8 @@
  * secrets, NetworkPolicy peers), made once by `planStack`. Constructs draw these slices as they are.
  */
 import { EngineProfile, EnvVarValue, HealthSpec, ProcessSpec, SignalMetric, SignalName } from '../engines/profile';
-import { InferenceMonitoringSpec, ModelSpec, TargetSpec } from '../spec/schema';
-import { FieldError } from '../spec/validate';
+import { InferenceMonitoringSpec, ModelSpec, TargetSpec } from '../api/schema';
+import { FieldError } from '../api/validate';
 
 /** A port that serves `/metrics` and must be scraped. */
 export interface MetricsEndpoint {

@@ -9,7 +9,7 @@ import addFormats from 'ajv-formats';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
-import { inferenceMonitoringCrd } from '../../src/spec/crd';
+import { inferenceMonitoringCrd } from '../../src/api/crd';
 
 const SHARED = path.resolve(__dirname, '..', '..', '..', 'shared', 'crds');
 

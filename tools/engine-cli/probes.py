@@ -11,7 +11,7 @@ floats, choices, `--opt=value`, missing and extra positionals, `--`, --x/--no-x 
 options, short options, nargs '+', '*' and '?'. A probe whose ingredient the program lacks is left out.
 
 The drivers run every probe through the release's REAL parser and store the verdicts in
-provenance.selfCheck; test/engine-command-lines.test.ts checks the stand-in's parser against them.
+provenance.selfCheck; test/component/engine-command-lines.test.ts checks the stand-in's parser against them.
 
     python3 tools/engine-cli/probes.py <catalog.json> [<program key>]   # prints the probes as JSON
 """

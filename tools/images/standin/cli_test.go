@@ -2,7 +2,7 @@ package main
 
 // The cases where the re-implemented parsers once disagreed with the real ones (the probes of
 // tools/engine-cli/probes.py, recorded in each catalog's provenance.selfCheck), on small programs.
-// The full differential check is test/engine-command-lines.test.ts over the recorded catalogs.
+// The full differential check is test/component/engine-command-lines.test.ts over the recorded catalogs.
 
 import (
 	"encoding/json"
