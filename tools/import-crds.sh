@@ -9,3 +9,7 @@ for f in servicemonitors podmonitors prometheusrules prometheuses; do
 done > "$T/prometheus-operator.yaml"
 npx cdk8s import "$T/prometheus-operator.yaml" -o src/imports -l typescript
 npx cdk8s import ../shared/crds/keda/keda.sh_scaledobjects.yaml -o src/imports -l typescript
+# LeaderWorkerSet (multi-node models): its CRD from the module source of the version tools/build-lws.sh builds.
+LWS_VERSION=$(grep -E '^LWS_VERSION=' tools/versions.env | cut -d= -f2 || true)
+LWS_DIR=$(GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/lws@${LWS_VERSION:-v0.9.0}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+npx cdk8s import "$LWS_DIR/config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml" -o src/imports -l typescript

@@ -5,7 +5,7 @@
  */
 import { Type, Static } from '@sinclair/typebox';
 import { ENGINE_NAMES } from '../engines/engine-ids';
-import { GPU_ENGINE_NAMES, NO_DATA_PARALLEL_REASONS, SHARED_TP_ENGINE_NAMES } from '../engines/registry';
+import { GPU_ENGINE_NAMES, MULTI_NODE_MODES, NO_DATA_PARALLEL_REASONS, NO_MULTI_NODE_REASONS, NO_PIPELINE_PARALLEL_REASONS, SHARED_TP_ENGINE_NAMES } from '../engines/registry';
 import {
   Duration, LabelSelector, List, Obj, Quantity, StringEnum, Url,
   DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, IMAGE_PATTERN, LABEL_VALUE_PATTERN, PORT_RE, QUALIFIED_NAME_PATTERN, SECRET_KEY_PATTERN,
@@ -34,6 +34,7 @@ const celString = (s: string) => {
   if (/['\\\n]/.test(s)) throw new Error(`not a plain CEL string: ${s}`);
   return `'${s}'`;
 };
+const celMapOfLists = (entries: Record<string, string[]>) => `{${Object.entries(entries).map(([k, v]) => `${celString(k)}: ${celList(v)}`).join(', ')}}`;
 const celMap = (entries: Record<string, string>) => `{${Object.entries(entries).map(([k, v]) => `${celString(k)}: ${celString(v)}`).join(', ')}}`;
 
 const SecretKeyRef = Obj({
@@ -76,9 +77,20 @@ const Gpu = Obj({
   tolerations: Type.Optional(List(Toleration, { description: 'Tolerations for GPU node taints. Default: tolerate `nvidia.com/gpu` with any effect.', maxItems: 16 })),
 }, { description: 'GPUs of each replica.', default: {} });
 
+/** Multi-node modes of every engine (the enum of `parallelism.multiNodeMode`), spelt out for the input type. */
+const ALL_MULTI_NODE_MODES = ['hybrid', 'native'] as const;
+{
+  const fromProfiles = [...new Set(Object.values(MULTI_NODE_MODES).flat())].sort();
+  if (fromProfiles.join() !== ALL_MULTI_NODE_MODES.join()) throw new Error(`parallelism.multiNodeMode lists ${ALL_MULTI_NODE_MODES.join(', ')}, the engine profiles ${fromProfiles.join(', ')}`);
+}
+
 const Parallelism = Obj({
   tensor: Type.Integer({ description: 'Tensor-parallel size: GPUs per model copy (LMDeploy with data parallelism: the total, shared by its data-parallel ranks).', minimum: 1, maximum: 64, default: 1 }),
-  data: Type.Integer({ description: 'Data-parallel size (model copies in one pod). Engines that run one API server per rank (LMDeploy) get one scrape endpoint per rank.', minimum: 1, maximum: 64, default: 1 }),
+  pipeline: Type.Integer({ description: 'Pipeline-parallel size (vLLM, SGLang): a model copy uses tensor × pipeline GPUs.', minimum: 1, maximum: 64, default: 1 }),
+  data: Type.Integer({ description: 'Data-parallel size: engine ranks per replica, each serving the whole model. Engines that run one API server per rank (LMDeploy) get one scrape endpoint per rank.', minimum: 1, maximum: 64, default: 1 }),
+  expert: Type.Boolean({ description: 'Expert parallelism for mixture-of-experts models: the experts are spread over the data- (vLLM, LMDeploy) or tensor-parallel (SGLang) ranks.', default: false }),
+  nodes: Type.Integer({ description: 'Pods per replica: with more than 1, each replica is a LeaderWorkerSet group of this many pods (one per node), each with gpu.count GPUs, and tensor × pipeline × data (LMDeploy: max(tensor, data)) must equal gpu.count × nodes.', minimum: 1, maximum: 64, default: 1 }),
+  multiNodeMode: Type.Optional(StringEnum(ALL_MULTI_NODE_MODES, { description: 'How the engine runs one replica over its pods (nodes > 1). vLLM: `native` (tensor × pipeline over the pods, workers headless; with data 1) or `hybrid` (data parallelism, API servers on every pod for its local ranks; with data > 1). SGLang: `native`. LMDeploy: `native` (data parallelism, one API server per rank on every pod).' })),
 }, { description: 'How the model is split across the GPUs of one replica.', default: {} });
 
 const ResourceList = Obj({
@@ -154,9 +166,45 @@ export const ModelSchema = Obj({
       fieldPath: '.gpu.count',
     },
     {
-      rule: `(self.engine in ${celList(SHARED_TP_ENGINE_NAMES)} ? (self.parallelism.tensor > self.parallelism.data ? self.parallelism.tensor : self.parallelism.data) : self.parallelism.tensor * self.parallelism.data) <= (self.gpu.count > 0 ? self.gpu.count : 1)`,
-      messageExpression: `self.engine in ${celList(SHARED_TP_ENGINE_NAMES)} ? 'max(parallelism.tensor, parallelism.data) must not exceed gpu.count: ' + self.engine + ' data-parallel ranks share the tensor-parallel GPUs' : 'parallelism.tensor × parallelism.data must not exceed gpu.count'`,
+      rule: `self.parallelism.nodes > 1 || (self.engine in ${celList(SHARED_TP_ENGINE_NAMES)} ? (self.parallelism.tensor > self.parallelism.data ? self.parallelism.tensor : self.parallelism.data) : self.parallelism.tensor * self.parallelism.pipeline * self.parallelism.data) <= (self.gpu.count > 0 ? self.gpu.count : 1)`,
+      messageExpression: `self.engine in ${celList(SHARED_TP_ENGINE_NAMES)} ? 'max(parallelism.tensor, parallelism.data) must not exceed gpu.count: ' + self.engine + ' data-parallel ranks share the tensor-parallel GPUs' : 'parallelism.tensor × parallelism.pipeline × parallelism.data must not exceed gpu.count'`,
       fieldPath: '.parallelism',
+    },
+    {
+      // Over several pods every GPU of the group is one rank's: the engines divide the world evenly over the nodes
+      // (vLLM arg_utils.py: world size % nnodes; SGLang: tp × pp over nnodes; LMDeploy: max(dp, tp) devices).
+      rule: `self.parallelism.nodes == 1 || (self.engine in ${celList(SHARED_TP_ENGINE_NAMES)} ? (self.parallelism.tensor > self.parallelism.data ? self.parallelism.tensor : self.parallelism.data) : self.parallelism.tensor * self.parallelism.pipeline * self.parallelism.data) == self.gpu.count * self.parallelism.nodes`,
+      messageExpression: `self.engine in ${celList(SHARED_TP_ENGINE_NAMES)} ? 'max(parallelism.tensor, parallelism.data) must equal gpu.count × parallelism.nodes: every GPU of the pods of a replica holds one rank' : 'parallelism.tensor × parallelism.pipeline × parallelism.data must equal gpu.count × parallelism.nodes: every GPU of the pods of a replica holds one rank'`,
+      fieldPath: '.parallelism',
+    },
+    {
+      rule: `!(self.engine in ${celList(Object.keys(NO_MULTI_NODE_REASONS))}) || self.parallelism.nodes == 1`,
+      messageExpression: `self.engine + ' cannot serve one model over several pods: ' + ${celMap(NO_MULTI_NODE_REASONS)}[self.engine]`,
+      fieldPath: '.parallelism.nodes',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      rule: `!(self.engine in ${celList(Object.keys(NO_PIPELINE_PARALLEL_REASONS))}) || self.parallelism.pipeline == 1`,
+      messageExpression: `self.engine + ' has no pipeline parallelism: ' + ${celMap(NO_PIPELINE_PARALLEL_REASONS)}[self.engine]`,
+      fieldPath: '.parallelism.pipeline',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      // Not `%`: the library evaluates CEL over JSON numbers (doubles), where `/` then `*` gives the same answer.
+      rule: 'self.parallelism.nodes == 1 || self.parallelism.data == 1 || (self.parallelism.data / self.parallelism.nodes) * self.parallelism.nodes == self.parallelism.data',
+      message: 'parallelism.data must be a multiple of parallelism.nodes: every pod of a group runs the same number of data-parallel ranks',
+      fieldPath: '.parallelism.data',
+    },
+    {
+      rule: '!has(self.parallelism.multiNodeMode) || self.parallelism.nodes > 1',
+      message: 'multiNodeMode applies to a replica over several pods (parallelism.nodes > 1)',
+      fieldPath: '.parallelism.multiNodeMode',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      rule: `!has(self.parallelism.multiNodeMode) || !(self.engine in ${celList(Object.keys(MULTI_NODE_MODES))}) || self.parallelism.multiNodeMode in ${celMapOfLists(MULTI_NODE_MODES)}[self.engine]`,
+      messageExpression: `'Unsupported value: ' + self.parallelism.multiNodeMode + ': ' + self.engine + ' runs ' + ${celMap(Object.fromEntries(Object.entries(MULTI_NODE_MODES).map(([e, m]) => [e, m.join(', ')])))}[self.engine]`,
+      fieldPath: '.parallelism.multiNodeMode',
     },
     {
       rule: `!(self.name in ${celList(RESERVED_WORKLOAD_NAMES)})`,

@@ -167,7 +167,7 @@ export interface ModelGpuTolerationInput {
 /**
  * How the model is split across the GPUs of one replica.
  *
- * @default {"tensor":1,"data":1}
+ * @default {"tensor":1,"pipeline":1,"data":1,"expert":false,"nodes":1}
  */
 export interface ModelParallelismInput {
   /**
@@ -177,11 +177,33 @@ export interface ModelParallelismInput {
    */
   tensor?: number;
   /**
-   * Data-parallel size (model copies in one pod). Engines that run one API server per rank (LMDeploy) get one scrape endpoint per rank.
+   * Pipeline-parallel size (vLLM, SGLang): a model copy uses tensor × pipeline GPUs.
+   *
+   * @default 1
+   */
+  pipeline?: number;
+  /**
+   * Data-parallel size: engine ranks per replica, each serving the whole model. Engines that run one API server per rank (LMDeploy) get one scrape endpoint per rank.
    *
    * @default 1
    */
   data?: number;
+  /**
+   * Expert parallelism for mixture-of-experts models: the experts are spread over the data- (vLLM, LMDeploy) or tensor-parallel (SGLang) ranks.
+   *
+   * @default false
+   */
+  expert?: boolean;
+  /**
+   * Pods per replica: with more than 1, each replica is a LeaderWorkerSet group of this many pods (one per node), each with gpu.count GPUs, and tensor × pipeline × data (LMDeploy: max(tensor, data)) must equal gpu.count × nodes.
+   *
+   * @default 1
+   */
+  nodes?: number;
+  /**
+   * How the engine runs one replica over its pods (nodes > 1). vLLM: `native` (tensor × pipeline over the pods, workers headless; with data 1) or `hybrid` (data parallelism, API servers on every pod for its local ranks; with data > 1). SGLang: `native`. LMDeploy: `native` (data parallelism, one API server per rank on every pod).
+   */
+  multiNodeMode?: 'hybrid' | 'native';
 }
 /**
  * CPU, memory and shared memory of the engine container. Defaults come from the engine profile.

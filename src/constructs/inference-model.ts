@@ -3,7 +3,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { objectName } from '../names';
 import { DEFAULT_GPU_TOLERATION, TRACES_HEADERS_ENV, enginePorts, literalEnv, servicePorts } from '../plan/model';
-import { ModelPlan } from '../plan/types';
+import { GroupRolePlan, ModelPlan } from '../plan/types';
 
 export { DEFAULT_GPU_TOLERATION, enginePorts, servicePorts };
 import { setResources } from './k8s-helpers';
@@ -12,6 +12,31 @@ import { setResources } from './k8s-helpers';
 export const ROUTER_RESOURCES = { cpu: '500m', memory: '1Gi', 'ephemeral-storage': '64Mi' } as const;
 /** Seconds between startup probes; the failure threshold is derived from the engine's start-up budget. */
 export const STARTUP_PROBE_PERIOD_SECONDS = 10;
+
+/**
+ * The engine container's probes. `engine`: the engine's own routes. `tcp`: the port listens (a role whose health
+ * route answers 200 whatever the engine does: only listening is true). `none`: the role runs no server.
+ */
+function probes(plan: ModelPlan, kind: GroupRolePlan['probes']): Pick<kplus.ContainerProps, 'startup' | 'readiness' | 'liveness'> {
+  const startupThreshold = Math.ceil(plan.health.startupSeconds / STARTUP_PROBE_PERIOD_SECONDS);
+  if (kind === 'none') return {};
+  if (kind === 'tcp') {
+    return {
+      startup: kplus.Probe.fromTcpSocket({ port: plan.enginePort, periodSeconds: Duration.seconds(STARTUP_PROBE_PERIOD_SECONDS), failureThreshold: startupThreshold }),
+      readiness: kplus.Probe.fromTcpSocket({ port: plan.enginePort, periodSeconds: Duration.seconds(10), failureThreshold: 3 }),
+    };
+  }
+  return {
+    startup: kplus.Probe.fromHttpGet(plan.health.readinessPath, {
+      port: plan.enginePort,
+      periodSeconds: Duration.seconds(STARTUP_PROBE_PERIOD_SECONDS),
+      failureThreshold: startupThreshold,
+      ...timeout(plan.health.readinessTimeoutSeconds),
+    }),
+    readiness: kplus.Probe.fromHttpGet(plan.health.readinessPath, { port: plan.enginePort, periodSeconds: Duration.seconds(10), failureThreshold: 3, ...timeout(plan.health.readinessTimeoutSeconds) }),
+    liveness: kplus.Probe.fromHttpGet(plan.health.livenessPath, { port: plan.enginePort, periodSeconds: Duration.seconds(15), failureThreshold: 4, ...timeout(plan.health.livenessTimeoutSeconds) }),
+  };
+}
 
 /** A probe's timeoutSeconds when the engine's route needs more than the kubelet's default of 1 s. */
 function timeout(seconds: number | undefined): { timeoutSeconds?: Duration } {
@@ -28,6 +53,12 @@ export interface InferenceModelProps {
    * @default - none
    */
   readonly extraEnv?: ReadonlyArray<{ readonly name: string; readonly value: string }>;
+  /**
+   * Draw one role of a LeaderWorkerSet group (its process, metrics ports and probes) instead of the single-pod model:
+   * `InferenceModelGroup` takes the pod template from here.
+   * @default - the single-pod model of `plan`
+   */
+  readonly role?: GroupRolePlan;
 }
 
 /**
@@ -40,8 +71,11 @@ export class InferenceModel extends Construct {
   public readonly service: kplus.Service;
   public readonly plan: ModelPlan;
 
+  private readonly props: InferenceModelProps;
+
   constructor(scope: Construct, id: string, props: InferenceModelProps) {
     super(scope, id);
+    this.props = props;
     const { plan, namespace } = props;
     this.plan = plan;
     const m = plan.spec;
@@ -63,24 +97,20 @@ export class InferenceModel extends Construct {
     });
     this.deployment.select(kplus.LabelSelector.of({ labels: plan.selectorLabels }));
 
+    const role = props.role;
+    const process = role?.process ?? plan.engineProcess;
+    const ports = role ? role.metricsEndpoints.map((e) => ({ name: e.portName, port: e.port })) : enginePorts(plan);
     const engine = this.deployment.addContainer({
       name: 'engine',
       image: plan.image,
       imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-      command: plan.engineProcess.command ? [...plan.engineProcess.command] : undefined,
-      args: [...plan.engineProcess.args],
-      ports: enginePorts(plan).map((p) => ({ name: p.name, number: p.port, protocol: kplus.Protocol.TCP })),
+      command: process.command ? [...process.command] : undefined,
+      args: [...process.args],
+      ports: ports.map((p) => ({ name: p.name, number: p.port, protocol: kplus.Protocol.TCP })),
       securityContext: { ensureNonRoot: false, readOnlyRootFilesystem: false, allowPrivilegeEscalation: false, privileged: false },
       // Set by applyResources() so quantities keep their canonical spelling (no Argo CD drift).
       resources: {},
-      startup: kplus.Probe.fromHttpGet(plan.health.readinessPath, {
-        port: plan.enginePort,
-        periodSeconds: Duration.seconds(STARTUP_PROBE_PERIOD_SECONDS),
-        failureThreshold: Math.ceil(plan.health.startupSeconds / STARTUP_PROBE_PERIOD_SECONDS),
-        ...timeout(plan.health.readinessTimeoutSeconds),
-      }),
-      readiness: kplus.Probe.fromHttpGet(plan.health.readinessPath, { port: plan.enginePort, periodSeconds: Duration.seconds(10), failureThreshold: 3, ...timeout(plan.health.readinessTimeoutSeconds) }),
-      liveness: kplus.Probe.fromHttpGet(plan.health.livenessPath, { port: plan.enginePort, periodSeconds: Duration.seconds(15), failureThreshold: 4, ...timeout(plan.health.livenessTimeoutSeconds) }),
+      ...probes(plan, role?.probes ?? 'engine'),
       volumeMounts: [
         { path: '/dev/shm', volume: shm },
         { path: m.modelCache.mountPath, volume: cacheVolume },
@@ -97,7 +127,7 @@ export class InferenceModel extends Construct {
       const secret = kplus.Secret.fromSecretName(this, 'traces-headers', plan.tracesHeadersSecret.name);
       engine.env.addVariable(TRACES_HEADERS_ENV, kplus.EnvValue.fromSecretValue({ secret, key: plan.tracesHeadersSecret.key }));
     }
-    for (const e of [...(plan.engineProcess.env ?? []), ...(plan.otlpPushEnv ?? []), ...(props.extraEnv ?? [])]) {
+    for (const e of [...(process.env ?? []), ...(plan.otlpPushEnv ?? []), ...(props.extraEnv ?? [])]) {
       engine.env.addVariable(e.name, kplus.EnvValue.fromValue(e.value));
     }
     for (const e of m.env ?? []) {
@@ -106,7 +136,7 @@ export class InferenceModel extends Construct {
         : kplus.EnvValue.fromValue(e.value ?? ''));
     }
 
-    if (plan.router) {
+    if (plan.router && (role?.router ?? true)) {
       this.deployment.addContainer({
         name: plan.router.name,
         image: plan.router.image,
@@ -163,7 +193,7 @@ export class InferenceModel extends Construct {
     const quantity = (value: string) => ({ value });
     const obj = ApiObject.of(this.deployment);
     setResources(obj, '/spec/template/spec/containers/0', plan.resources.requests, plan.resources.limits);
-    if (plan.router) {
+    if (plan.router && (this.props.role?.router ?? true)) {
       setResources(obj, '/spec/template/spec/containers/1', ROUTER_RESOURCES, { memory: ROUTER_RESOURCES.memory, 'ephemeral-storage': '256Mi' });
     }
     // Volumes are added in mount order: /dev/shm, then the model cache.

@@ -12,6 +12,7 @@ import { DashboardConfigMaps } from './dashboard-config-maps';
 import { DcgmExporter } from './dcgm-exporter';
 import { Grafana } from './grafana';
 import { InferenceModel } from './inference-model';
+import { InferenceModelGroup } from './inference-model-group';
 import { ManagedPrometheus } from './managed-prometheus';
 import { ModelAutoscaler, leaveReplicasToAutoscaler } from './model-autoscaler';
 import { ModelPodMonitor } from './model-pod-monitor';
@@ -32,7 +33,10 @@ export interface InferenceMonitoringStackProps {
  * workloads and the monitoring that watches them, wired from a plan.
  */
 export class InferenceMonitoringStack extends Construct {
+  /** Models whose replicas are single pods (Deployments). */
   public readonly models: InferenceModel[] = [];
+  /** Models whose replicas each span several pods (LeaderWorkerSets). */
+  public readonly modelGroups: InferenceModelGroup[] = [];
   public readonly podMonitors: ModelPodMonitor[] = [];
   public readonly prometheus?: ManagedPrometheus;
   public readonly tempo?: Tempo;
@@ -47,11 +51,19 @@ export class InferenceMonitoringStack extends Construct {
     const c = plan.components;
 
     for (const model of plan.models) {
-      const workload = new InferenceModel(this, `model-${model.spec.name}`, { plan: model, namespace: plan.namespace });
-      this.models.push(workload);
+      let workload: ApiObject;
+      if (model.group) {
+        const group = new InferenceModelGroup(this, `model-${model.spec.name}`, { plan: model, namespace: plan.namespace });
+        this.modelGroups.push(group);
+        workload = group.leaderWorkerSet;
+      } else {
+        const single = new InferenceModel(this, `model-${model.spec.name}`, { plan: model, namespace: plan.namespace });
+        this.models.push(single);
+        workload = ApiObject.of(single.deployment);
+      }
       if (model.spec.autoscaling) {
         new ModelAutoscaler(this, `autoscaler-${model.spec.name}`, { model, namespace: plan.namespace, prometheusUrl: plan.endpoints.prometheus, labels: stackLabels(plan.name, 'scaledobject', 'autoscaling') });
-        leaveReplicasToAutoscaler(ApiObject.of(workload.deployment));
+        leaveReplicasToAutoscaler(workload);
       }
     }
 
@@ -133,7 +145,7 @@ export class InferenceMonitoringStack extends Construct {
         namespace: plan.namespace,
         labels: monitorLabels,
         selector: model.selectorLabels,
-        endpoints: model.metricsEndpoints.map((e) => ({ portName: e.portName, path: e.path, relabelings: forOperator(modelTargetLabels(), model.objectName) })),
+        endpoints: model.metricsEndpoints.map((e) => ({ portName: e.portName, path: e.path, relabelings: forOperator(modelTargetLabels(model.group !== undefined), model.objectName) })),
         interval: spec.monitoring.interval,
       }));
     }

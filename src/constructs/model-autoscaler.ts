@@ -42,7 +42,10 @@ export class ModelAutoscaler extends Construct {
     this.resource = new ScaledObject(this, 'Resource', {
       metadata: { name: objectName([props.model.objectName]), namespace: props.namespace, labels: props.labels },
       spec: {
-        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: props.model.objectName },
+        // A LeaderWorkerSet's scale subresource counts groups (its selector picks the leaders).
+        scaleTargetRef: props.model.group
+          ? { apiVersion: 'leaderworkerset.x-k8s.io/v1', kind: 'LeaderWorkerSet', name: props.model.objectName }
+          : { apiVersion: 'apps/v1', kind: 'Deployment', name: props.model.objectName },
         minReplicaCount: a.minReplicas,
         maxReplicaCount: a.maxReplicas,
         pollingInterval: a.pollingIntervalSeconds,
@@ -62,7 +65,7 @@ export class ModelAutoscaler extends Construct {
   }
 }
 
-/** With an autoscaler the Deployment must not set replicas, or every sync would undo the autoscaler. */
+/** With an autoscaler the Deployment (or LeaderWorkerSet) must not set replicas, or every sync would undo the autoscaler. */
 export function leaveReplicasToAutoscaler(deployment: ApiObject): void {
   deployment.addJsonPatch(JsonPatch.remove('/spec/replicas'));
 }

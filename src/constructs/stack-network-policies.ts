@@ -91,10 +91,14 @@ export class StackNetworkPolicies extends Construct {
       policy(props.dcgm.name, props.dcgm.selector, fenced(from(props.scraper), [props.dcgm.port]), []);
     }
     for (const m of props.models) {
+      // The pods of a multi-pod replica reach each other on any port and protocol (NCCL, Gloo, rendezvous).
+      const group = m.groupPeers ? [{ from: from(m) }] : [];
       policy(m.name, m.selector, [
         ...(m.openPorts.length ? [{ ports: m.openPorts.map(tcp) }] : []),
         ...fenced(from(props.scraper), m.metricsOnlyPorts),
+        ...group,
       ], deny ? [
+        ...(m.groupPeers ? [{ to: from(m) }] : []),
         ...(m.pushesToPrometheus ? to(from(props.queryPrometheus), [props.queryPrometheus.port]) : []),
         ...(m.sendsTraces && props.tempo ? to(from(props.tempo), props.tempo.otlpPorts) : []),
         ...(m.sendsTracesExternally && deny.traceCollectorPort ? anywhere([deny.traceCollectorPort].filter((p) => !deny.modelEgressPorts.includes(p))) : []),

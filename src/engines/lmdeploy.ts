@@ -1,4 +1,4 @@
-import { EngineProfile, versionSatisfies } from './profile';
+import { EngineProfile, LWS_ENV, MultiNodeContext, ProcessSpec, versionSatisfies } from './profile';
 
 const SRC = 'InternLM/lmdeploy lmdeploy/metrics/loggers.py';
 /** `lmdeploy serve proxy` listens here and serves no metrics. */
@@ -22,6 +22,34 @@ const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5
 /** 0.9.x: 19 bounds from 0.01 (recorded 0.9.2). */
 const TPOT_BUCKETS_0_9 = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
 const ITL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+
+/** Port of LMDeploy's data-parallel rendezvous (LMDEPLOY_DP_MASTER_PORT). */
+const DP_MASTER_PORT = '29555';
+/**
+ * Every pod of a data-parallel group: `--nnodes`/`--node-rank` make lmdeploy/serve/openai/launch_server.py start one
+ * API server per local rank on `--server-port + i`, with dp_rank = node_rank × (dp / nnodes) + i (the `engine`
+ * label), each registering with the proxy on the leader.
+ */
+function multiNodeProcess(ctx: MultiNodeContext, nodeRank: string): ProcessSpec {
+  return {
+    command: ['lmdeploy', 'serve', 'api_server'],
+    args: [
+      ctx.model,
+      '--backend', 'pytorch',
+      '--server-name', '0.0.0.0',
+      '--server-port', String(ctx.port),
+      '--tp', String(ctx.tensorParallel),
+      '--dp', String(ctx.dataParallel),
+      ...(ctx.expertParallel ? ['--ep', String(ctx.dataParallel)] : []),
+      '--proxy-url', `http://$(${LWS_ENV.leaderAddress}):${PROXY_PORT}`,
+      '--nnodes', String(ctx.nodes),
+      '--node-rank', nodeRank,
+      ...(versionSatisfies(ctx.version, '<0.11.0') ? ['--enable-metrics'] : []),
+    ],
+    env: [{ name: 'LMDEPLOY_DP_MASTER_ADDR', value: `$(${LWS_ENV.leaderAddress})` }, { name: 'LMDEPLOY_DP_MASTER_PORT', value: DP_MASTER_PORT }],
+  };
+}
+const MULTI_NODE_SRC = 'lmdeploy/serve/openai/launch_server.py (one API server per local data-parallel rank, dp_rank = node_rank × dp_per_node + i)';
 
 export const lmdeploy: EngineProfile = {
   engine: 'lmdeploy',
@@ -66,6 +94,21 @@ export const lmdeploy: EngineProfile = {
     },
   }),
   tracing: () => undefined,
+  noPipelineParallel: 'lmdeploy serve api_server has no pipeline-parallel option',
+  multiNode: {
+    from: { version: '0.18.0', reason: 'the multi-node data-parallel launch (--nnodes, --node-rank, --proxy-url, one server per local rank) is checked against 0.18.0' },
+    defaults: { dataParallel: 'native' },
+    modes: {
+      native: {
+        when: 'dataParallel',
+        description: 'data parallelism over the group: every pod runs one API server per local rank; the leader also runs the proxy',
+        rankLabel: 'engine',
+        leader: (ctx) => ({ process: multiNodeProcess(ctx, '0'), metricsPortOffsets: Array.from({ length: ctx.dataLocal }, (_, i) => i), probes: 'engine', serves: 'one /metrics per local rank, engine = global rank' }),
+        worker: (ctx) => ({ process: multiNodeProcess(ctx, `$(${LWS_ENV.workerIndex})`), metricsPortOffsets: Array.from({ length: ctx.dataLocal }, (_, i) => i), probes: 'engine', serves: 'one /metrics per local rank, engine = global rank' }),
+        source: MULTI_NODE_SRC,
+      },
+    },
+  },
   metrics: { kind: 'scrape', path: '/metrics', portPerRank: true },
   rankLabel: 'engine',
   modelLabel: 'model_name',

@@ -95,6 +95,59 @@ export interface CommandContext {
   readonly tensorParallel: number;
   readonly dataParallel: number;
   readonly version: string;
+  /**
+   * Pipeline-parallel size.
+   * @default 1
+   */
+  readonly pipelineParallel?: number;
+  /**
+   * Expert parallelism on (MoE models).
+   * @default false
+   */
+  readonly expertParallel?: boolean;
+}
+
+/** The environment variables LeaderWorkerSet injects into every container of a group. */
+export const LWS_ENV = { leaderAddress: 'LWS_LEADER_ADDRESS', groupSize: 'LWS_GROUP_SIZE', workerIndex: 'LWS_WORKER_INDEX' } as const;
+
+/** Planning a model copy that spans `nodes` pods (one LeaderWorkerSet group). */
+export interface MultiNodeContext extends CommandContext {
+  /** Pods per model copy. */
+  readonly nodes: number;
+  /** Data-parallel ranks per pod (data / nodes). */
+  readonly dataLocal: number;
+}
+
+/** One role of a group (the leader, or every worker): its process and what it serves. */
+export interface GroupRole {
+  readonly process: ProcessSpec;
+  /**
+   * Ports of this role that serve `/metrics`, relative to the model's port: `[0]` for one server, `[0, 1]` for one
+   * server per local data-parallel rank, `[]` when the role serves no engine metrics (read in the engine's code).
+   */
+  readonly metricsPortOffsets: readonly number[];
+  /**
+   * What the kubelet probes. `engine`: the engine's health routes on the first port (they tell the truth for this
+   * role). `tcp`: only that the port listens (the role's HTTP health route answers 200 whatever the engine's state,
+   * e.g. SGLang's dummy server on nodes ≥ 1). `none`: the role runs no server (vLLM's headless workers); a dead
+   * process still restarts the group.
+   */
+  readonly probes: 'engine' | 'tcp' | 'none';
+  /** Which series this role's `/metrics` carries, and where in the engine's code that is decided. */
+  readonly serves: string;
+}
+
+/** How one engine runs a model copy across pods, as data read from its released code. */
+export interface MultiNodeMode {
+  /** Whether this mode runs `parallelism` (e.g. data-parallel modes need data > 1). */
+  readonly when: 'tensorPipeline' | 'dataParallel';
+  readonly description: string;
+  leader(ctx: MultiNodeContext): GroupRole;
+  worker(ctx: MultiNodeContext): GroupRole;
+  /** Label telling this mode's ranks apart across the group's pods (global ranks), if any. */
+  readonly rankLabel?: string;
+  /** Where the mode's launch and `/metrics` facts come from in the engine's code. */
+  readonly source: string;
 }
 
 export interface TracingContext {
@@ -166,6 +219,21 @@ export interface EngineProfile {
    * @default 'product'
    */
   readonly gpuLayout?: 'product' | 'max';
+  /**
+   * How the engine serves a model copy across several pods (`parallelism.nodes` > 1), by mode name; absent
+   * when it cannot (with `noMultiNode` the reason admission gives).
+   */
+  readonly multiNode?: {
+    /** Oldest version whose command line and `/metrics` layout the modes were checked against, and why. */
+    readonly from: { readonly version: string; readonly reason: string };
+    /** The mode used when the spec names none, per kind of parallelism. */
+    readonly defaults: { readonly tensorPipeline?: string; readonly dataParallel?: string };
+    readonly modes: Readonly<Record<string, MultiNodeMode>>;
+  };
+  /** Why the engine cannot serve one model copy across pods: the reason admission gives for `parallelism.nodes` > 1. */
+  readonly noMultiNode?: string;
+  /** Why the engine has no pipeline parallelism: the reason admission gives for `parallelism.pipeline` > 1. */
+  readonly noPipelineParallel?: string;
   /** Image for a version. */
   image(version: string): string;
   /** Whether the engine cannot run without a GPU. */

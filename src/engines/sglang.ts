@@ -1,4 +1,4 @@
-import { EngineProfile, versionSatisfies } from './profile';
+import { EngineProfile, LWS_ENV, MultiNodeContext, versionSatisfies } from './profile';
 
 // Names from sgl-project/sglang python/sglang/srt/metrics/collector.py (scheduler gauges carry
 // tp_rank/pp_rank/dp_rank; tokenizer-side histograms and counters are per server). The release that
@@ -19,6 +19,27 @@ const TTFT_BUCKETS = [0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80
 const ITL_BUCKETS = [0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8];
 /** Tokenizer-manager metrics: one series per server, no rank label. */
 const SERVER = { serverWide: true } as const;
+
+/** Port of SGLang's torch.distributed rendezvous on the leader (`--dist-init-addr host:port`), as LeaderWorkerSet's own example uses. */
+export const SGLANG_DIST_INIT_PORT = 20000;
+function multiNodeArgs(ctx: MultiNodeContext, nodeRank: string): string[] {
+  return [
+    '--model-path', ctx.model,
+    '--host', '0.0.0.0',
+    '--port', String(ctx.port),
+    '--tp-size', String(ctx.tensorParallel),
+    ...((ctx.pipelineParallel ?? 1) > 1 ? ['--pp-size', String(ctx.pipelineParallel)] : []),
+    ...(ctx.expertParallel ? ['--ep-size', String(ctx.tensorParallel)] : []),
+    '--nnodes', String(ctx.nodes),
+    '--node-rank', nodeRank,
+    '--dist-init-addr', `$(${LWS_ENV.leaderAddress}):${SGLANG_DIST_INIT_PORT}`,
+    '--enable-metrics',
+  ];
+}
+// srt/entrypoints/engine.py (0.5.23): a node with node_rank >= 1 runs no tokenizer or HTTP API but
+// launch_dummy_health_check_server (srt/utils/common.py) on the same port: /health and /health_generate answer 200
+// whatever the schedulers do, /metrics serves that node's scheduler series (multiprocess collector).
+const MULTI_NODE_SRC = 'python/sglang/srt/entrypoints/engine.py (node_rank >= 1), python/sglang/srt/utils/common.py (launch_dummy_health_check_server)';
 
 export const sglang: EngineProfile = {
   engine: 'sglang',
@@ -47,6 +68,19 @@ export const sglang: EngineProfile = {
     args: ['--enable-trace', '--otlp-traces-endpoint', ctx.grpcEndpoint.replace(/^https?:\/\//, '')],
     env: [{ name: 'OTEL_SERVICE_NAME', value: ctx.serviceName }],
   } : undefined),
+  multiNode: {
+    from: { version: '0.5.23', reason: 'the multi-node command line (--nnodes, --node-rank, --dist-init-addr) and the dummy server of nodes >= 1 are checked against 0.5.23' },
+    defaults: { tensorPipeline: 'native' },
+    modes: {
+      native: {
+        when: 'tensorPipeline',
+        description: 'tensor (× pipeline) parallelism over the group: the leader runs the HTTP API, every other node a dummy health server on the same port',
+        leader: (ctx) => ({ process: { command: ['python3', '-m', 'sglang.launch_server'], args: multiNodeArgs(ctx, '0') }, metricsPortOffsets: [0], probes: 'engine', serves: 'tokenizer series and the schedulers of node 0' }),
+        worker: (ctx) => ({ process: { command: ['python3', '-m', 'sglang.launch_server'], args: multiNodeArgs(ctx, `$(${LWS_ENV.workerIndex})`) }, metricsPortOffsets: [0], probes: 'tcp', serves: 'the scheduler series of its node\'s ranks that log (dummy server, /health always 200)' }),
+        source: MULTI_NODE_SRC,
+      },
+    },
+  },
   metrics: { kind: 'scrape', path: '/metrics', portPerRank: false },
   rankLabel: 'dp_rank',
   // Every scheduler of a data-parallel rank reports the same values (with --enable-metrics-for-all-schedulers):

@@ -25,6 +25,8 @@ export const tgi: EngineProfile = {
   defaultVersion: '3.3.6',
   minimumVersion: '2.0.0',
   // launcher/src/main.rs (every recorded release): --num-shard splits one copy over GPUs; no option starts more copies.
+  noMultiNode: 'text-generation-launcher shards a model over the GPUs of one machine only (no multi-node launch); use a smaller model or another engine',
+  noPipelineParallel: 'text-generation-launcher shards the model over --num-shard GPUs (tensor parallelism) only',
   noDataParallel: 'text-generation-launcher serves one copy of the model, sharded over parallelism.tensor GPUs, and has no data-parallel option; use replicas for more copies',
   image: (version) => `ghcr.io/huggingface/text-generation-inference:${version.replace(/^v/, '')}`,
   requiresGpu: true,

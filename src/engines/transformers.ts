@@ -22,6 +22,8 @@ export const transformers: EngineProfile = {
   minimumVersion: '4.57.0',
   minimumReason: 'transformers serve has --continuous-batching and the /health route the probes use from 4.57.0 on (4.56 enables continuous batching through --attn_implementation sdpa_paged and answers /health with 404)',
   // transformers serve (cli/serve.py, commands/serving.py): one model copy in one process, no data-parallel option.
+  noMultiNode: 'transformers serve runs one process on one machine (no multi-node launch); use another engine for models larger than one node',
+  noPipelineParallel: 'transformers serve runs the model in one process',
   noDataParallel: 'transformers serve runs one copy of the model in one process and has no data-parallel option; use replicas for more copies',
   // src/transformers/utils/metrics.py (the continuous-batching instruments) was removed in 5.9.0.
   unsupportedFrom: { version: '5.9.0', reason: 'transformers removed its continuous-batching metrics (transformers/utils/metrics.py) in 5.9.0; 5.9 and later export none' },

@@ -1,4 +1,4 @@
-import { EngineProfile, versionSatisfies } from './profile';
+import { EngineProfile, LWS_ENV, MultiNodeContext, ProcessSpec, versionSatisfies } from './profile';
 
 // Names from vllm-project/vllm vllm/v1/metrics/loggers.py. Renames (from its deprecation comments):
 // kv_cache_usage_perc added in 0.9.2 (gpu_cache_usage_perc hidden in 0.11, removed in 0.12);
@@ -17,6 +17,29 @@ const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5
 // vllm/v1/metrics/loggers.py request_latency_buckets (e2e, queue, prefill, decode), recorded from 0.11.0 and 0.33.0.
 const REQUEST_LATENCY_BUCKETS = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0];
 const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+
+/** vLLM's common arguments for a model copy over several pods: `--nnodes`/`--node-rank` (rank inference in arg_utils.py). */
+function multiNodeArgs(ctx: MultiNodeContext, nodeRank: string): string[] {
+  return [
+    ctx.model,
+    '--host', '0.0.0.0',
+    '--port', String(ctx.port),
+    '--tensor-parallel-size', String(ctx.tensorParallel),
+    ...((ctx.pipelineParallel ?? 1) > 1 ? ['--pipeline-parallel-size', String(ctx.pipelineParallel)] : []),
+    ...(ctx.dataParallel > 1 ? ['--data-parallel-size', String(ctx.dataParallel), '--data-parallel-size-local', String(ctx.dataLocal)] : []),
+    ...(ctx.expertParallel ? ['--enable-expert-parallel'] : []),
+    '--nnodes', String(ctx.nodes),
+    '--node-rank', nodeRank,
+  ];
+}
+const serve = (args: string[]): ProcessSpec => ({ command: ['vllm', 'serve'], args });
+/** `$(VAR)`: the kubelet expands it in arguments from the variables LeaderWorkerSet injects. */
+const ref = (name: string) => `$(${name})`;
+// vllm/engine/arg_utils.py (0.32-0.34): with --nnodes > 1 the data-parallel start rank is inferred as
+// node_rank × local world size / (tp × pp), so one template serves every worker; --headless runs no API server
+// (entrypoints/cli/serve.py run_headless); hybrid LB (--data-parallel-hybrid-lb) runs an API server on every
+// node for its local engines, labelled with their global ranks (v1/engine/core_client.py engine_ranks_managed).
+const MULTI_NODE_SRC = 'vllm/engine/arg_utils.py (create_engine_config: --nnodes, --node-rank, hybrid LB), vllm/entrypoints/cli/serve.py (run_headless), vllm/v1/engine/core_client.py (engine_ranks_managed)';
 
 export const vllm: EngineProfile = {
   engine: 'vllm',
@@ -51,6 +74,27 @@ export const vllm: EngineProfile = {
       { name: 'OTEL_TRACES_SAMPLER_ARG', value: String(ctx.samplingRatio) },
     ],
   }),
+  multiNode: {
+    from: { version: '0.33.0', reason: 'the multi-node command lines (--nnodes, --node-rank, --headless, --data-parallel-size-local, --data-parallel-hybrid-lb) are checked against the parsers recorded from 0.33.0 and 0.34.0' },
+    defaults: { tensorPipeline: 'native', dataParallel: 'hybrid' },
+    modes: {
+      native: {
+        when: 'tensorPipeline',
+        description: 'tensor × pipeline parallelism over the group with the multiprocessing executor: the leader runs the API server, the workers run headless',
+        leader: (ctx) => ({ process: serve([...multiNodeArgs(ctx, '0'), '--master-addr', ref(LWS_ENV.leaderAddress)]), metricsPortOffsets: [0], probes: 'engine', serves: 'every engine metric, engine="0"' }),
+        worker: (ctx) => ({ process: serve([...multiNodeArgs(ctx, ref(LWS_ENV.workerIndex)), '--master-addr', ref(LWS_ENV.leaderAddress), '--headless']), metricsPortOffsets: [], probes: 'none', serves: 'nothing: a headless worker runs no API server (serve.py run_headless)' }),
+        source: MULTI_NODE_SRC,
+      },
+      hybrid: {
+        when: 'dataParallel',
+        description: 'data parallelism over the group, an API server on every pod for its local engines (hybrid load balancing)',
+        rankLabel: 'engine',
+        leader: (ctx) => ({ process: serve([...multiNodeArgs(ctx, '0'), '--data-parallel-address', ref(LWS_ENV.leaderAddress), '--data-parallel-hybrid-lb']), metricsPortOffsets: [0], probes: 'engine', serves: 'its local engines, engine = global rank 0..dataLocal-1' }),
+        worker: (ctx) => ({ process: serve([...multiNodeArgs(ctx, ref(LWS_ENV.workerIndex)), '--data-parallel-address', ref(LWS_ENV.leaderAddress), '--data-parallel-hybrid-lb']), metricsPortOffsets: [0], probes: 'engine', serves: 'its local engines, engine = global rank (worker index × dataLocal + i)' }),
+        source: MULTI_NODE_SRC,
+      },
+    },
+  },
   metrics: { kind: 'scrape', path: '/metrics', portPerRank: false },
   rankLabel: 'engine',
   modelLabel: 'model_name',

@@ -3,14 +3,14 @@
  * engine version, process, ports per data-parallel rank, probes, labels, the environment it gets, and the
  * checks only the plan can make (ports beyond 65535, requests above limits, variables we set).
  */
-import { EngineProfile, EnvVarValue, ProcessSpec, availableSignals, healthFor, normalizeVersion, versionSatisfies } from '../engines/profile';
+import { EngineProfile, EnvVarValue, GroupRole, MultiNodeContext, ProcessSpec, availableSignals, healthFor, normalizeVersion, versionSatisfies } from '../engines/profile';
 import { profileFor } from '../engines/registry';
 import { durationMs } from '../duration';
 import { LABEL_ENGINE, LABEL_INSTANCE, LABEL_MODEL, LABEL_NAME, labelValue, objectName, stackLabels } from '../names';
 import { InferenceMonitoringSpec, ModelSpec, TargetSpec } from '../api/schema';
 import { quantityValue } from '../api/quantity';
 import { FieldError } from '../api/validate';
-import { MetricsEndpoint, ModelPlan, Planned, StackPlan, TargetPlan } from './types';
+import { GroupPlan, GroupRolePlan, MetricsEndpoint, ModelPlan, Planned, StackPlan, TargetPlan } from './types';
 
 /** The OpenTelemetry SDKs' variable for headers of trace exports. */
 export const TRACES_HEADERS_ENV = 'OTEL_EXPORTER_OTLP_TRACES_HEADERS';
@@ -119,26 +119,15 @@ export function planModel(ctx: ModelContext, m: ModelSpec, index: number): Plann
     errors.push({ path: `${at}.parallelism.data`, message: `Invalid value: ${m.parallelism.data}: ${profile.displayName} ${version} cannot be monitored with data parallelism: ${dpFrom.reason}; use ${dpFrom.version} or later` });
   }
   const enginePort = m.port ?? profile.defaultPort;
-  const cmdCtx = { model: m.model, port: enginePort, tensorParallel: m.parallelism.tensor, dataParallel: m.parallelism.data, version };
+  const cmdCtx = {
+    model: m.model, port: enginePort, tensorParallel: m.parallelism.tensor, dataParallel: m.parallelism.data, version,
+    ...(m.parallelism.pipeline > 1 ? { pipelineParallel: m.parallelism.pipeline } : {}),
+    ...(m.parallelism.expert ? { expertParallel: true } : {}),
+  };
   const perRank = profile.metrics.kind === 'scrape' && profile.metrics.portPerRank && m.parallelism.data > 1;
   const router = perRank && profile.router ? profile.router(cmdCtx) : undefined;
 
-  let metricsEndpoints: MetricsEndpoint[] = [];
-  if (profile.metrics.kind === 'scrape') {
-    const path = profile.metrics.path;
-    metricsEndpoints = perRank
-      ? Array.from({ length: m.parallelism.data }, (_, rank) => ({ portName: `rank-${rank}`, port: enginePort + rank, path, rank }))
-      : [{ portName: 'http', port: enginePort, path }];
-  }
-  const lastPort = enginePort + (perRank ? m.parallelism.data - 1 : 0);
-  if (lastPort > 65535) {
-    errors.push({ path: `${at}.port`, message: `Invalid value: ${enginePort}: ${m.parallelism.data} data-parallel ranks use ports ${enginePort}-${lastPort}, beyond 65535` });
-  }
-  if (router && router.port >= enginePort && router.port <= lastPort) {
-    errors.push({ path: `${at}.port`, message: `Invalid value: ${enginePort}: rank ports ${enginePort}-${lastPort} overlap the ${router.name} port ${router.port}` });
-  }
-
-  const tracing = endpoints.tempoGrpc
+  const tracingArgs = (): ProcessSpec | undefined => (endpoints.tempoGrpc
     ? profile.tracing({
       grpcEndpoint: endpoints.tempoGrpc,
       // Only the stack's Tempo is known to take OTLP over HTTP; an external collector is the gRPC endpoint it is documented as.
@@ -146,7 +135,27 @@ export function planModel(ctx: ModelContext, m: ModelSpec, index: number): Plann
       serviceName: m.name,
       samplingRatio: spec.tracing.samplingRatio ?? profile.defaultTraceSamplingRatio ?? 1,
     }, version)
-    : undefined;
+    : undefined);
+  const group = m.parallelism.nodes > 1 ? planGroup(m, profile, version, { ...cmdCtx, nodes: m.parallelism.nodes, dataLocal: m.parallelism.data / m.parallelism.nodes }, tracingArgs(), at, errors) : undefined;
+
+  let metricsEndpoints: MetricsEndpoint[] = [];
+  if (group) {
+    metricsEndpoints = unionOfEndpoints([...group.leader.metricsEndpoints, ...group.worker.metricsEndpoints]);
+  } else if (profile.metrics.kind === 'scrape') {
+    const path = profile.metrics.path;
+    metricsEndpoints = perRank
+      ? Array.from({ length: m.parallelism.data }, (_, rank) => ({ portName: `rank-${rank}`, port: enginePort + rank, path, rank }))
+      : [{ portName: 'http', port: enginePort, path }];
+  }
+  const lastPort = Math.max(...metricsEndpoints.map((e) => e.port), enginePort);
+  if (lastPort > 65535) {
+    errors.push({ path: `${at}.port`, message: `Invalid value: ${enginePort}: ${group ? group.dataLocal : m.parallelism.data} data-parallel ranks use ports ${enginePort}-${lastPort}, beyond 65535` });
+  }
+  if (router && router.port >= enginePort && router.port <= lastPort) {
+    errors.push({ path: `${at}.port`, message: `Invalid value: ${enginePort}: rank ports ${enginePort}-${lastPort} overlap the ${router.name} port ${router.port}` });
+  }
+
+  const tracing = tracingArgs();
   const engine = profile.command(cmdCtx);
   const engineProcess: ProcessSpec = {
     command: engine.command,
@@ -201,8 +210,72 @@ export function planModel(ctx: ModelContext, m: ModelSpec, index: number): Plann
     selectorLabels,
     labels: { ...stackLabels(ctx.instance, m.engine, 'inference'), ...selectorLabels, [LABEL_ENGINE]: m.engine, [LABEL_NAME]: m.engine },
     signals: availableSignals(profile, version),
+    ...(group ? { group } : {}),
   };
   return { value, errors };
+}
+
+/** Each port once, in port order. */
+function unionOfEndpoints(endpoints: readonly MetricsEndpoint[]): MetricsEndpoint[] {
+  const byPort = new Map<number, MetricsEndpoint>();
+  for (const e of endpoints) if (!byPort.has(e.port)) byPort.set(e.port, e);
+  return [...byPort.values()].sort((a, b) => a.port - b.port);
+}
+
+/**
+ * A replica over `parallelism.nodes` pods: the engine's multi-node mode (the spec's, else the profile's default for
+ * the kind of parallelism), the leader's and workers' processes, and the ports each serves `/metrics` on.
+ */
+function planGroup(m: ModelSpec, profile: EngineProfile, version: string, ctx: MultiNodeContext, tracing: ProcessSpec | undefined, at: string, errors: FieldError[]): GroupPlan | undefined {
+  const multi = profile.multiNode;
+  if (!multi) {
+    errors.push({ path: `${at}.parallelism.nodes`, message: `Forbidden: ${profile.displayName} cannot serve one model over several pods: ${profile.noMultiNode ?? 'it has no multi-node launch'}` });
+    return undefined;
+  }
+  if (!versionSatisfies(version, `>=${multi.from.version}`)) {
+    errors.push({ path: `${at}.engineVersion`, message: `Unsupported value: "${version}": ${profile.displayName} runs over several pods here from ${multi.from.version} on (${multi.from.reason}); use ${multi.from.version} or later, or parallelism.nodes 1` });
+  }
+  const kind = m.parallelism.data > 1 ? 'dataParallel' : 'tensorPipeline';
+  const modeName = m.parallelism.multiNodeMode ?? multi.defaults[kind];
+  const mode = modeName === undefined ? undefined : multi.modes[modeName];
+  if (!mode || mode.when !== kind) {
+    const fits = Object.entries(multi.modes).filter(([, md]) => md.when === kind).map(([n]) => n);
+    const what = kind === 'dataParallel' ? 'data parallelism (data > 1)' : 'tensor × pipeline parallelism (data 1)';
+    errors.push(m.parallelism.multiNodeMode
+      ? { path: `${at}.parallelism.multiNodeMode`, message: `Unsupported value: "${modeName}": with ${what} ${profile.displayName} runs ${fits.length ? fits.map((f) => `"${f}"`).join(', ') : 'no multi-node mode'}` }
+      : { path: `${at}.parallelism`, message: `Invalid value: ${profile.displayName} cannot run ${what} over several pods${fits.length ? '' : ' (no multi-node mode)'}` });
+    return undefined;
+  }
+  const role = (r: GroupRole, isLeader: boolean): GroupRolePlan => ({
+    process: {
+      command: r.process.command,
+      // The engine's own arguments keep their `$(LWS_…)` references (the kubelet expands them); tracing's and the
+      // spec's are literal (`$` doubled), as on single-pod models.
+      args: [...r.process.args, ...[...(tracing?.args ?? []), ...(m.args ?? [])].map(literalArg)],
+      env: lastByName([...(r.process.env ?? []), ...(tracing?.env ?? []).map((e) => ({ name: e.name, value: literalEnv(e.value) }))]),
+    },
+    metricsEndpoints: r.metricsPortOffsets.map((offset) => ({
+      portName: r.metricsPortOffsets.length > 1 ? `rank-${offset}` : 'http',
+      port: ctx.port + offset,
+      path: profile.metrics.kind === 'scrape' ? profile.metrics.path : '/metrics',
+      ...(r.metricsPortOffsets.length > 1 ? { rank: offset } : {}),
+    })),
+    probes: r.probes,
+    router: isLeader && profile.router !== undefined && profile.metrics.kind === 'scrape' && profile.metrics.portPerRank,
+    serves: r.serves,
+  });
+  const leader = role(mode.leader(ctx), true);
+  const worker = role(mode.worker(ctx), false);
+  return {
+    size: ctx.nodes,
+    mode: modeName!,
+    dataLocal: ctx.dataLocal,
+    leader,
+    worker,
+    targetsPerGroup: leader.metricsEndpoints.length + (ctx.nodes - 1) * worker.metricsEndpoints.length,
+    ...(mode.rankLabel ? { rankLabel: mode.rankLabel } : {}),
+    source: mode.source,
+  };
 }
 
 /** Plans `spec.targets[index]`. */

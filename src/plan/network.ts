@@ -59,6 +59,7 @@ export function planNetworkPolicies(plan: Omit<StackPlan, 'networkPolicies'>): N
         // Traces go to spec.tracing.endpoint when it is set (Tempo or not), else to the stack's Tempo.
         sendsTraces: m.tracesExported && !spec.tracing.endpoint,
         sendsTracesExternally: m.tracesExported && spec.tracing.endpoint !== undefined,
+        ...(m.group ? { groupPeers: true } : {}),
       };
     }),
     defaultDeny: np.defaultDeny ? {

@@ -16,6 +16,40 @@ export interface MetricsEndpoint {
   readonly rank?: number;
 }
 
+/** One role of a LeaderWorkerSet group as planned: its process, metrics ports and probes. */
+export interface GroupRolePlan {
+  readonly process: ProcessSpec;
+  /** The ports of this role's pods that serve `/metrics` (a subset of the model's `metricsEndpoints`). */
+  readonly metricsEndpoints: readonly MetricsEndpoint[];
+  /** What the kubelet probes (see `GroupRole.probes`). */
+  readonly probes: 'engine' | 'tcp' | 'none';
+  /** Whether this role runs the router (LMDeploy's proxy: on the leader only). */
+  readonly router: boolean;
+  /** Which series the role serves, from the engine's code. */
+  readonly serves: string;
+}
+
+/** A model replica over several pods: one LeaderWorkerSet group per replica. */
+export interface GroupPlan {
+  /** Pods per group (LeaderWorkerSet `size`). */
+  readonly size: number;
+  /** The engine's multi-node mode (`vllm`: native, internal, hybrid; ...). */
+  readonly mode: string;
+  /** Data-parallel ranks per pod. */
+  readonly dataLocal: number;
+  readonly leader: GroupRolePlan;
+  readonly worker: GroupRolePlan;
+  /**
+   * `/metrics` targets one healthy group has: the leader's ports plus every worker's. Alerts compare the targets
+   * up per group with it.
+   */
+  readonly targetsPerGroup: number;
+  /** Label telling the group's ranks apart across its pods (global ranks), if any. */
+  readonly rankLabel?: string;
+  /** Where the launch and `/metrics` facts come from in the engine's code. */
+  readonly source: string;
+}
+
 export interface ModelPlan {
   readonly index: number;
   readonly spec: ModelSpec;
@@ -54,6 +88,11 @@ export interface ModelPlan {
   readonly selectorLabels: Record<string, string>;
   readonly labels: Record<string, string>;
   readonly signals: ReadonlyMap<SignalName, SignalMetric>;
+  /**
+   * With `parallelism.nodes` > 1: the LeaderWorkerSet group each replica is.
+   * @default - none: each replica is one pod of a Deployment
+   */
+  readonly group?: GroupPlan;
 }
 
 export interface TargetPlan {
@@ -193,6 +232,12 @@ export interface ModelPolicy extends PolicyComponent {
    * @default false
    */
   readonly sendsTracesExternally?: boolean;
+  /**
+   * Its replicas span several pods that talk to each other on ports the engine picks (collectives, rendezvous,
+   * data-parallel RPC, the proxy's registrations): the model's pods may reach each other on every port.
+   * @default false
+   */
+  readonly groupPeers?: boolean;
 }
 
 /** With `defaultDeny`: what the stack's pods may reach beyond their own peers. */

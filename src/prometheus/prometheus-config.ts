@@ -35,7 +35,7 @@ export function modelScrapeConfig(plan: StackPlan, model: ModelPlan): ScrapeConf
     relabel_configs: [
       // One target per port that serves /metrics: every data-parallel rank's server.
       { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: ports.join('|'), action: 'keep' },
-      ...modelTargetLabels(),
+      ...modelTargetLabels(model.group !== undefined),
     ],
   };
 }

@@ -11,7 +11,7 @@
  * `job` set back to the managed mode's job name, and those of its labels the
  * managed list does not set dropped.
  */
-import { POD_LABEL_TARGETS, SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL, podLabelMeta } from '../monitoring-labels';
+import { GROUP_POD_LABEL_TARGETS, POD_LABEL_TARGETS, SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL, podLabelMeta } from '../monitoring-labels';
 import { RelabelConfig } from './config-types';
 
 /** A relabeling in the managed Prometheus' (snake_case) form. */
@@ -23,8 +23,11 @@ const drop = (labels: readonly string[]): TargetRelabel => ({ regex: labels.join
 /** Pods that are not running cannot be scraped; they only add `up == 0` noise (the operator drops only Succeeded|Failed). */
 const DROP_NOT_RUNNING: TargetRelabel = { source_labels: ['__meta_kubernetes_pod_phase'], regex: 'Pending|Succeeded|Failed|Unknown', action: 'drop' };
 
-/** A model pod of ours: its pod labels say model and engine; `job` is the scrape job's name. */
-export function modelTargetLabels(): TargetRelabel[] {
+/**
+ * A model pod of ours: its pod labels say model and engine; `job` is the scrape job's name. A model whose replicas
+ * span several pods (`grouped`) also gets LeaderWorkerSet's group and worker index, so each group is counted apart.
+ */
+export function modelTargetLabels(grouped = false): TargetRelabel[] {
   return [
     DROP_NOT_RUNNING,
     meta('__meta_kubernetes_namespace', 'namespace'),
@@ -32,6 +35,7 @@ export function modelTargetLabels(): TargetRelabel[] {
     meta('__meta_kubernetes_pod_container_name', 'container'),
     meta('__meta_kubernetes_pod_node_name', 'node'),
     ...POD_LABEL_TARGETS.map(([target, podLabel]) => meta(podLabelMeta(podLabel), target)),
+    ...(grouped ? GROUP_POD_LABEL_TARGETS.map(([target, podLabel]) => meta(podLabelMeta(podLabel), target)) : []),
   ];
 }
 
