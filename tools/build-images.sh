@@ -13,7 +13,8 @@
 #   engine-standin   the engine stand-in (tools/images/standin): a recorded /metrics sample per
 #                    rank port under each engine's command name; not an engine. It refuses a command
 #                    line the way the engine release would, from the catalogs in test/fixtures/engine-cli
-#                    (/catalogs; defaults.json: each profile's default version, read from lib/)
+#                    (/catalogs; defaults.json: each profile's default version, read from lib/); a multi-node
+#                    group's pods each serve their recorded role (/samples/engines/*/multinode, tools/images/standin/multinode.go)
 # Needs `npm run build` first. Go binaries and archives are cached by the hash of their inputs.
 # usage: tools/build-images.sh              -> prints the directory of <name>.tar archives on the last line
 #        tools/build-images.sh --binaries   -> only builds the Go binaries (tools/setup.sh, before npm run build)
@@ -46,7 +47,7 @@ OP_BIN=$CACHE_ROOT/prometheus-operator/$PROMETHEUS_OPERATOR_VERSION
 AM_BIN=$CACHE_ROOT/alertmanager/$ALERTMANAGER_VERSION
 [ -x "$AM_BIN/alertmanager" ] || { echo "build-images: run tools/build-alertmanager.sh first" >&2; exit 1; }
 
-KEY=$(hash_of tools/images tools/build-images.sh lib/src bin package.json package-lock.json test/fixtures/metrics test/fixtures/engine-cli "$PROM_BIN/prometheus" "$OP_BIN/prometheus-config-reloader" "$AM_BIN/alertmanager")
+KEY=$(hash_of tools/images tools/build-images.sh lib/src bin package.json package-lock.json test/fixtures/metrics test/fixtures/engine-cli test/fixtures/engines/*/multinode "$PROM_BIN/prometheus" "$OP_BIN/prometheus-config-reloader" "$AM_BIN/alertmanager")
 OUT=$CACHE_ROOT/images/$KEY
 if [ -f "$OUT/done" ]; then echo "$OUT"; exit 0; fi
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
@@ -102,8 +103,11 @@ image config-reloader "$PROMETHEUS_OPERATOR_VERSION" "$R" --config.entrypoint /b
 R=$W/standin-root; mkdir -p "$R/usr/local/bin" "$R/samples" "$R/catalogs" "$R/tmp"; chmod 1777 "$R/tmp"
 cp "$BIN/engine-standin" "$R/usr/local/bin/"
 # python3: SGLang starts as `python3 -m sglang.launch_server`.
-for c in lmdeploy vllm sglang text-generation-launcher transformers opentelemetry-instrument python3; do ln -s engine-standin "$R/usr/local/bin/$c"; done
+# ray: `ray start --address=... --block`, the worker pod of a vLLM group on Ray.
+for c in lmdeploy vllm sglang text-generation-launcher transformers opentelemetry-instrument python3 ray; do ln -s engine-standin "$R/usr/local/bin/$c"; done
 cp test/fixtures/metrics/*.prom test/fixtures/metrics/*.json "$R/samples/" 2>/dev/null || true
+# Multi-node recordings: /samples/engines/<engine>-<version>/multinode/<mode>/ (layout.json and each pod's /metrics).
+for d in test/fixtures/engines/*/multinode; do mkdir -p "$R/samples/engines/$(basename "$(dirname "$d")")"; cp -r "$d" "$R/samples/engines/$(basename "$(dirname "$d")")/"; done
 cp test/fixtures/engine-cli/*.json "$R/catalogs/"
 node -e 'const { PROFILES } = require("./lib/src/engines/registry"); console.log(JSON.stringify(Object.fromEntries(Object.entries(PROFILES).map(([e, p]) => [e, p.defaultVersion]))))' > "$R/catalogs/defaults.json"
 passwd "$R" standin 1000

@@ -15,6 +15,9 @@ for two data-parallel ranks and writes into --out:
   stats.json                               the stats fed in and the interval length
   provenance.json                          what ran, what was stubbed
 
+With --multinode, runs drivers/<engine>_multinode.py instead and writes <out>/multinode/ (see
+multinode_common.py): per multi-node mode, which pod of a LeaderWorkerSet group serves which /metrics.
+
 The fixtures are committed; CI never runs this (it needs PyPI).
 """
 import argparse
@@ -81,11 +84,17 @@ def main():
     ap.add_argument('--version', required=True)
     ap.add_argument('--out', required=True)
     ap.add_argument('--python', help='interpreter for the venv (default: the first of %s that installs the wheel)' % PYTHONS)
+    ap.add_argument('--multinode', action='store_true', help='record the multi-node layouts (drivers/<engine>_multinode.py) into <out>/multinode/')
     args = ap.parse_args()
     py = venv_for(args.engine, args.version, args.python)
     site = subprocess.check_output([py, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], text=True).strip()
     env = dict(os.environ, PYTHONPATH=HERE, PYTHONDONTWRITEBYTECODE='1')
-    subprocess.check_call([py, os.path.join(HERE, 'drivers', f'{args.engine}.py'), '--version', args.version, '--out', os.path.abspath(args.out), '--site', site], env=env)
+    driver, extra = f'{args.engine}.py', []
+    if args.multinode:
+        # The multi-node drivers read the mode's command lines with the release's recorded command-line catalog.
+        driver = f'{args.engine}_multinode.py'
+        extra = ['--cli-catalog', os.path.join(os.path.dirname(os.path.dirname(HERE)), 'test', 'fixtures', 'engine-cli', f'{args.engine}-{args.version}.json')]
+    subprocess.check_call([py, os.path.join(HERE, 'drivers', driver), '--version', args.version, '--out', os.path.abspath(args.out), '--site', site] + extra, env=env)
 
 
 if __name__ == '__main__':

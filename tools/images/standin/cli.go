@@ -74,6 +74,7 @@ type option struct {
 	Env      *string         `json:"env"`
 	Action   string          `json:"action"`
 	RustType *string         `json:"rustType"` // clap: the Rust type of the value (u16, usize, ...), for its range
+	Default  json.RawMessage `json:"default"`
 }
 
 type positional struct {
@@ -422,7 +423,7 @@ func (p *program) parse(args []string, env func(string) (string, bool)) (map[str
 		if a.max == 0 {
 			if hasInline && !strings.HasPrefix(tok, "--") && tok[2] != '=' {
 				// -xyz: the flag -x, then -yz (argparse, click and clap all read clusters of short flags).
-				values[o.Dest] = append(values[o.Dest], "")
+				values[o.Dest] = append(values[o.Dest], name)
 				args[i] = "-" + tok[2:]
 				i--
 				continue
@@ -437,7 +438,8 @@ func (p *program) parse(args []string, env func(string) (string, bool)) (map[str
 					return nil, p.fail("unexpected value '%s' for '%s' found; no more were expected", inline, name)
 				}
 			}
-			values[o.Dest] = append(values[o.Dest], "")
+			// A flag's value is the spelling given (--x or --no-x), so a reader can tell which one came last.
+			values[o.Dest] = append(values[o.Dest], name)
 			continue
 		}
 		var got []string

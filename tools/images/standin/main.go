@@ -14,6 +14,12 @@
 // that release would refuse them, prints the release's error and exits with its status. It serves
 // only the GET routes that release has (a probe on a route it lacks gets 404).
 //
+// A pod of a multi-node group (LeaderWorkerSet) plays its recorded role instead: the mode and pod index come from
+// its command line (and LWS_WORKER_INDEX where the engine's command line does not carry it), and it serves, on each
+// port that pod of the engine serves, that pod's recorded /metrics or only its health routes (multinode.go;
+// recordings in /samples/engines/<engine>-<version>/multinode/, STANDIN_RECORDINGS elsewhere). `ray start` is the
+// worker pod of a vLLM group on Ray: no HTTP server.
+//
 //	engine-standin check   reads {"catalog","argv","env"} JSON lines on stdin and writes one
 //	                       {"accepted","exitCode","message"} line per input (the tests' batch check).
 //
@@ -40,8 +46,14 @@ import (
 // samplesDir holds <engine>.prom or <engine>-rank<N>.prom, copied in when the image is built.
 const samplesDir = "/samples"
 
-// catalogsDir holds the recorded command-line catalogs and defaults.json ({"vllm": "0.33.0", ...}).
-const catalogsDir = "/catalogs"
+// catalogsDir holds the recorded command-line catalogs and defaults.json ({"vllm": "0.33.0", ...});
+// STANDIN_CATALOGS points elsewhere (a checkout's test/fixtures/engine-cli, to run the stand-in outside its image).
+var catalogsDir = func() string {
+	if d := os.Getenv("STANDIN_CATALOGS"); d != "" {
+		return d
+	}
+	return "/catalogs"
+}()
 
 // engine describes the command-line surface of one engine: which flag sets the first port,
 // how many data-parallel API servers it starts and on which ports.
@@ -120,6 +132,16 @@ func main() {
 		prog, args = filepath.Base(args[0]), args[1:]
 	}
 	argv := append([]string{prog}, args...)
+	// `ray start --address=... --block`: the worker pod of a vLLM group on Ray (multinode.go).
+	if prog == "ray" {
+		pod, err := rayWorker(args, os.LookupEnv)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stand-in:", err)
+			os.Exit(2)
+		}
+		log.Printf("stand-in for a vLLM Ray worker (pod %d): no HTTP server, like the real worker (%s)", pod.Index, pod.Note)
+		select {}
+	}
 	// `python3 -m sglang.launch_server ...`
 	if prog == "python3" && len(args) >= 2 && args[0] == "-m" && args[1] == "sglang.launch_server" {
 		prog = "sglang"
@@ -128,7 +150,29 @@ func main() {
 	if !ok {
 		log.Fatalf("stand-in: unknown engine command %q", prog)
 	}
-	cat := refuseLikeTheEngine(e.name, argv)
+	cat, version, cl := refuseLikeTheEngine(e.name, argv)
+	// A pod of a multi-node group: serve what that pod of the engine serves (multinode.go).
+	role, warnings, err := resolveRole(recordingsRoot(), e.name, version, cl, os.LookupEnv, func(recorded []string) (cmdline, error) {
+		p, rest, ok := cat.programFor(recorded)
+		if !ok {
+			return cmdline{}, fmt.Errorf("%q is none of the recorded programs", recorded)
+		}
+		values, uerr := p.parse(rest, os.LookupEnv)
+		if uerr != nil {
+			return cmdline{}, uerr
+		}
+		return cmdline{prog: p, values: values}, nil
+	})
+	for _, w := range warnings {
+		log.Printf("stand-in: %s", w)
+	}
+	if err != nil {
+		log.Fatalf("stand-in for %s %s: %v", e.name, version, err)
+	}
+	if role != nil {
+		serveRole(role, cat, args)
+		select {}
+	}
 	// `lmdeploy serve proxy`: the request router in front of the ranks; it serves no metrics.
 	if e.name == "lmdeploy" && len(args) >= 2 && args[0] == "serve" && args[1] == "proxy" {
 		port := intFlag(args, e.portFlags, 8000)
@@ -217,20 +261,26 @@ func hasMethod(methods []string, m string) bool {
 	return false
 }
 
+// defaultVersion: the profile's default release of engine (/catalogs/defaults.json).
+func defaultVersion(engine string) string {
+	var defaults map[string]string
+	b, err := os.ReadFile(filepath.Join(catalogsDir, "defaults.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &defaults)
+	}
+	if err != nil {
+		log.Fatalf("stand-in: no engine version (STANDIN_ENGINE_VERSION) and no %s/defaults.json: %v", catalogsDir, err)
+	}
+	return defaults[engine]
+}
+
 // refuseLikeTheEngine parses argv with the recorded parser of the release this stand-in plays and
-// exits as that release would when it refuses the command line.
-func refuseLikeTheEngine(engine string, argv []string) *catalog {
+// exits as that release would when it refuses the command line. It returns the catalog, the release
+// and the command line as the parser read it.
+func refuseLikeTheEngine(engine string, argv []string) (*catalog, string, cmdline) {
 	version := os.Getenv("STANDIN_ENGINE_VERSION")
 	if version == "" {
-		var defaults map[string]string
-		b, err := os.ReadFile(filepath.Join(catalogsDir, "defaults.json"))
-		if err == nil {
-			err = json.Unmarshal(b, &defaults)
-		}
-		if err != nil {
-			log.Fatalf("stand-in: no engine version (STANDIN_ENGINE_VERSION) and no %s/defaults.json: %v", catalogsDir, err)
-		}
-		version = defaults[engine]
+		version = defaultVersion(engine)
 	}
 	path := filepath.Join(catalogsDir, fmt.Sprintf("%s-%s.json", engine, version))
 	cat, err := loadCatalog(path)
@@ -242,12 +292,13 @@ func refuseLikeTheEngine(engine string, argv []string) *catalog {
 		fmt.Fprintf(os.Stderr, "stand-in for %s %s: %q is none of the recorded programs\n", engine, version, argv)
 		os.Exit(2)
 	}
-	if _, uerr := p.parse(rest, os.LookupEnv); uerr != nil {
+	values, uerr := p.parse(rest, os.LookupEnv)
+	if uerr != nil {
 		fmt.Fprintln(os.Stderr, uerr.message)
 		os.Exit(uerr.exitCode)
 	}
 	log.Printf("stand-in for %s %s: command line accepted by its recorded parser", engine, version)
-	return cat
+	return cat, version, cmdline{prog: p, values: values}
 }
 
 type checkRequest struct {
