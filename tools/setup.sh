@@ -17,6 +17,7 @@ bash tools/build-alertmanager.sh >/dev/null
 echo "setup: alertmanager/amtool ready after $(( $(date +%s) - start ))s"
 bash tools/build-operator.sh >/dev/null
 echo "setup: prometheus-operator and prometheus-config-reloader ready after $(( $(date +%s) - start ))s"
+bash tools/build-lws.sh >/dev/null; echo "setup: LeaderWorkerSet controller ready after $(( $(date +%s) - start ))s"
 bash tools/build-kube-score.sh >/dev/null
 echo "setup: kube-score ready after $(( $(date +%s) - start ))s"
 bash tools/build-helm.sh >/dev/null
