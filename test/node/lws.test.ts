@@ -14,12 +14,12 @@
  * engine rendezvous happens (the stand-in only parses its arguments).
  */
 import { Resolver } from 'dns/promises';
-import { ControlPlane, NODE_NAME, startControlPlane } from './harness/control-plane';
-import { buildNodeImages, ENGINE_STANDIN_IMAGE, PAUSE_IMAGE } from './harness/images';
-import { canRunNode, startNode, TestNode } from './harness/node';
-import { clusterClient } from './harness/cluster-client';
-import { waitFor as poll } from './harness/wait';
-import { getLws, haveLws, installLwsCrds, LWS_GROUP, LWS_LABELS, lwsPods, RunningLws, startLws, waitForLwsReadyReplicas } from './harness/lws';
+import { ControlPlane, NODE_NAME, startControlPlane } from '../harness/control-plane';
+import { buildNodeImages, ENGINE_STANDIN_IMAGE, PAUSE_IMAGE } from '../harness/images';
+import { canRunNode, startNode, TestNode } from '../harness/node';
+import { clusterClient } from '../harness/cluster-client';
+import { waitFor as poll } from '../harness/wait';
+import { getLws, haveLws, installLwsCrds, LWS_GROUP, LWS_LABELS, lwsPods, RunningLws, startLws, waitForLwsReadyReplicas } from '../harness/lws';
 
 const can = [canRunNode(), { ok: haveLws(), why: 'LeaderWorkerSet not built (tools/build-lws.sh)' }].find((c) => !c.ok) ?? { ok: true, why: '' };
 if (!can.ok && process.env.CI) throw new Error(`the LeaderWorkerSet node test must run in CI: ${can.why}`);

@@ -8,8 +8,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { checkCommandLines, ENGINE_CLI_FIXTURES } from './harness/engine-cli';
-import { ENGINE_FIXTURES } from './harness/engine-fixtures';
+import { checkCommandLines, ENGINE_CLI_FIXTURES } from '../harness/engine-cli';
+import { ENGINE_FIXTURES } from '../harness/engine-fixtures';
 
 interface Port {
   port: number; portFlag: string; offset: number; server: string; file?: string; before?: string; paths?: string[];
