@@ -263,6 +263,7 @@ function planGroup(m: ModelSpec, profile: EngineProfile, version: string, ctx: M
     probes: r.probes,
     router: isLeader && profile.router !== undefined && profile.metrics.kind === 'scrape' && profile.metrics.portPerRank,
     serves: r.serves,
+    duplicatesLeader: r.duplicatesLeader ?? false,
   });
   const leader = role(mode.leader(ctx), true);
   const worker = role(mode.worker(ctx), false);
