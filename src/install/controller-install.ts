@@ -185,6 +185,6 @@ export class ControllerInstall extends Construct {
       spec: { selector: { matchLabels: labels }, endpoints: [{ port: 'metrics', path: '/metrics', interval: '30s' }] },
     });
     new StackPrometheusRule(this, 'rules', { name, namespace: ns, labels: { ...labels, release }, rules: { groups: [controllerRuleGroup({ runbookBaseUrl: props.runbookBaseUrl })] } });
-    new DashboardConfigMaps(this, 'dashboards', { namespace: ns, instance: name, namePrefix: 'inference-monitoring', dashboards: [{ name: 'controller', dashboard: controllerDashboard() }] });
+    new DashboardConfigMaps(this, 'dashboards', { namespace: ns, instance: name, namePrefix: 'inference-monitoring', dashboards: [{ name: 'controller', dashboard: controllerDashboard({ runbookBaseUrl: props.runbookBaseUrl }) }] });
   }
 }
