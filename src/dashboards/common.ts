@@ -20,6 +20,7 @@ import { Expr, m, print } from '../promql/ast';
 import { QueryScope } from '../promql/signals';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
 import { DEFAULT_RUNBOOK_BASE_URL, InferenceMonitoringSpec, SpecSchema } from '../api/schema';
+import type { AlertDefinition } from '../alerts/rules';
 import { NEUTRAL_STEPS, PanelAlert, alertSentence, alertSteps, relatedSentence, runbookLink } from './panel-alerts';
 
 export const PROMETHEUS_DS = { type: 'prometheus', uid: '${datasource}' };
@@ -88,6 +89,17 @@ export interface DashboardContext {
   readonly runbookBaseUrl: string;
   /** The other dashboards of the stack. */
   readonly linked: readonly LinkedDashboard[];
+  /**
+   * The stack's models of this dashboard's engine whose replicas span several pods (LeaderWorkerSet groups), with
+   * the `/metrics` targets each group has when healthy: they get a row per group.
+   * @default - none
+   */
+  readonly groups?: ReadonlyArray<{ readonly model: string; readonly targetsPerGroup: number; readonly size: number; readonly alerts: readonly AlertDefinition[] }>;
+  /**
+   * Whether GPU metrics (DCGM) are scraped in the stack, for panels joining GPUs to pods.
+   * @default false
+   */
+  readonly gpuMetrics?: boolean;
 }
 
 /** A context with the schema's defaults where `ctx` says nothing. */

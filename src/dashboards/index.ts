@@ -2,6 +2,7 @@ import { ENGINE_NAMES } from '../engines/engine-ids';
 import { EngineName } from '../engines/profile';
 import { PROFILES } from '../engines/registry';
 import { StackPlan } from '../plan/plan';
+import { AlertDefinition, groupAlerts } from '../alerts/rules';
 import { benchmarkDashboard, benchmarkDashboardUid } from './benchmark';
 import { DashboardContext, DashboardJson, DashboardStack, LinkedDashboard, StackDashboard, dashboardContext, dashboardTitle } from './common';
 import { gpuDashboard, gpuDashboardUid } from './gpu';
@@ -33,12 +34,17 @@ function planned(name: string, uid: string, title: string, linkTitle: string, st
 }
 
 /** The dashboards a set of engines (and the GPU and benchmark options) has, each linking all the others. */
-function plannedDashboards(engines: ReadonlyMap<EngineName, readonly string[]>, opts: { gpu: boolean; benchmarks: boolean; stack?: DashboardStack }): PlannedDashboard[] {
+function plannedDashboards(engines: ReadonlyMap<EngineName, readonly string[]>, opts: {
+  gpu: boolean; benchmarks: boolean; stack?: DashboardStack;
+  groups?: ReadonlyArray<{ engine: EngineName; model: string; targetsPerGroup: number; size: number; alerts: readonly AlertDefinition[] }>;
+}): PlannedDashboard[] {
   const { stack } = opts;
   const out: PlannedDashboard[] = [];
   for (const [engine, versions] of engines) {
     const name = PROFILES[engine].displayName;
-    out.push(planned(`serving-${engine}`, servingDashboardUid(engine, stack), `Inference serving: ${name}`, `Serving: ${name}`, stack, (ctx) => servingDashboard(PROFILES[engine], versions, ctx), engine));
+    const groups = (opts.groups ?? []).filter((g) => g.engine === engine).map(({ engine: _e, ...g }) => g);
+    out.push(planned(`serving-${engine}`, servingDashboardUid(engine, stack), `Inference serving: ${name}`, `Serving: ${name}`, stack,
+      (ctx) => servingDashboard(PROFILES[engine], versions, { ...ctx, ...(groups.length ? { groups } : {}), gpuMetrics: opts.gpu }), engine));
   }
   if (engines.has('lmdeploy')) out.push(planned('lmdeploy', lmdeployDashboardUid(stack), 'LMDeploy', 'LMDeploy ranks', stack, (ctx) => lmdeployDashboard(engines.get('lmdeploy')!, ctx), 'lmdeploy'));
   if (opts.gpu) out.push(planned('gpu', gpuDashboardUid(stack), 'Inference GPUs', 'GPUs', stack, (ctx) => gpuDashboard(ctx)));
@@ -57,7 +63,8 @@ function built(dashboards: readonly PlannedDashboard[], base: Omit<DashboardCont
  */
 export function stackDashboardFiles(plan: StackPlan): StackDashboard[] {
   const stack: DashboardStack = { namespace: plan.namespace, name: plan.name };
-  const dashboards = plannedDashboards(enginesInUse(plan), { gpu: plan.spec.gpuMetrics.enabled, benchmarks: plan.spec.benchmarks.enabled, stack });
+  const groups = plan.models.filter((x) => x.group).map((x) => ({ engine: x.profile.engine, model: x.spec.name, targetsPerGroup: x.group!.targetsPerGroup, size: x.group!.size, alerts: groupAlerts(plan, x) }));
+  const dashboards = plannedDashboards(enginesInUse(plan), { gpu: plan.spec.gpuMetrics.enabled, benchmarks: plan.spec.benchmarks.enabled, stack, groups });
   return built(dashboards, { stack, alerts: plan.spec.alerts, runbookBaseUrl: plan.spec.alerting.runbookBaseUrl })
     .map(({ name, dashboard }) => ({ name, dashboard }));
 }

@@ -7,13 +7,14 @@
  */
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
 import { EngineProfile, SignalName } from '../engines/profile';
-import { Expr, agg, bin, increase, m, print, sel } from '../promql/ast';
+import { Expr, agg, bin, increase, m, num, print, sel } from '../promql/ast';
 import { counterRate, errorRatio, gaugeMax, gaugeMean, gaugeTotal, signalAlternatives } from '../promql/signals';
 import { recordedBuckets, recordedMean, recordedQuantile, recordedRate } from '../promql/recorded';
-import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
+import { SERIES_ENGINE_LABEL, SERIES_GROUP_LABEL, SERIES_MODEL_LABEL, SERIES_WORKER_LABEL } from '../monitoring-labels';
+import { DCGM } from '../engines/dcgm';
 import { engineAlerts } from '../alerts/rules';
 import {
-  BYTES, COUNT, DashboardContext, DashboardJson, DashboardStack, FACTOR, RATIO, REQUESTS_PER_SECOND, SECONDS, TOKENS_PER_SECOND, Target, baseDashboard, belowFirstBucket,
+  BYTES, COUNT, PERCENT, DashboardContext, DashboardJson, DashboardStack, FACTOR, RATIO, REQUESTS_PER_SECOND, SECONDS, TOKENS_PER_SECOND, Target, baseDashboard, belowFirstBucket,
   dashboardContext, dashboardLinks, dashboardScope, dashboardTitle, dashboardUid, heatmap, layout, perSecond, stat, timeseries, unavailable,
 } from './common';
 import { DashboardAlerts, PanelAlert } from './panel-alerts';
@@ -207,7 +208,45 @@ export function servingDashboard(profile: EngineProfile, versions: readonly stri
     rows.push({ title: 'Data-parallel ranks', panels: perRank });
   }
 
+  if (ctx.groups?.length) rows.push({ title: 'Multi-node groups', panels: groupPanels(profile, versions, ctx) });
+
   const dash = baseDashboard(servingDashboardUid(profile.engine, ctx.stack), dashboardTitle(`Inference serving: ${profile.displayName}`, ctx.stack), [profile.engine], print(modelQuery))
     .links(dashboardLinks(true, ctx.linked));
   return layout(dash, rows).build() as unknown as DashboardJson;
+}
+
+/**
+ * A row for models whose replicas span several pods: per LeaderWorkerSet group (`group` target label), the targets
+ * up against the plan, running requests, generated tokens, and each pod's GPUs (DCGM joined to the group's pods).
+ */
+function groupPanels(profile: EngineProfile, versions: readonly string[], ctx: DashboardContext): Array<{ panel: cog.Builder<any> }> {
+  const grouped = [m(SERIES_GROUP_LABEL, '!=', '')];
+  const base = dashboardScope(profile.engine);
+  const scope = { ...base, matchers: [...base.matchers, ...grouped] };
+  const byGroup = [MODEL, SERIES_GROUP_LABEL];
+  const alts = (s: SignalName) => signalAlternatives(profile, s, versions);
+  const planned = (ctx.groups ?? []).map((g) => `${g.model}: ${g.targetsPerGroup} of ${g.size} pods`).join(', ');
+  // The group alerts as the stack's rule file has them (links only: each model has its own planned count).
+  const alerts = new DashboardAlerts((ctx.groups ?? []).flatMap((g) => g.alerts).filter((a, i, all) => all.findIndex((b) => b.alert === a.alert) === i), ctx.runbookBaseUrl, ctx.alerts.enabled);
+  const panels: Array<{ panel: cog.Builder<any> }> = [
+    { panel: timeseries('Rank targets up per group', [{ expr: agg('count', bin('==', sel('up', scope.matchers), num(1)), byGroup), legend: '{{model}} group {{group}}' }], {
+      unit: COUNT, related: [alerts.get('InferenceModelRankTargetsMissing'), alerts.get('InferenceModelGroupDegraded')],
+      description: `/metrics targets up in each LeaderWorkerSet group. Planned per group (${planned}): fewer means a rank is not scraped and its requests and tokens are missing from every panel; a group that disappears is being recreated.` }) },
+  ];
+  if (alts('requestsRunning').length) {
+    panels.push({ panel: timeseries('Running requests per group', [{ expr: gaugeTotal(profile, alts('requestsRunning'), scope, byGroup), legend: '{{model}} group {{group}}' }], {
+      unit: COUNT, description: `Requests in the running batch of each group, every rank counted once. ${signalSource(profile, ['requestsRunning'], versions)}` }) });
+  }
+  if (alts('generationTokens').length) {
+    panels.push({ panel: timeseries('Decode tokens/s per group', [{ expr: counterRate(alts('generationTokens'), scope, byGroup, [], profile.duplicateLabels), legend: '{{model}} group {{group}}' }], {
+      unit: TOKENS_PER_SECOND, related: [alerts.get('InferenceModelGroupStalled'), alerts.get('InferenceModelGroupRestartStorm')],
+      description: `Tokens generated per second by each group. At 0 while requests run, a rank is dead or hung (InferenceModelGroupStalled). ${signalSource(profile, ['generationTokens'], versions)}` }) });
+  }
+  if (ctx.gpuMetrics) {
+    const pods = agg('group', sel('up', scope.matchers), ['namespace', 'pod', MODEL, SERIES_GROUP_LABEL, SERIES_WORKER_LABEL]);
+    const util = bin('*', sel(DCGM.utilization, []), pods, { on: ['namespace', 'pod'], groupLeft: [MODEL, SERIES_GROUP_LABEL, SERIES_WORKER_LABEL] });
+    panels.push({ panel: timeseries('GPU utilization per group pod', [{ expr: agg('avg', util, [MODEL, SERIES_GROUP_LABEL, SERIES_WORKER_LABEL, 'node']), legend: '{{model}} group {{group}} worker {{worker}} ({{node}})' }], {
+      unit: PERCENT, description: `GPU utilization averaged over each pod's GPUs, per group and worker (0: the leader), with its node: one idle pod in a busy group is a rank waiting on the others. ${DCGM.utilization} from the DCGM exporter, joined to the group's pods by namespace and pod.` }) });
+  }
+  return panels;
 }

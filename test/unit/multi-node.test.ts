@@ -136,3 +136,33 @@ test('autoscaling scales groups through the LeaderWorkerSet\'s scale subresource
   expect(objs.find((o) => o.kind === 'ScaledObject')!.spec.scaleTargetRef).toEqual({ apiVersion: 'leaderworkerset.x-k8s.io/v1', kind: 'LeaderWorkerSet', name: 'demo-big' });
   expect(lwsOf(objs).spec.replicas).toBeUndefined();
 });
+
+describe('the serving dashboard of a stack with multi-node models', () => {
+  const dashboards = (spec: Record<string, unknown>) => renderManifests({ name: 'demo', namespace: 'llm', spec }).filter((o) => o.kind === 'ConfigMap' && o.metadata.name.includes('dashboard'))
+    .flatMap((o) => Object.entries<string>(o.data ?? {}).filter(([k]) => k.endsWith('.json')).map(([, t]) => JSON.parse(t)));
+  const serving = (spec: Record<string, unknown>) => dashboards(spec).find((d) => d.title.startsWith('Inference serving: vLLM'))!;
+  const rowPanels = (d: any, title: string) => {
+    const i = d.panels.findIndex((p: any) => p.type === 'row' && p.title === title);
+    if (i < 0) return [];
+    const end = d.panels.findIndex((p: any, j: number) => j > i && p.type === 'row');
+    return d.panels.slice(i + 1, end < 0 ? undefined : end);
+  };
+
+  test('a row per group: targets up against the plan, running requests, tokens/s and each pod\'s GPUs, linked to the group alerts\' runbooks', () => {
+    const d = serving({ models: [model('vllm', { gpu: { count: 2 }, parallelism: { data: 4, nodes: 2 } })] });
+    const panels = rowPanels(d, 'Multi-node groups');
+    expect(panels.map((p: any) => p.title)).toEqual(['Rank targets up per group', 'Running requests per group', 'Decode tokens/s per group', 'GPU utilization per group pod']);
+    expect(panels[0].targets[0].expr).toBe('count by (model, group) (up{namespace=~"$namespace", model=~"$model", inference_engine="vllm", group!=""} == 1)');
+    expect(panels[0].description).toContain('big: 2 of 2 pods');
+    expect(panels[3].targets[0].expr).toContain('* on (namespace, pod) group_left (model, group, worker)');
+    for (const p of panels) {
+      expect(p.description.length).toBeGreaterThan(40);
+      expect(p.fieldConfig.defaults.thresholds.steps.length).toBeGreaterThan(0);
+    }
+    expect(panels[0].links.map((l: any) => l.url)).toEqual(expect.arrayContaining([expect.stringMatching(/InferenceModelRankTargetsMissing\.md$/)]));
+  });
+
+  test('a stack without multi-node models has no such row', () => {
+    expect(rowPanels(serving({ models: [model('vllm', {})] }), 'Multi-node groups')).toEqual([]);
+  });
+});
