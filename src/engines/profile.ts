@@ -154,6 +154,8 @@ export interface MultiNodeMode {
   readonly rankLabel?: string;
   /** Where the mode's launch and `/metrics` facts come from in the engine's code. */
   readonly source: string;
+  /** Why the engine would refuse this layout at start (its own rule, read in its code), or undefined. */
+  refuses?(ctx: MultiNodeContext): string | undefined;
 }
 
 export interface TracingContext {

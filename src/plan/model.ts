@@ -246,6 +246,8 @@ function planGroup(m: ModelSpec, profile: EngineProfile, version: string, ctx: M
       : { path: `${at}.parallelism`, message: `Invalid value: ${profile.displayName} cannot run ${what} over several pods${fits.length ? '' : ' (no multi-node mode)'}` });
     return undefined;
   }
+  const refused = mode.refuses?.(ctx);
+  if (refused) errors.push({ path: `${at}.parallelism`, message: `Invalid value: ${profile.displayName} ${modeName}: ${refused}` });
   const role = (r: GroupRole, isLeader: boolean): GroupRolePlan => ({
     process: {
       command: r.process.command,

@@ -38,6 +38,12 @@ describe('admission', () => {
     expect(r.ok ? [] : r.errors).toContainEqual({ path: 'spec.models[0].parallelism.multiNodeMode', message: 'Unsupported value: "hybrid": with tensor × pipeline parallelism (data 1) vLLM runs "native"' });
   });
 
+  test('vLLM hybrid with one rank per pod needs a mixture-of-experts model (its own rule), and says so', () => {
+    const plan = (expert: boolean) => planStack({ name: 'demo', namespace: 'llm', spec: { models: [model('vllm', { gpu: { count: 1 }, parallelism: { data: 2, nodes: 2, expert } })] } });
+    expect(plan(false)).toMatchObject({ ok: false, errors: [{ path: 'spec.models[0].parallelism', message: expect.stringContaining('refuses for models without experts') }] });
+    expect(plan(true).ok).toBe(true);
+  });
+
   test('an engine version older than the checked multi-node command lines is refused', () => {
     const r = planStack({ name: 'demo', namespace: 'llm', spec: { models: [model('vllm', { engineVersion: '0.11.0', gpu: { count: 2 }, parallelism: { tensor: 4, nodes: 2 } })] } });
     expect(r.ok ? [] : r.errors.map((e) => e.path)).toContain('spec.models[0].engineVersion');
