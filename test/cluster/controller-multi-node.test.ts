@@ -9,6 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../../src/controller/manager';
 import { KubeApi } from '../../src/controller/kube';
 import { INFERENCE_MONITORING, kindOf, resourcePath } from '../../src/controller/resources';
+import { CONTROLLER_CLUSTER_RULES } from '../../src/controller/rbac';
 import { renderManifests } from '../../src/render';
 import { inferenceMonitoringCrd } from '../../src/api/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, startControlPlane } from '../harness/control-plane';
@@ -32,6 +33,7 @@ runIf('a multi-node model through the controller', () => {
   let cp: ControlPlane;
   let api: KubeApi;
   let controller: Controller;
+  let controllerApi: KubeApi;
   const cr = (ns: string) => api.get(INFERENCE_MONITORING, ns, 'demo');
   const create = (ns: string) => api.request('POST', resourcePath(INFERENCE_MONITORING, ns), { apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name: 'demo', namespace: ns }, spec: SPEC });
 
@@ -41,7 +43,8 @@ runIf('a multi-node model through the controller', () => {
     const kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfig);
     api = new KubeApi(kc);
-    controller = new Controller({ api: new KubeApi(kc), resyncMs: 2000, metricsPort: 0, log: quiet });
+    controllerApi = new KubeApi(kc);
+    controller = new Controller({ api: controllerApi, resyncMs: 2000, metricsPort: 0, log: quiet });
     await controller.start();
   }, 180_000);
   afterAll(async () => { await controller?.stop(); await cp?.stop(); });
@@ -85,4 +88,11 @@ runIf('a multi-node model through the controller', () => {
     expect(degraded.models[0]).toEqual({ name: 'big', replicas: 1, readyReplicas: 0, podsPerReplica: 2, ready: false });
     expect(degraded.modelsReady).toBe('1/2');
   }, 120_000);
+
+  test('RBAC: the install grants every verb the controller sent for LeaderWorkerSets (list, watch, create, patch)', () => {
+    const sent = [...controllerApi.authorized.keys()].filter((k) => k.endsWith(' leaderworkerset.x-k8s.io/leaderworkersets')).map((k) => k.split(' ')[0]).sort();
+    expect(sent).toEqual(expect.arrayContaining(['create', 'list', 'watch']));
+    const granted = CONTROLLER_CLUSTER_RULES.find((r) => r.apiGroups.includes('leaderworkerset.x-k8s.io'))!;
+    for (const verb of sent) expect(granted.verbs).toContain(verb);
+  });
 });

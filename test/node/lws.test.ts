@@ -39,7 +39,9 @@ function engineTemplate(rank: string, extra: string[]): any {
         name: 'engine', image: ENGINE_STANDIN_IMAGE, imagePullPolicy: 'Never',
         command: ['vllm', 'serve'],
         // $(VAR) is expanded by the kubelet from the container's env, which the LWS Pod webhook fills in.
-        args: [MODEL, '--port', '8000', '--nnodes', '$(LWS_GROUP_SIZE)', '--node-rank', rank, '--master-addr', '$(LWS_LEADER_ADDRESS)', ...extra],
+        args: [MODEL, '--port', '8000', '--tensor-parallel-size', '2', '--nnodes', '$(LWS_GROUP_SIZE)', '--node-rank', rank, '--master-addr', '$(LWS_LEADER_ADDRESS)', ...extra],
+        // The release whose multi-node layout the stand-in has recorded (test/fixtures/engines/vllm-0.34.0/multinode).
+        env: [{ name: 'STANDIN_ENGINE_VERSION', value: '0.34.0' }],
         ports: [{ name: 'http', containerPort: 8000 }],
         readinessProbe: { httpGet: { path: '/health', port: 8000 }, periodSeconds: 1 },
         resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
