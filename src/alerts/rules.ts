@@ -13,10 +13,11 @@ import { InferenceMonitoringSpec } from '../api/schema';
 import { StackPlan } from '../plan/plan';
 import { AlertingRule, RecordingRule, RuleFile, RuleGroup } from '../prometheus/config-types';
 import { DCGM_JOB } from '../prometheus/prometheus-config';
-import { BinaryOp, Expr, agg, bin, m, num, orAll, print, rate, sel } from '../promql/ast';
+import { BinaryOp, Expr, agg, bin, call, m, num, orAll, print, rate, sel } from '../promql/ast';
 import { QueryScope, counterRate, errorRatio, gaugeMax, gaugeTotal, quantile, signalAlternatives } from '../promql/signals';
 import { RECORDED_HISTOGRAMS, histogramRecordings } from '../promql/recorded';
-import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
+import { SERIES_ENGINE_LABEL, SERIES_GROUP_LABEL, SERIES_MODEL_LABEL, SERIES_WORKER_LABEL } from '../monitoring-labels';
+import { ModelPlan } from '../plan/types';
 
 const BY = ['namespace', SERIES_MODEL_LABEL];
 
@@ -214,6 +215,57 @@ function targetAlerts(plan: StackPlan): AlertingRule[] {
   return rules;
 }
 
+/** Restarts of one group within an hour past which it is a restart storm. */
+export const GROUP_RESTARTS_PER_HOUR = 3;
+
+/**
+ * Alerts of a model whose replicas are LeaderWorkerSet groups (`parallelism.nodes` > 1), per group where a group can
+ * be told apart (the `group` target label):
+ * - degraded: fewer `/metrics` targets up for the model than its groups have when healthy (a whole group down or
+ *   being recreated has no target at all, so this is counted per model, against the planned total);
+ * - rank targets missing: a group with some, but not all, of its planned targets up (a rank never scraped);
+ * - stalled: requests running but no token generated for 5 minutes (a dead worker leaves the others waiting in a
+ *   collective while the leader's health route still answers);
+ * - restart storm: the leader's target seen at more than GROUP_RESTARTS_PER_HOUR addresses within an hour (every
+ *   group recreation gives the pods new IPs; names stay, so pod names cannot count restarts).
+ */
+export function groupAlerts(plan: StackPlan, model: ModelPlan): AlertDefinition[] {
+  const group = model.group;
+  if (!group || group.targetsPerGroup === 0) return [];
+  const job = [m('job', '=', model.objectName), m('namespace', '=', plan.namespace)];
+  const replicas = model.spec.autoscaling ? model.spec.autoscaling.minReplicas : model.spec.replicas;
+  const byGroup = [...BY, SERIES_GROUP_LABEL];
+  const up = bin('==', sel('up', job), num(1));
+  const labels = { namespace: plan.namespace, [SERIES_MODEL_LABEL]: model.spec.name, [SERIES_ENGINE_LABEL]: model.profile.engine };
+  const name = `${model.profile.displayName} model ${model.spec.name} in ${plan.namespace}`;
+  const out: AlertDefinition[] = [];
+  if (replicas > 0) {
+    out.push({ alert: 'InferenceModelGroupDegraded', signal: bin('or', agg('count', up, []), call('vector', num(0))), op: '<', threshold: group.targetsPerGroup * replicas, for: '10m', severity: 'critical', labels,
+      summary: 'A multi-node model has fewer ranks serving than planned',
+      description: `${name}: {{ $value }} of ${group.targetsPerGroup * replicas} planned /metrics targets are up (${replicas} group(s) of ${group.size} pods, ${group.targetsPerGroup} targets each): a group is down, being recreated or cannot be scheduled.` });
+  }
+  out.push({ alert: 'InferenceModelRankTargetsMissing', signal: agg('count', up, byGroup), op: '<', threshold: group.targetsPerGroup, for: '5m', severity: 'critical', labels,
+    summary: 'A group of a multi-node model is scraped on fewer ranks than planned',
+    description: `${name}, group {{ $labels.group }}: {{ $value }} of ${group.targetsPerGroup} planned /metrics targets are up; the missing ranks' requests and tokens are absent from every dashboard.` });
+  const scope: QueryScope = { matchers: job, window: '5m' };
+  const running = signalAlternatives(model.profile, 'requestsRunning', [model.version]);
+  const tokens = signalAlternatives(model.profile, 'generationTokens', [model.version]);
+  if (running.length && tokens.length) {
+    out.push({ alert: 'InferenceModelGroupStalled',
+      // The token rate, kept only where requests are running (`and` keeps its left side's values).
+      signal: bin('and', counterRate(tokens, scope, byGroup, [], model.profile.duplicateLabels), bin('>', gaugeTotal(model.profile, running, scope, byGroup), num(0))),
+      op: '==', threshold: 0, for: '5m', severity: 'critical', labels,
+      summary: 'A multi-node model group has requests running but generates no tokens',
+      description: `${name}, group {{ $labels.group }}: requests are running and no token was generated for 5 minutes (tokens/s {{ $value }}); a rank is likely dead or hung in a collective while the leader still answers its health route.` });
+  }
+  out.push({ alert: 'InferenceModelGroupRestartStorm',
+    signal: agg('count', call('count_over_time', sel('up', [...job, m(SERIES_WORKER_LABEL, '=', '0')], '1h')), byGroup),
+    op: '>', threshold: GROUP_RESTARTS_PER_HOUR, for: '1m', severity: 'warning', labels,
+    summary: 'A multi-node model group keeps being recreated',
+    description: `${name}, group {{ $labels.group }}: its leader came up at {{ $value }} addresses within an hour; LeaderWorkerSet recreates the whole group when any pod fails, so one failing pod restarts every rank.` });
+  return out;
+}
+
 function engineGroups(engine: EngineName, versions: readonly string[], spec: Pick<InferenceMonitoringSpec, 'alerts' | 'slo'>): RuleGroupWithSignals[] {
   const profile = PROFILES[engine];
   const alerts = spec.alerts.enabled ? engineAlerts(profile, versions, spec.alerts).map((a) => ({ ...a, labels: { [SERIES_ENGINE_LABEL]: engine } })) : [];
@@ -237,7 +289,11 @@ function engineGroups(engine: EngineName, versions: readonly string[], spec: Pic
  */
 export function buildRuleFiles(plan: StackPlan): Record<string, RuleFile> {
   const groups: RuleGroup[] = [];
-  const stackRules: AlertingRule[] = plan.spec.alerts.enabled ? [...targetAlerts(plan), ...(plan.spec.gpuMetrics.enabled ? gpuAlerts().map(toRule) : [])] : [];
+  const stackRules: AlertingRule[] = plan.spec.alerts.enabled ? [
+    ...targetAlerts(plan),
+    ...(plan.spec.gpuMetrics.enabled ? gpuAlerts().map(toRule) : []),
+    ...plan.models.flatMap((x) => groupAlerts(plan, x)).map(toRule),
+  ] : [];
   if (stackRules.length) groups.push({ name: 'inference-monitoring.stack', rules: stackRules });
   const versions = new Map<EngineName, Set<string>>();
   for (const x of [...plan.models, ...plan.targets]) {

@@ -72,14 +72,15 @@ export const STATUS_SCHEMA: JsonSchema = {
     },
     modelsReady: { type: 'string', description: 'Ready models out of all models, e.g. `1/2`.' },
     models: {
-      type: 'array', description: 'Readiness of each model\'s Deployment.',
+      type: 'array', description: 'Readiness of each model\'s Deployment, or of its LeaderWorkerSet groups when its replicas span several pods.',
       'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'],
       items: {
         type: 'object', required: ['name'],
         properties: {
           name: { type: 'string' },
-          replicas: { type: 'integer', description: 'Replicas the Deployment wants (its spec, or what the autoscaler set).' },
-          readyReplicas: { type: 'integer', description: 'Replicas ready.' },
+          replicas: { type: 'integer', description: 'Replicas the Deployment (or LeaderWorkerSet: groups) wants: its spec, or what the autoscaler set.' },
+          readyReplicas: { type: 'integer', description: 'Replicas ready (LeaderWorkerSet: groups whose every pod is ready).' },
+          podsPerReplica: { type: 'integer', description: 'Pods of each replica, for a model whose replicas span several pods (`parallelism.nodes`).' },
           ready: { type: 'boolean' },
         },
       },

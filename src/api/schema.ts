@@ -230,9 +230,9 @@ export const ModelSchema = Obj({
       reason: 'FieldValueForbidden',
     },
     {
-      // lmdeploy/serve/openai/launch_server.py: with dp > 1, `assert tp > 1 or ep > 1` (expert: --ep = data).
+      // lmdeploy/serve/openai/launch_server.py: with --dp > 1 it asserts tp > 1 or ep > 1.
       rule: `!(self.engine in ${celList(SHARED_TP_ENGINE_NAMES)}) || self.parallelism.data == 1 || self.parallelism.tensor > 1 || self.parallelism.expert`,
-      messageExpression: "self.engine + ' data parallelism needs parallelism.tensor > 1 or parallelism.expert: its data-parallel ranks share the tensor-parallel GPUs (tensor is the total)'",
+      messageExpression: "self.engine + ' data parallelism needs parallelism.tensor > 1 or parallelism.expert: its data-parallel ranks share the tensor-parallel GPUs (tensor is the total), or split the experts'",
       fieldPath: '.parallelism.tensor',
     },
   ],

@@ -2,7 +2,7 @@ import { ApiObject, App, Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
-  LeaderWorkerSet, LeaderWorkerSetSpecLeaderWorkerTemplateRestartPolicy, LeaderWorkerSetSpecStartupPolicy, toJson_LeaderWorkerSetSpec,
+  LeaderWorkerSet, LeaderWorkerSetSpecLeaderWorkerTemplateRestartPolicy, LeaderWorkerSetSpecStartupPolicy,
 } from '../imports/leaderworkerset.x-k8s.io';
 import { LWS_WORKER_INDEX_LABEL } from '../monitoring-labels';
 import { servicePorts } from '../plan/model';
@@ -36,7 +36,7 @@ export interface InferenceModelGroupProps {
  */
 export class InferenceModelGroup extends Construct {
   /** The LeaderWorkerSet (`leaderworkerset.x-k8s.io/v1`). */
-  public readonly leaderWorkerSet: ApiObject;
+  public readonly leaderWorkerSet: LeaderWorkerSet;
   public readonly service: kplus.Service;
   public readonly plan: ModelPlan;
 
@@ -48,24 +48,15 @@ export class InferenceModelGroup extends Construct {
     this.plan = plan;
     const perPodClaim = plan.spec.modelCache.type === 'persistentVolumeClaim' && !plan.spec.modelCache.existingClaim;
 
-    // The typed binding re-serializes quantities through `.value`: the pod templates, already serialized by
-    // cdk8s-plus, are placed beside its output rather than passed through it.
-    const spec = toJson_LeaderWorkerSetSpec({
-      replicas: plan.spec.replicas,
-      startupPolicy: LeaderWorkerSetSpecStartupPolicy.LEADER_CREATED,
-      leaderWorkerTemplate: {
-        size: group.size,
-        restartPolicy: LeaderWorkerSetSpecLeaderWorkerTemplateRestartPolicy.RECREATE_GROUP_ON_POD_RESTART,
-        workerTemplate: {},
-      },
-    })!;
-    this.leaderWorkerSet = new ApiObject(this, 'Resource', {
-      ...LeaderWorkerSet.GVK,
+    // The templates are JSON cdk8s-plus drew (their schemas are left out of the binding: tools/import-crds.sh).
+    this.leaderWorkerSet = new LeaderWorkerSet(this, 'Resource', {
       metadata: { name: plan.objectName, namespace, labels: plan.labels },
       spec: {
-        ...spec,
+        replicas: plan.spec.replicas,
+        startupPolicy: LeaderWorkerSetSpecStartupPolicy.LEADER_CREATED,
         leaderWorkerTemplate: {
-          ...spec.leaderWorkerTemplate,
+          size: group.size,
+          restartPolicy: LeaderWorkerSetSpecLeaderWorkerTemplateRestartPolicy.RECREATE_GROUP_ON_POD_RESTART,
           leaderTemplate: podTemplate(plan, namespace, group.leader, props.extraEnv, perPodClaim),
           workerTemplate: podTemplate(plan, namespace, group.worker, props.extraEnv, perPodClaim),
           ...(perPodClaim ? { volumeClaimTemplates: [cacheClaimTemplate(plan)] } : {}),

@@ -23,6 +23,7 @@ export const CONTROLLER_CLUSTER_RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: ['monitoring.coreos.com'], resources: ['podmonitors', 'prometheusrules', 'prometheuses'], verbs: CHILD_VERBS },
   { apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: CHILD_VERBS },
+  { apiGroups: ['leaderworkerset.x-k8s.io'], resources: ['leaderworkersets'], verbs: CHILD_VERBS },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   // Namespaces' opt-in annotation, checked before writing there for another namespace's resource: watched,
   // so granting or withdrawing it takes effect at once rather than at the next resync.

@@ -205,7 +205,7 @@ interface ReconciledStatus {
   readonly generation: number;
   readonly applied: number;
   readonly pruned: number;
-  readonly models: ReadonlyArray<{ name: string; replicas: number; readyReplicas: number; ready: boolean }>;
+  readonly models: ReadonlyArray<{ name: string; replicas: number; readyReplicas: number; ready: boolean; podsPerReplica?: number }>;
   readonly readyCount: number;
   readonly total: number;
   /** `ready/total`. */
@@ -219,6 +219,13 @@ interface ReconciledStatus {
 function reconciledStatus(pass: Pass, live: ReadonlyMap<string, ChildEntry>, r: { applied: number; pruned: number; failures: readonly string[] }): ReconciledStatus {
   const { plan } = pass;
   const models = plan.models.map((m) => {
+    if (m.group) {
+      // A LeaderWorkerSet counts groups: one is ready when all of its pods are (its status.readyReplicas).
+      const lws = live.get(`leaderworkerset.x-k8s.io/v1/LeaderWorkerSet/${plan.namespace}/${m.objectName}`);
+      const ready = lws?.status?.readyReplicas ?? 0;
+      const wantGroups = lws?.spec?.replicas ?? m.spec.replicas;
+      return { name: m.spec.name, replicas: wantGroups, readyReplicas: ready, podsPerReplica: m.group.size, ready: !!lws && ready >= wantGroups };
+    }
     const dep = live.get(`apps/v1/Deployment/${plan.namespace}/${m.objectName}`);
     const ready = dep?.status?.readyReplicas ?? 0;
     // What the Deployment wants (kubectl's READY ready/wanted), not the pods that exist: stable while pods come up, so no status write per pod.

@@ -23,6 +23,8 @@ const spec = {
     { name: 's', model: 'x/y', engine: 'sglang', gpu: { count: 2 }, parallelism: { tensor: 2 } },
     { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2, tensor: 2 } },
     { name: 't', model: 'x/y', engine: 'tgi' },
+    // A multi-node model: one group (replica) of 2 pods, each pod's API servers on one /metrics.
+    { name: 'g', model: 'x/y', engine: 'vllm', engineVersion: '0.34.0', gpu: { count: 2 }, parallelism: { data: 4, nodes: 2 } },
   ],
   alerts: { ttftP95Seconds: 2, queueLength: 20, kvCacheUsage: 0.95, errorRatio: 0.05 },
   slo: { ttft: { objective: 0.99, thresholdSeconds: 1 } },
@@ -147,6 +149,83 @@ runIf('alert rules under promtool test rules', () => {
       ] },
       { eval_time: '6m', alertname: 'InferenceTargetDown', exp_alerts: expect1('InferenceTargetDown', { severity: 'critical', job: 'demo-v', instance: '10.0.0.5:8000', namespace: 'llm', pod: 'demo-v-0', model: 'v' }, '0') },
     ],
+  }]));
+});
+
+describe('multi-node group alerts under promtool test rules', () => {
+  let dir: string;
+  beforeAll(() => {
+    const plan = planStack({ name: 'demo', namespace: NS, spec });
+    if (!plan.ok) throw new Error(JSON.stringify(plan.errors));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-group-rules-'));
+    for (const [name, file] of Object.entries(buildRuleFiles(plan.value))) fs.writeFileSync(path.join(dir, name), configYaml(file));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const group = (extra: Record<string, string>) => `{${Object.entries({ job: 'demo-g', namespace: NS, model: 'g', inference_engine: 'vllm', ...extra }).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+  const labels = (extra: Record<string, string>, severity = 'critical') => ({ severity, namespace: NS, model: 'g', inference_engine: 'vllm', ...extra });
+  const rule = (alert: string) => (Yaml.load(path.join(dir, 'inference-monitoring.yaml'))[0] as any).groups.flatMap((g: any) => g.rules).find((r: any) => r.alert === alert);
+  const exp = (alert: string, l: Record<string, string>, value: string) => [{ exp_labels: l, exp_annotations: Object.fromEntries(Object.entries<string>(rule(alert).annotations).map(([k, v]) => [k, v.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_m, x) => l[x] ?? '').replace(/\{\{ \$value( \| \w+)? \}\}/g, value)])) }];
+  async function run(name: string, tests: unknown[]): Promise<void> {
+    const file = path.join(dir, `${name}.test.yaml`);
+    fs.writeFileSync(file, Yaml.stringify({ rule_files: ['inference-monitoring.yaml'], evaluation_interval: '1m', tests }));
+    const r = await promtool(['test', 'rules', file]);
+    expect({ name, code: r.code, out: r.code === 0 ? 'ok' : r.stdout + r.stderr }).toEqual({ name, code: 0, out: 'ok' });
+  }
+
+  test('the rules expect 2 targets per group (one /metrics per pod in vLLM hybrid)', () => {
+    expect(rule('InferenceModelRankTargetsMissing').expr).toContain('< 2');
+    expect(rule('InferenceModelGroupDegraded').expr).toContain('< 2');
+  });
+
+  test('a worker never scraped: rank targets missing and the model degraded fire; a full group does not', () => run('missing', [{
+    interval: '1m',
+    input_series: [
+      { series: `up${group({ group: '0', worker: '0', instance: '10.0.0.1:8000' })}`, values: '1x15' },
+      { series: `up${group({ group: '0', worker: '1', instance: '10.0.0.2:8000' })}`, values: '0x15' },
+    ],
+    alert_rule_test: [
+      { eval_time: '7m', alertname: 'InferenceModelRankTargetsMissing', exp_alerts: exp('InferenceModelRankTargetsMissing', labels({ group: '0' }), '1') },
+      { eval_time: '12m', alertname: 'InferenceModelGroupDegraded', exp_alerts: exp('InferenceModelGroupDegraded', labels({}), '1') },
+    ],
+  }, {
+    interval: '1m',
+    input_series: [
+      { series: `up${group({ group: '0', worker: '0', instance: '10.0.0.1:8000' })}`, values: '1x15' },
+      { series: `up${group({ group: '0', worker: '1', instance: '10.0.0.2:8000' })}`, values: '1x15' },
+    ],
+    alert_rule_test: [
+      { eval_time: '12m', alertname: 'InferenceModelRankTargetsMissing', exp_alerts: [] },
+      { eval_time: '12m', alertname: 'InferenceModelGroupDegraded', exp_alerts: [] },
+    ],
+  }, {
+    // A whole group gone (being recreated): no target at all is still fewer than planned.
+    interval: '1m',
+    input_series: [{ series: `up${group({ group: '0', worker: '0', instance: '10.0.0.1:8000' })}`, values: '_x15' }],
+    alert_rule_test: [{ eval_time: '12m', alertname: 'InferenceModelGroupDegraded', exp_alerts: exp('InferenceModelGroupDegraded', labels({}), '0') }],
+  }]));
+
+  test('requests running and no token generated: the group is stalled; a group generating tokens is not', () => run('stalled', [{
+    interval: '1m',
+    input_series: [
+      { series: `vllm:num_requests_running${group({ group: '0', worker: '0', engine: '0' })}`, values: '3x15' },
+      { series: `vllm:num_requests_running${group({ group: '0', worker: '1', engine: '2' })}`, values: '2x15' },
+      { series: `vllm:generation_tokens_total${group({ group: '0', worker: '0', engine: '0' })}`, values: '500x15' },
+      { series: `vllm:generation_tokens_total${group({ group: '0', worker: '1', engine: '2' })}`, values: '700x15' },
+      { series: `vllm:num_requests_running${group({ group: '1', worker: '0', engine: '0' })}`, values: '3x15' },
+      { series: `vllm:generation_tokens_total${group({ group: '1', worker: '0', engine: '0' })}`, values: '0+600x15' },
+    ],
+    alert_rule_test: [{ eval_time: '12m', alertname: 'InferenceModelGroupStalled', exp_alerts: exp('InferenceModelGroupStalled', labels({ group: '0' }), '0') }],
+  }]));
+
+  test('a leader at 4 addresses within an hour is a restart storm; at 1 it is not', () => run('storm', [{
+    interval: '1m',
+    input_series: [
+      ...['10.0.0.1', '10.0.0.7', '10.0.0.9', '10.0.0.12'].map((ip, i) => ({
+        series: `up${group({ group: '0', worker: '0', instance: `${ip}:8000` })}`, values: `${'_ '.repeat(i * 5)}1x4`,
+      })),
+      { series: `up${group({ group: '1', worker: '0', instance: '10.0.1.1:8000' })}`, values: '1x25' },
+    ],
+    alert_rule_test: [{ eval_time: '22m', alertname: 'InferenceModelGroupRestartStorm', exp_alerts: exp('InferenceModelGroupRestartStorm', labels({ group: '0' }, 'warning'), '4') }],
   }]));
 });
 

@@ -56,14 +56,24 @@ function render(c: Case): Outcome {
   const input = { name: 'cli', namespace: 'llm', spec: c.spec };
   const planned = planStack(input);
   if (!planned.ok) return { refusedAtAdmission: planned.errors.map((e) => `${e.path}: ${e.message}`) };
-  const deployments = renderManifests(input).filter((m) => m.kind === 'Deployment' && (m.metadata as { name: string }).name === 'cli-m');
-  const containers = deployments.flatMap((d) => (d as any).spec.template.spec.containers as Array<{ name: string; command?: string[]; args?: string[]; env?: Array<{ name: string; value?: string }> }>);
+  type Container = { name: string; command?: string[]; args?: string[]; env?: Array<{ name: string; value?: string }> };
+  const manifests = renderManifests(input).filter((m) => (m.metadata as { name: string }).name === 'cli-m');
+  // A Deployment's pod, or each role of a LeaderWorkerSet with the variables LeaderWorkerSet injects, expanded as
+  // the kubelet expands `$(VAR)` (not `$$(VAR)`, its escape): the leader is worker 0, a worker 1.
+  const pods: Array<{ role: string; containers: Container[]; vars: Record<string, string> }> = manifests.flatMap((mf: any) => {
+    if (mf.kind === 'Deployment') return [{ role: '', containers: mf.spec.template.spec.containers, vars: {} }];
+    if (mf.kind !== 'LeaderWorkerSet') return [];
+    const t = mf.spec.leaderWorkerTemplate;
+    const vars = (index: number) => ({ LWS_LEADER_ADDRESS: 'cli-m-0.cli-m.llm', LWS_GROUP_SIZE: String(t.size), LWS_WORKER_INDEX: String(index) });
+    return [{ role: 'leader ', containers: t.leaderTemplate.spec.containers, vars: vars(0) }, { role: 'worker ', containers: t.workerTemplate.spec.containers, vars: vars(1) }];
+  });
+  const expand = (v: string, vars: Record<string, string>) => v.replace(/(?<!\$)\$\((LWS_[A-Z_]+)\)/g, (whole, name) => vars[name] ?? whole);
   return {
-    lines: containers.map((k) => ({
-      container: k.name,
-      argv: engineArgv(k),
-      env: Object.fromEntries((k.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!])),
-    })),
+    lines: pods.flatMap((p) => p.containers.map((k) => ({
+      container: `${p.role}${k.name}`,
+      argv: engineArgv({ command: k.command, args: k.args?.map((a) => expand(a, p.vars)) }),
+      env: Object.fromEntries((k.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, expand(e.value!, p.vars)])),
+    }))),
   };
 }
 

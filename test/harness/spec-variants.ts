@@ -17,6 +17,15 @@ export const SPEC_VARIANTS: Record<string, Record<string, unknown>> = {
     ] },
     gpuMetrics: { deployExporter: false, exporterNamespace: 'gpu-operator' },
   },
+  'multi-node models': {
+    models: [
+      { name: 'v', model: 'x/y', engine: 'vllm', engineVersion: '0.34.0', gpu: { count: 2 }, parallelism: { data: 4, nodes: 2 }, modelCache: { type: 'persistentVolumeClaim', size: '100Gi' } },
+      { name: 'n', model: 'x/y', engine: 'vllm', engineVersion: '0.34.0', gpu: { count: 4 }, parallelism: { tensor: 4, pipeline: 2, nodes: 2 } },
+      { name: 's', model: 'x/y', engine: 'sglang', gpu: { count: 2 }, parallelism: { tensor: 4, nodes: 2 } },
+      { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 4, expert: true, nodes: 2 }, autoscaling: { minReplicas: 1, maxReplicas: 3, target: 4 } },
+    ],
+    networkPolicy: { defaultDeny: true },
+  },
   'no alerts, no gpu metrics, no tempo': {
     models: [{ name: 'v', model: 'x/y', engine: 'vllm' }], alerts: { enabled: false }, gpuMetrics: { enabled: false }, tempo: { enabled: false }, tracing: { enabled: false },
   },

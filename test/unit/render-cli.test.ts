@@ -73,7 +73,7 @@ describe('render', () => {
     expect(fs.existsSync(out)).toBe(false);
     const cross = spawnSync(process.execPath, [BIN, 'render', '-f', '-'], { input: 'apiVersion: monitoring.inference.dev/v1alpha1\nkind: InferenceMonitoring\nmetadata: {name: x}\nspec: {models: [{name: b, model: m, engine: vllm, gpu: {count: 2}, parallelism: {tensor: 2, data: 2}}]}\n---\nkind: Deployment\n', encoding: 'utf8' });
     expect(cross.status).toBe(1);
-    expect(cross.stderr).toContain('document 0: spec.models[0].parallelism: Invalid value: parallelism.tensor × parallelism.data must not exceed gpu.count');
+    expect(cross.stderr).toContain('document 0: spec.models[0].parallelism: Invalid value: parallelism.tensor × parallelism.pipeline × parallelism.data must not exceed gpu.count');
     expect(cross.stderr).toContain('document 1: apiVersion: Unsupported value: undefined');
     expect(cross.stdout).toBe('');
   });

@@ -68,7 +68,7 @@ describe('spec validation', () => {
     if (!r.ok) return;
     const m = r.value.models![0];
     expect(m.gpu).toEqual({ count: 1, resourceName: 'nvidia.com/gpu' });
-    expect(m.parallelism).toEqual({ tensor: 1, data: 1 });
+    expect(m.parallelism).toEqual({ tensor: 1, pipeline: 1, data: 1, expert: false, nodes: 1 });
     expect(m.replicas).toBe(1);
     expect(r.value.monitoring.mode).toBe('managed');
     expect(r.value.monitoring.interval).toBe('15s');
@@ -101,7 +101,7 @@ describe('spec validation', () => {
 
   test('tensor × data parallelism beyond gpu.count is rejected', () => {
     expect(errorsOf({ models: [model({ gpu: { count: 3 }, parallelism: { tensor: 2, data: 2 } })] })).toEqual([{
-      path: 'spec.models[0].parallelism', message: 'Invalid value: parallelism.tensor × parallelism.data must not exceed gpu.count',
+      path: 'spec.models[0].parallelism', message: 'Invalid value: parallelism.tensor × parallelism.pipeline × parallelism.data must not exceed gpu.count',
     }]);
     expect(validateSpec({ models: [model({ gpu: { count: 4 }, parallelism: { tensor: 2, data: 2 } })] }).ok).toBe(true);
   });
@@ -114,13 +114,13 @@ describe('spec validation', () => {
       path: 'spec.models[0].parallelism', message: 'Invalid value: max(parallelism.tensor, parallelism.data) must not exceed gpu.count: lmdeploy data-parallel ranks share the tensor-parallel GPUs',
     }]);
     expect(errorsOf({ models: [lmdeploy(2, 1, 2)] })).toEqual([{
-      path: 'spec.models[0].parallelism.tensor', message: 'Invalid value: lmdeploy data parallelism needs parallelism.tensor > 1 or parallelism.expert: its data-parallel ranks share the tensor-parallel GPUs (tensor is the total)',
+      path: 'spec.models[0].parallelism.tensor', message: 'Invalid value: lmdeploy data parallelism needs parallelism.tensor > 1 or parallelism.expert: its data-parallel ranks share the tensor-parallel GPUs (tensor is the total), or split the experts',
     }]);
     // ... or expert parallelism (--ep = data), as the release's own assert allows (tp > 1 or ep > 1).
     expect(validateSpec({ models: [model({ engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { tensor: 1, data: 2, expert: true } })] }).ok).toBe(true);
     // Other engines run a tensor-parallel group per rank.
     expect(errorsOf({ models: [model({ engine: 'vllm', gpu: { count: 2 }, parallelism: { tensor: 2, data: 2 } })] })).toEqual([{
-      path: 'spec.models[0].parallelism', message: 'Invalid value: parallelism.tensor × parallelism.data must not exceed gpu.count',
+      path: 'spec.models[0].parallelism', message: 'Invalid value: parallelism.tensor × parallelism.pipeline × parallelism.data must not exceed gpu.count',
     }]);
   });
 

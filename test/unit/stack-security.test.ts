@@ -18,7 +18,15 @@ const stacks: Array<[string, Manifest[]]> = [
 ];
 
 const podSpecOf = (o: Manifest) => o.spec?.template?.spec;
-const workloads = (objs: Manifest[]) => objs.filter((o) => podSpecOf(o));
+/** Every pod template: a workload's, and each role of a LeaderWorkerSet (as a workload of its own). */
+const workloads = (objs: Manifest[]) => objs.flatMap((o): Manifest[] => (o.kind === 'LeaderWorkerSet'
+  ? ['leaderTemplate', 'workerTemplate'].map((role) => ({ ...o, metadata: { ...o.metadata, name: `${o.metadata.name} ${role}`, labels: o.spec.leaderWorkerTemplate[role].metadata.labels }, spec: { template: o.spec.leaderWorkerTemplate[role] } }))
+  : podSpecOf(o) ? [o] : []));
+
+test('LeaderWorkerSet pod templates are checked like every other pod', () => {
+  const objs = stacks.find(([n]) => n === 'multi-node models')![1];
+  expect(workloads(objs).filter((w) => w.kind === 'LeaderWorkerSet')).toHaveLength(8);
+});
 const component = (o: Manifest) => o.metadata.labels?.['app.kubernetes.io/component'];
 const MONITORING = ['prometheus', 'tempo', 'grafana', 'alertmanager'];
 
