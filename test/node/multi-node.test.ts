@@ -13,8 +13,15 @@
  * engine's own code (test/fixtures/engines/<engine>-<version>/multinode/<mode>/). What is checked here: the LWS
  * controller makes the planned pods with our labels and per-role probes; Prometheus discovers exactly the planned
  * rank targets (`group.targetsPerGroup`), each with its `group` and `worker` labels, all up; each recorded series
- * arrives exactly once; the dashboards' own queries (src/promql/signals.ts) count every rank once; a deleted worker
- * takes its group down and LeaderWorkerSet recreates it whole.
+ * arrives exactly once; the dashboards' own queries (src/promql/signals.ts) count every rank once.
+ *
+ * Then the same resource through our controller (a host process, test/harness/controller-process.ts) in a second
+ * namespace: its status reports each model's groups ready from the LeaderWorkerSet status; a deleted worker takes its
+ * group down (the status says so) and LeaderWorkerSet recreates it whole, with all its targets again; a worker rank
+ * that stops answering while its pod stays Ready is seen only by the group alerts (src/alerts/rules.ts groupAlerts),
+ * which the stack's Prometheus evaluates: InferenceModelRankTargetsMissing and InferenceModelGroupDegraded turn
+ * pending (their `for:` is fixed at 5 and 10 minutes; pending proves the expression fires, promtool's rule tests in
+ * test/component/alert-rules.test.ts prove the firing).
  *
  * All pods share one node, as a group's ranks would not; no rendezvous happens (the stand-in only parses its
  * arguments). The expected numbers are read from the recordings, never written here.
@@ -30,7 +37,9 @@ import { recommendedAlertmanagerConfig } from '../../src/alerts/alertmanager-con
 import { m as matcher, print } from '../../src/promql/ast';
 import { gaugeTotal, signalAlternatives } from '../../src/promql/signals';
 import { SignalName } from '../../src/engines/profile';
-import { ControlPlane, NODE_NAME, startControlPlane } from '../harness/control-plane';
+import { inferenceMonitoringCrd } from '../../src/api/crd';
+import { ControlPlane, installCrd, NODE_NAME, startControlPlane } from '../harness/control-plane';
+import { ControllerProcess, startControllerProcess } from '../harness/controller-process';
 import { buildNodeImages, CONFIG_RELOADER_IMAGE, ENGINE_STANDIN_IMAGE, PAUSE_IMAGE } from '../harness/images';
 import { canRunNode, startNode, TestNode } from '../harness/node';
 import { canRunPolicyEngine } from '../harness/policy-engine';
@@ -43,7 +52,9 @@ const can = [canRunNode(), canRunPolicyEngine(), { ok: haveLws(), why: 'LeaderWo
 if (!can.ok && process.env.CI) throw new Error(`the multi-node node test must run in CI: ${can.why}`);
 const runIf = can.ok ? describe : describe.skip;
 
+/** The manifests path (renderManifests + kubectl apply) and the controller's path, side by side. */
 const NS = 'llm';
+const NS_CONTROLLER = 'llm-ctl';
 const NAME = 'mn';
 const MODEL = 'deepseek-ai/DeepSeek-V2-Lite';
 const waitFor = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 120_000) => poll(what, check, timeoutMs, 500);
@@ -56,10 +67,10 @@ const MODELS = [
 ] as const;
 type ModelName = typeof MODELS[number]['name'];
 
-function resource(): any {
+function resource(namespace = NS): any {
   const small = { requests: { cpu: '20m', memory: '32Mi' }, limits: { memory: '128Mi' }, sharedMemory: '16Mi' };
   return {
-    apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name: NAME, namespace: NS },
+    apiVersion: 'monitoring.inference.dev/v1alpha1', kind: 'InferenceMonitoring', metadata: { name: NAME, namespace },
     spec: {
       models: MODELS.map((x) => ({
         name: x.name, model: MODEL, engine: x.engine, engineVersion: x.version, image: ENGINE_STANDIN_IMAGE, resources: small,
@@ -109,6 +120,7 @@ runIf(can.ok ? 'on a real node: multi-node models as LeaderWorkerSet groups, eve
   let cp: ControlPlane;
   let node: TestNode;
   let lws: RunningLws;
+  let controller: ControllerProcess | undefined;
   const { kubectl, getJson, podsOf, explain } = clusterClient(() => cp, () => `--- lws-controller-manager\n${lws?.logTail(20)}\n--- kubelet\n${node?.logTail('kubelet', 15)}`);
   const explained = async <T>(p: Promise<T>) => p.catch(async (e) => { throw await explain(e); });
   let promUrl = '';
@@ -123,25 +135,32 @@ runIf(can.ok ? 'on a real node: multi-node models as LeaderWorkerSet groups, eve
   const planOf = (name: ModelName): ModelPlan => planned.value.models.find((x) => x.spec.name === name)!;
   const lwsName = (name: ModelName) => planOf(name).objectName;
   const t0 = Date.now();
+  const marks: string[] = [];
+  const mark = (what: string) => marks.push(`${what} ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
   beforeAll(async () => {
     // What these pods run: the sandbox, the stand-in and Prometheus (Grafana, Tempo, DCGM and Alertmanager stay unpulled).
     const wanted = [PAUSE_IMAGE, ENGINE_STANDIN_IMAGE, CONFIG_RELOADER_IMAGE];
     const images = buildNodeImages().filter((i) => wanted.includes(i.name) || i.archive.endsWith('/prometheus.tar'));
+    mark('images');
     cp = await startControlPlane({ forPods: true });
     await installLwsCrds(cp);
-    const [l, n] = await Promise.allSettled([startLws(cp), startNode(cp, { images, gpus: 16, networkPolicy: true })]);
+    const [l, n] = await Promise.allSettled([startLws(cp), startNode(cp, { images, gpus: 32, networkPolicy: true })]);
     if (l.status === 'fulfilled') lws = l.value;
     if (n.status === 'fulfilled') node = n.value;
     for (const r of [l, n]) if (r.status === 'rejected') throw r.reason;
-    await kubectl(['create', 'namespace', NS]);
+    for (const ns of [NS, NS_CONTROLLER]) await kubectl(['create', 'namespace', ns]);
+    mark('node and LWS up');
   }, 600_000);
   afterAll(async () => {
+    mark('tests done');
+    if (controller?.alive()) await controller.terminate();
     await lws?.stop();
     await node?.stop();
     await cp?.stop();
+    mark('stopped');
     // eslint-disable-next-line no-console
-    console.log(`multi-node node test: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    console.log(`multi-node node test: ${marks.join(', ')}`);
   }, 120_000);
 
   test('the plan: per model the recorded roles, their /metrics ports and the expected rank targets per group', () => {
@@ -199,6 +218,7 @@ runIf(can.ok ? 'on a real node: multi-node models as LeaderWorkerSet groups, eve
   /** The discovered targets of a model once exactly `n` are up, each with its pod, group and worker. */
   const targetsUp = (name: ModelName, n: number, timeoutMs = 90_000) => waitFor(`${n} targets of ${name} up`, async () => {
     const targets = ((await prom('/api/v1/targets?state=active')).activeTargets as any[]).filter((t) => t.labels.model === name);
+    // Only our pods' targets (a pod being deleted has left discovery once it is not Running).
     return targets.length === n && targets.every((t) => t.health === 'up') ? targets : undefined;
   }, timeoutMs).catch(async (e) => {
     const all = ((await prom('/api/v1/targets?state=active').catch(() => ({ activeTargets: [] }))).activeTargets as any[]).filter((t) => t.labels.model === name);
@@ -206,26 +226,31 @@ runIf(can.ok ? 'on a real node: multi-node models as LeaderWorkerSet groups, eve
   });
 
   /** What each pod of the model's group should be scraped on: pod IP and port, group and worker index. */
-  async function expectedTargets(x: typeof MODELS[number]) {
+  async function expectedTargets(x: typeof MODELS[number], namespace = NS) {
     const g = planOf(x.name).group!;
-    const pods = await lwsPods(cp, NS, lwsName(x.name));
+    const pods = await lwsPods(cp, namespace, lwsName(x.name));
     return pods.flatMap((p) => {
       const worker = p.metadata.labels[LWS_LABELS.workerIndex];
       const role = worker === '0' ? g.leader : g.worker;
-      return role.metricsEndpoints.map((e) => ({ url: `http://${p.status.podIP}:${e.port}/metrics`, pod: p.metadata.name, group: '0', worker, model: x.name, inference_engine: x.engine }));
+      return role.metricsEndpoints.map((e) => ({ url: `http://${p.status.podIP}:${e.port}/metrics`, namespace, pod: p.metadata.name, group: '0', worker, model: x.name, inference_engine: x.engine }));
     }).sort((a, b) => a.url.localeCompare(b.url));
   }
 
-  test('the managed Prometheus discovers exactly the planned rank targets per model, each with group and worker labels, all up', async () => {
-    const [promPod] = await explained(waitFor('Prometheus pod Ready', async () => {
-      const ps = await podsOf(NS, 'app.kubernetes.io/component=prometheus');
+  /** Points the Prometheus API at the stack's own Prometheus pod in `namespace`. */
+  const usePrometheusOf = async (namespace: string) => {
+    const [promPod] = await explained(waitFor(`Prometheus pod Ready in ${namespace}`, async () => {
+      const ps = await podsOf(namespace, 'app.kubernetes.io/component=prometheus');
       return ps.length === 1 && ready(ps[0]) ? ps : undefined;
     }, 180_000));
     promUrl = `http://${promPod.status.podIP}:9090`;
+  };
+
+  test('the managed Prometheus discovers exactly the planned rank targets per model, each with group and worker labels, all up', async () => {
+    await usePrometheusOf(NS);
     for (const x of MODELS) {
       const n = planOf(x.name).group!.targetsPerGroup;
       const targets = await targetsUp(x.name, n);
-      const got = targets.map((t) => ({ url: t.scrapeUrl, pod: t.labels.pod, group: t.labels.group, worker: t.labels.worker, model: t.labels.model, inference_engine: t.labels.inference_engine }))
+      const got = targets.map((t) => ({ url: t.scrapeUrl, namespace: t.labels.namespace, pod: t.labels.pod, group: t.labels.group, worker: t.labels.worker, model: t.labels.model, inference_engine: t.labels.inference_engine }))
         .sort((a, b) => a.url.localeCompare(b.url));
       expect(got).toEqual(await expectedTargets(x));
       // Stable: a few scrapes later still exactly these, and `up` says the same.
@@ -329,39 +354,165 @@ runIf(can.ok ? 'on a real node: multi-node models as LeaderWorkerSet groups, eve
     console.log(report.join('\n'));
   }, 120_000);
 
-  test('deleting the vLLM worker pod: the group goes down, LeaderWorkerSet recreates it whole, and it comes back with all its targets', async () => {
+  // ---- the controller's path ----------------------------------------------------------------------------------
+  const statusOf = async () => (await getJson(['-n', NS_CONTROLLER, 'get', 'inferencemonitoring', NAME])).status;
+  const modelStatus = async (name: ModelName) => (await statusOf())?.models?.find((x: any) => x.name === name);
+
+  test('the same resource through the controller: it applies the LeaderWorkerSets as rendered and reports each model\'s groups ready', async () => {
+    // The manifests path's stack goes (the garbage collector removes its pods meanwhile).
+    await kubectl(['-n', NS, 'delete', 'leaderworkerset,statefulset,deployment,daemonset', '--all', '--wait=false']);
+    await installCrd(cp, inferenceMonitoringCrd());
+    await kubectl(['wait', '--for=condition=Established', 'crd/inferencemonitorings.monitoring.inference.dev', '--timeout=60s']);
+    await kubectl(['-n', NS_CONTROLLER, 'create', 'secret', 'generic', `${NAME}-alertmanager`,
+      `--from-literal=alertmanager.yaml=${configYaml(recommendedAlertmanagerConfig({ webhook: { url: 'http://127.0.0.1:9/' } }))}`]);
+    controller = await startControllerProcess({ kubeconfig: cp.kubeconfig, dir: cp.dir, name: 'controller', args: [`--namespace=${NS_CONTROLLER}`, '--resync-seconds=30'] });
+    await kubectl(['apply', '--server-side', '-f', '-'], stringify(resource(NS_CONTROLLER)));
+    const status = await explained(waitFor('InferenceMonitoring Ready', async () => {
+      if (!controller!.alive()) throw new Error(`the controller exited:\n${controller!.log().slice(-3000)}`);
+      const st = await statusOf();
+      return st?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' ? st : undefined;
+    }, 240_000));
+    expect(status.modelsReady).toBe('3/3');
+    expect(status.models).toEqual(MODELS.map((x) => ({ name: x.name, replicas: 1, readyReplicas: 1, podsPerReplica: 2, ready: true })));
+    const rendered = renderManifests({ name: NAME, namespace: NS_CONTROLLER, spec: resource(NS_CONTROLLER).spec });
+    for (const x of MODELS) {
+      const live = await getJson(['-n', NS_CONTROLLER, 'get', 'leaderworkerset', lwsName(x.name)]);
+      expect(live.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'InferenceMonitoring', name: NAME, controller: true })]);
+      expect(live.spec).toMatchObject(rendered.find((o) => o.kind === 'LeaderWorkerSet' && o.metadata.name === lwsName(x.name))!.spec);
+    }
+    // Its Prometheus finds the same planned targets.
+    await usePrometheusOf(NS_CONTROLLER);
+    for (const x of MODELS) {
+      const targets = await targetsUp(x.name, planOf(x.name).group!.targetsPerGroup, 120_000);
+      const got = targets.map((t) => ({ url: t.scrapeUrl, namespace: t.labels.namespace, pod: t.labels.pod, group: t.labels.group, worker: t.labels.worker, model: t.labels.model, inference_engine: t.labels.inference_engine }))
+        .sort((a, b) => a.url.localeCompare(b.url));
+      expect(got).toEqual(await expectedTargets(x, NS_CONTROLLER));
+    }
+  }, 360_000);
+
+  test('deleting the vLLM worker pod: the group goes down and the status says so; LeaderWorkerSet recreates it whole; it comes back with all its targets', async () => {
     const x = MODELS[0];
     const name = lwsName(x.name);
-    const before = Object.fromEntries((await lwsPods(cp, NS, name)).map((p) => [p.metadata.name, p.metadata.uid]));
+    const before = Object.fromEntries((await lwsPods(cp, NS_CONTROLLER, name)).map((p) => [p.metadata.name, p.metadata.uid]));
     expect(Object.keys(before).sort()).toEqual([`${name}-0`, `${name}-0-1`]);
-    await kubectl(['-n', NS, 'delete', 'pod', `${name}-0-1`, '--wait=false']);
-    await explained(waitForLws(cp, NS, name, 'readyReplicas 0', (l) => (l.status?.readyReplicas ?? 0) === 0, 60_000));
-    // While the group is down, fewer targets than planned are up.
-    const upDuring = await waitFor('fewer vLLM targets up than planned', async () => {
-      const n = (await value(`count(up{model="${x.name}"} == 1)`))[0] ?? 0;
-      return n < planOf(x.name).group!.targetsPerGroup ? { n } : undefined;
-    }, 60_000);
-    expect(upDuring.n).toBeLessThan(2);
-    await explained(waitForLwsReadyReplicas(cp, NS, name, 1, 180_000));
+    await kubectl(['-n', NS_CONTROLLER, 'delete', 'pod', `${name}-0-1`, '--wait=false']);
+    await explained(waitForLws(cp, NS_CONTROLLER, name, 'readyReplicas 0', (l) => (l.status?.readyReplicas ?? 0) === 0, 60_000));
+    const down = await explained(waitFor('the status: no dsv group ready', async () => {
+      const st = await statusOf();
+      const entry = st?.models?.find((y: any) => y.name === x.name);
+      return entry?.readyReplicas === 0 ? st : undefined;
+    }, 60_000));
+    expect(down.models.find((y: any) => y.name === x.name)).toEqual({ name: x.name, replicas: 1, readyReplicas: 0, podsPerReplica: 2, ready: false });
+    expect(down.conditions.find((c: any) => c.type === 'Ready').status).toBe('False');
+    expect(down.modelsReady).toBe('2/3');
+
+    await explained(waitForLwsReadyReplicas(cp, NS_CONTROLLER, name, 1, 180_000));
     const after = await explained(waitFor('two new Ready pods', async () => {
-      const ps = await lwsPods(cp, NS, name);
+      const ps = await lwsPods(cp, NS_CONTROLLER, name);
       return ps.length === 2 && ps.every((p) => ready(p) && !p.metadata.deletionTimestamp) ? ps : undefined;
     }));
     // Not only the worker: the leader was recreated too (RecreateGroupOnPodRestart).
     for (const p of after) expect({ pod: p.metadata.name, recreated: p.metadata.uid !== before[p.metadata.name] }).toEqual({ pod: p.metadata.name, recreated: true });
-    const events = await getJson(['-n', NS, 'get', 'events', '--field-selector', `involvedObject.kind=LeaderWorkerSet,involvedObject.name=${name},reason=RecreateGroup`]);
+    const events = await getJson(['-n', NS_CONTROLLER, 'get', 'events', '--field-selector', `involvedObject.kind=LeaderWorkerSet,involvedObject.name=${name},reason=RecreateGroup`]);
     expect(events.items.map((e: any) => e.message)).toContain(`Worker pod ${name}-0-1 failed, deleted leader pod ${name}-0 to recreate group 0`);
+    const up = await explained(waitFor('the status: the group ready again', async () => {
+      const st = await statusOf();
+      return st?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' ? st : undefined;
+    }, 90_000));
+    expect(up.models.find((y: any) => y.name === x.name)).toEqual({ name: x.name, replicas: 1, readyReplicas: 1, podsPerReplica: 2, ready: true });
     // Prometheus finds the new pods: exactly the planned targets again, and the four engines once each.
     const targets = await targetsUp(x.name, planOf(x.name).group!.targetsPerGroup, 120_000);
-    const got = targets.map((t) => ({ url: t.scrapeUrl, pod: t.labels.pod, group: t.labels.group, worker: t.labels.worker, model: t.labels.model, inference_engine: t.labels.inference_engine }))
+    const got = targets.map((t) => ({ url: t.scrapeUrl, namespace: t.labels.namespace, pod: t.labels.pod, group: t.labels.group, worker: t.labels.worker, model: t.labels.model, inference_engine: t.labels.inference_engine }))
       .sort((a, b) => a.url.localeCompare(b.url));
-    expect(got).toEqual(await expectedTargets(x));
-    const running = 'vllm:num_requests_running';
-    const newPods = after.map((p) => p.metadata.name);
-    const counted = await waitFor('the new pods\' engines', async () => {
-      const r = await query(`count by (engine, pod) (${running}{model="${x.name}"})`);
-      return r.length === 4 && r.every((s) => newPods.includes(s.metric.pod)) ? r : undefined;
+    expect(got).toEqual(await expectedTargets(x, NS_CONTROLLER));
+    const newIps = after.map((p) => p.status.podIP);
+    const counted = await waitFor('the new pods\' engines, each once', async () => {
+      const r = await query(`count by (engine, instance) (vllm:num_requests_running{model="${x.name}"})`);
+      return r.length === 4 && r.every((y) => newIps.includes(y.metric.instance.split(':')[0]) && y.value[1] === '1') ? r : undefined;
     }, 60_000);
-    expect(counted.map((s) => s.metric.engine).sort()).toEqual(['0', '1', '2', '3']);
+    expect(counted.map((y) => y.metric.engine).sort()).toEqual(['0', '1', '2', '3']);
   }, 360_000);
+
+  const activeAlerts = async (alertname: string) => ((await prom('/api/v1/alerts')).alerts as any[]).filter((a) => a.labels.alertname === alertname);
+
+  test('a worker rank that stops answering while its pod stays Ready: only the group alerts see it (rank targets missing, group degraded: pending)', async () => {
+    const x = MODELS[2];
+    const planned = planOf(x.name).group!.targetsPerGroup;
+    const rules = ((await prom('/api/v1/rules')).groups as any[]).flatMap((g) => g.rules).filter((r) => r.labels?.model === x.name);
+    expect(rules.map((r) => [r.name, r.duration]).sort()).toEqual([
+      ['InferenceModelGroupDegraded', 600], ['InferenceModelGroupRestartStorm', 60], ['InferenceModelGroupStalled', 300], ['InferenceModelRankTargetsMissing', 300],
+    ]);
+    // Healthy: neither alert is active for the model.
+    await waitFor('the rules evaluated on every target up', async () => {
+      const g = ((await prom('/api/v1/rules')).groups as any[]).find((y) => y.rules.some((r: any) => r.name === 'InferenceModelRankTargetsMissing'));
+      return g && Date.parse(g.lastEvaluation) > Date.now() - 10_000;
+    }, 60_000);
+    for (const a of ['InferenceModelRankTargetsMissing', 'InferenceModelGroupDegraded']) expect((await activeAlerts(a)).filter((y) => y.labels.model === x.name)).toEqual([]);
+
+    // The worker's second rank server (port 23334, dp rank 3) stops; the probes check the first port only.
+    const worker = (await lwsPods(cp, NS_CONTROLLER, lwsName(x.name))).find((p) => p.metadata.labels[LWS_LABELS.workerIndex] === '1')!;
+    const port = planOf(x.name).group!.worker.metricsEndpoints[1].port;
+    const r = await fetch(`http://${worker.status.podIP}:${port}/standin/stop-rank?rank=1`, { method: 'POST' });
+    expect(r.status).toBe(200);
+    await waitFor('the stopped rank\'s target down', async () => (await query(`up{model="${x.name}", instance="${worker.status.podIP}:${port}"} == 0`)).length === 1, 60_000);
+    const missing = await waitFor('InferenceModelRankTargetsMissing active', async () => (await activeAlerts('InferenceModelRankTargetsMissing')).find((y) => y.labels.model === x.name), 60_000);
+    expect(missing.state).toMatch(/pending|firing/);
+    expect(missing.labels).toMatchObject({ namespace: NS_CONTROLLER, model: x.name, group: '0', inference_engine: x.engine, severity: 'critical' });
+    expect(Number(missing.value)).toBe(planned - 1);
+    const degraded = await waitFor('InferenceModelGroupDegraded active', async () => (await activeAlerts('InferenceModelGroupDegraded')).find((y) => y.labels.model === x.name), 60_000);
+    expect(degraded.state).toMatch(/pending|firing/);
+    expect(Number(degraded.value)).toBe(planned - 1);
+    // Rank 3 is gone from every dashboard: the running total lacks exactly its recorded value.
+    const rank3 = recordedSamples(x).find((y) => y.name === 'lmdeploy:num_requests_running' && y.labels.engine === '3')!.value;
+    const total = statsOf(x).ranks.reduce((n, y) => n + y.after.running, 0);
+    const p = planOf(x.name);
+    const expr = print(gaugeTotal(p.profile, signalAlternatives(p.profile, 'requestsRunning', [p.version]), { matchers: [matcher('model', '=', x.name)], window: '1m' }, []));
+    await waitFor('the running total without rank 3', async () => (await value(expr))[0] === total - rank3, 30_000);
+    // ...while the pod, the group and the resource's status all still say ready: the group alerts are what tells.
+    expect(ready((await lwsPods(cp, NS_CONTROLLER, lwsName(x.name))).find((y) => y.metadata.name === worker.metadata.name))).toBe(true);
+    expect(await modelStatus(x.name)).toEqual({ name: x.name, replicas: 1, readyReplicas: 1, podsPerReplica: 2, ready: true });
+    // The other models are whole: no rank target missing for them.
+    expect((await activeAlerts('InferenceModelRankTargetsMissing')).map((y) => y.labels.model)).toEqual([x.name]);
+  }, 180_000);
+
+  test('a vLLM worker whose API server dies: its target goes down and the group alerts turn pending, the worker turns NotReady and the status says so, then its liveness probe restarts it and LeaderWorkerSet recreates the group', async () => {
+    const x = MODELS[0];
+    const name = lwsName(x.name);
+    const before = Object.fromEntries((await lwsPods(cp, NS_CONTROLLER, name)).map((p) => [p.metadata.name, p.metadata.uid]));
+    const worker = (await lwsPods(cp, NS_CONTROLLER, name)).find((p) => p.metadata.labels[LWS_LABELS.workerIndex] === '1')!;
+    const port = planOf(x.name).group!.worker.metricsEndpoints[0].port;
+    const stoppedAt = Date.now();
+    expect((await fetch(`http://${worker.status.podIP}:${port}/standin/stop-rank?rank=0`, { method: 'POST' })).status).toBe(200);
+    // The group has one target of two up: both group alerts fire (pending: their `for:` is minutes).
+    const missing = await waitFor('InferenceModelRankTargetsMissing active for the vLLM group', async () => (await activeAlerts('InferenceModelRankTargetsMissing')).find((y) => y.labels.model === x.name), 60_000);
+    expect(missing.labels).toMatchObject({ namespace: NS_CONTROLLER, model: x.name, group: '0', inference_engine: 'vllm' });
+    expect(Number(missing.value)).toBe(1);
+    const degraded = await waitFor('InferenceModelGroupDegraded active for the vLLM model', async () => (await activeAlerts('InferenceModelGroupDegraded')).find((y) => y.labels.model === x.name), 60_000);
+    expect(degraded.state).toMatch(/pending|firing/);
+    // Half the engines are gone from the dashboards' total.
+    const p = planOf(x.name);
+    const expr = print(gaugeTotal(p.profile, signalAlternatives(p.profile, 'requestsRunning', [p.version]), { matchers: [matcher('model', '=', x.name)], window: '1m' }, []));
+    const leaderOnly = recordedSamples(x).filter((y) => y.name === 'vllm:num_requests_running' && Number(y.labels.engine) < p.group!.dataLocal).reduce((n, y) => n + y.value, 0);
+    await waitFor('the running total of the leader\'s engines only', async () => (await value(expr))[0] === leaderOnly, 30_000);
+    // The readiness probe (the engine's /health on this port) fails: the group is not ready, and the status says so.
+    const down = await explained(waitFor('the status: no vLLM group ready', async () => {
+      const entry = await modelStatus(x.name);
+      return entry?.readyReplicas === 0 ? entry : undefined;
+    }, 90_000));
+    expect(down).toEqual({ name: x.name, replicas: 1, readyReplicas: 0, podsPerReplica: 2, ready: false });
+    // The liveness probe restarts the container; a restarted pod makes LeaderWorkerSet recreate the whole group.
+    await explained(waitForLws(cp, NS_CONTROLLER, name, 'the group recreated and ready', (l) => (l.status?.readyReplicas ?? 0) === 1, 240_000)
+      .then(async () => waitFor('two new Ready pods', async () => {
+        const ps = await lwsPods(cp, NS_CONTROLLER, name);
+        return ps.length === 2 && ps.every((q) => ready(q) && !q.metadata.deletionTimestamp && q.metadata.uid !== before[q.metadata.name]) ? ps : undefined;
+      }, 120_000)));
+    const events = await getJson(['-n', NS_CONTROLLER, 'get', 'events', '--field-selector', `involvedObject.kind=LeaderWorkerSet,involvedObject.name=${name},reason=RecreateGroup`]);
+    // The deletion above and this restart: two recreations (the recorder may fold the same message into one Event's count).
+    expect(events.items.reduce((n: number, e: any) => n + (e.series?.count ?? e.count ?? 1), 0)).toBeGreaterThanOrEqual(2);
+    await explained(waitFor('the status: the vLLM group ready again', async () => (await modelStatus(x.name))?.ready === true, 90_000));
+    await targetsUp(x.name, p.group!.targetsPerGroup, 120_000);
+    await waitFor('InferenceModelRankTargetsMissing resolved for the vLLM group', async () => !(await activeAlerts('InferenceModelRankTargetsMissing')).some((y) => y.labels.model === x.name), 60_000);
+    // eslint-disable-next-line no-console
+    console.log(`vLLM worker API server stopped: group recreated and all targets up after ${((Date.now() - stoppedAt) / 1000).toFixed(0)} s`);
+  }, 420_000);
 });
