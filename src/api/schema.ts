@@ -190,8 +190,9 @@ export const ModelSchema = Obj({
       reason: 'FieldValueForbidden',
     },
     {
-      // Not `%`: the library evaluates CEL over JSON numbers (doubles), where `/` then `*` gives the same answer.
-      rule: 'self.parallelism.nodes == 1 || self.parallelism.data == 1 || (self.parallelism.data / self.parallelism.nodes) * self.parallelism.nodes == self.parallelism.data',
+      // Not `%`: the library evaluates CEL over JSON numbers (doubles), the apiserver over integers; with every
+      // operand a double, int() truncating the quotient, both give the same answer.
+      rule: 'self.parallelism.nodes == 1 || self.parallelism.data == 1 || double(int(double(self.parallelism.data) / double(self.parallelism.nodes))) * double(self.parallelism.nodes) == double(self.parallelism.data)',
       message: 'parallelism.data must be a multiple of parallelism.nodes: every pod of a group runs the same number of data-parallel ranks',
       fieldPath: '.parallelism.data',
     },

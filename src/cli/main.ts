@@ -231,19 +231,20 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       }
     });
   program.command('install')
-    .description('print the CRD, the Namespace and the controller install (ServiceAccount, RBAC, Deployment, Service, ServiceMonitor, alerts, dashboard) for kubectl apply --server-side -f -')
+    .description('print the CRD, the Namespace and the controller install (ServiceAccount, RBAC, Deployment, Service, dashboard; ServiceMonitor and alerts unless --no-monitoring) for kubectl apply --server-side -f -')
     .requiredOption('--image <image>', 'controller image, [registry[:port]/]name:tag or name@sha256:<digest> (built from the Dockerfile)')
     .option('--namespace <ns>', 'namespace the controller runs in', 'inference-monitoring-system')
     .option('--replicas <n>', 'controller replicas (one leads, the others stand by)', intBetween(1, 100), 2)
     .option('--memory-limit <quantity>', 'memory limit of the controller container, 128Mi to 64Gi (V8\'s heap follows it); 256Mi holds 1,750 resources', '256Mi')
-    .action((opts: { image: string; namespace: string; replicas: number; memoryLimit: string }) => {
+    .option('--no-monitoring', 'leave out the ServiceMonitor and PrometheusRule: they need the prometheus-operator CRDs (kube-prometheus-stack), the controller does not')
+    .action((opts: { image: string; namespace: string; replicas: number; memoryLimit: string; monitoring: boolean }) => {
       /* eslint-disable @typescript-eslint/no-require-imports */
       const { installManifests } = require('../install/install-manifests') as typeof import('../install/install-manifests');
       const { manifestsYaml } = require('../manifest-yaml') as typeof import('../manifest-yaml');
       /* eslint-enable @typescript-eslint/no-require-imports */
       let manifests;
       try {
-        manifests = installManifests({ image: opts.image, namespace: opts.namespace, replicas: opts.replicas, memoryLimit: opts.memoryLimit });
+        manifests = installManifests({ image: opts.image, namespace: opts.namespace, replicas: opts.replicas, memoryLimit: opts.memoryLimit, monitoring: opts.monitoring });
       } catch (e) {
         // The construct refuses bad props in one line naming the prop; here it names the flag.
         const flags: Record<string, string> = { image: '--image', namespace: '--namespace', memoryLimit: '--memory-limit', replicas: '--replicas' };

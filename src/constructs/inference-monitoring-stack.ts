@@ -6,7 +6,7 @@ import { OPERATOR_PROMETHEUS_VERSION, operatorPrometheusSelector } from '../plan
 import { StackPlan } from '../plan/types';
 import { DCGM_JOB, SECRETS_DIR, buildPrometheusConfig, prometheusSecretFiles } from '../prometheus/prometheus-config';
 import { Alertmanager } from './alertmanager';
-import { dcgmTargetLabels, forOperator, modelTargetLabels, workloadTargetLabels } from '../prometheus/target-labels';
+import { dcgmTargetLabels, dropWorkerSamples, forOperator, modelTargetLabels, workloadTargetLabels } from '../prometheus/target-labels';
 import { stackDashboardFiles } from '../dashboards';
 import { DashboardConfigMaps } from './dashboard-config-maps';
 import { DcgmExporter } from './dcgm-exporter';
@@ -145,7 +145,10 @@ export class InferenceMonitoringStack extends Construct {
         namespace: plan.namespace,
         labels: monitorLabels,
         selector: model.selectorLabels,
-        endpoints: model.metricsEndpoints.map((e) => ({ portName: e.portName, path: e.path, relabelings: forOperator(modelTargetLabels(model.group !== undefined), model.objectName) })),
+        endpoints: model.metricsEndpoints.map((e) => ({
+          portName: e.portName, path: e.path, relabelings: forOperator(modelTargetLabels(model.group !== undefined), model.objectName),
+          ...(model.group?.worker.duplicatesLeader ? { metricRelabelings: dropWorkerSamples() } : {}),
+        })),
         interval: spec.monitoring.interval,
       }));
     }

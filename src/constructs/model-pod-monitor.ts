@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { PodMonitor, PodMonitorSpecPodMetricsEndpoints, PodMonitorSpecPodMetricsEndpointsRelabelings } from '../imports/monitoring.coreos.com';
+import { PodMonitor, PodMonitorSpecPodMetricsEndpoints, PodMonitorSpecPodMetricsEndpointsMetricRelabelings, PodMonitorSpecPodMetricsEndpointsRelabelings } from '../imports/monitoring.coreos.com';
 import { TargetRelabel, toPodMonitorRelabeling } from '../prometheus/target-labels';
 
 /** One scrape endpoint of a PodMonitor. */
@@ -18,6 +18,11 @@ export interface PodMonitorEndpoint {
   readonly path: string;
   /** Target relabelings (see `target-labels.ts`): the same the managed Prometheus applies. */
   readonly relabelings: readonly TargetRelabel[];
+  /**
+   * Sample relabelings after the scrape (`metric_relabel_configs` in managed mode).
+   * @default - none
+   */
+  readonly metricRelabelings?: readonly TargetRelabel[];
 }
 
 export interface ModelPodMonitorProps {
@@ -64,6 +69,7 @@ export class ModelPodMonitor extends Construct {
       interval: props.interval,
       honorLabels: props.honorLabels ?? false,
       relabelings: e.relabelings.map((r) => toPodMonitorRelabeling(r) as PodMonitorSpecPodMetricsEndpointsRelabelings),
+      ...(e.metricRelabelings?.length ? { metricRelabelings: e.metricRelabelings.map((r) => toPodMonitorRelabeling(r) as PodMonitorSpecPodMetricsEndpointsMetricRelabelings) } : {}),
     }));
     this.resource = new PodMonitor(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels: props.labels },

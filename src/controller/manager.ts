@@ -225,31 +225,63 @@ export class Controller {
     this.namespaceInformer.start();
     await this.untilSynced(this.crInformer);
     if (!this.running) return;
-    for (const k of this.available) {
-      const inf = new Informer(this.opts.api, k, {
-        namespace: this.opts.namespace,
-        labelSelector: OWNER_LABEL,
-        log: this.log,
-        idleMs: this.opts.watchIdleMs,
-        // A summary of each child; its content only until the reconciler has compared it (see childEntry).
-        // An object the reconciler will never compare keeps a constant-size stub (see childStub).
-        transform: (obj, previous) => (this.compared(obj) ? childEntry(obj, previous) : childStub(obj, OWNER_LABEL)),
-        indexBy: (obj) => obj.metadata.labels?.[OWNER_LABEL],
-        onEvent: (_type, obj) => {
-          const owner = obj.metadata.labels?.[OWNER_LABEL];
-          const key = owner ? this.uidToKey.get(owner) : undefined;
-          if (key) this.queue.add(key);
-        },
-      });
-      this.ownedInformers.set(`${k.apiVersion}/${k.kind}`, inf);
-      inf.start();
-    }
+    for (const k of this.available) this.startOwnedInformer(k);
     this.started = true;
     const every = this.opts.resyncMs ?? RESYNC_MS;
-    this.resyncTimer = setInterval(() => { for (const k of this.crInformer.cache.keys()) this.queue.add(k); }, every);
+    this.resyncTimer = setInterval(() => {
+      for (const k of this.crInformer.cache.keys()) this.queue.add(k);
+      void this.discoverNewKinds();
+    }, every);
     this.resyncTimer.unref();
     for (let i = 0; i < (this.opts.workers ?? 2); i++) this.workersDone.push(this.worker());
     this.log('controller started', { namespace: this.opts.namespace ?? '(all)', kinds: this.available.map((k) => k.kind) });
+  }
+
+  /**
+   * Kinds whose API was missing at start (LeaderWorkerSet, prometheus-operator, KEDA installed later) are looked
+   * for again at every resync: once served, their informer starts and the next reconciles apply them, without a
+   * restart. One look at a time; a failed look waits for the next resync.
+   */
+  private discovering = false;
+  private async discoverNewKinds(): Promise<void> {
+    if (this.discovering || !this.running) return;
+    this.discovering = true;
+    try {
+      for (const k of OWNED_KINDS.filter((x) => !this.available.includes(x))) {
+        try {
+          await this.opts.api.request('GET', `${resourcePath(k, this.opts.namespace)}?limit=1`, undefined, undefined, { timeoutMs: DISCOVERY_TIMEOUT_MS });
+        } catch {
+          continue;
+        }
+        if (!this.running) return;
+        this.log('API now installed; objects of this kind are applied', { kind: k.kind });
+        this.startOwnedInformer(k);
+        this.available = [...this.available, k];
+      }
+    } finally {
+      this.discovering = false;
+    }
+  }
+
+  /** Lists and watches one owned kind (our children, by owner label); its events queue their owner. */
+  private startOwnedInformer(k: ResourceKind): void {
+    const inf = new Informer(this.opts.api, k, {
+      namespace: this.opts.namespace,
+      labelSelector: OWNER_LABEL,
+      log: this.log,
+      idleMs: this.opts.watchIdleMs,
+      // A summary of each child; its content only until the reconciler has compared it (see childEntry).
+      // An object the reconciler will never compare keeps a constant-size stub (see childStub).
+      transform: (obj, previous) => (this.compared(obj) ? childEntry(obj, previous) : childStub(obj, OWNER_LABEL)),
+      indexBy: (obj) => obj.metadata.labels?.[OWNER_LABEL],
+      onEvent: (_type, obj) => {
+        const owner = obj.metadata.labels?.[OWNER_LABEL];
+        const key = owner ? this.uidToKey.get(owner) : undefined;
+        if (key) this.queue.add(key);
+      },
+    });
+    this.ownedInformers.set(`${k.apiVersion}/${k.kind}`, inf);
+    inf.start();
   }
 
   /**

@@ -12,7 +12,10 @@ import { PanelBuilder as BarChartBuilder } from '@grafana/grafana-foundation-sdk
 import { PanelBuilder as TableBuilder } from '@grafana/grafana-foundation-sdk/table';
 import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 import { DATASOURCE_UIDS } from '../grafana/provisioning';
-import { DashboardJson, DashboardStack, dashboardTitle, dashboardUid, layout } from './common';
+import {
+  DASHBOARD_TAG, DashboardContext, DashboardJson, DashboardStack, MEBIBYTES, PERCENT, SECONDS, Unit, applyOptions, dashboardContext, dashboardLinks, dashboardTitle,
+  dashboardUid, layout, shownLink,
+} from './common';
 
 export const BENCHMARK_DASHBOARD_UID = 'inference-benchmarks';
 const PG_DS = { type: 'grafana-postgresql-datasource', uid: DATASOURCE_UIDS.benchmarks };
@@ -74,16 +77,29 @@ export function branchRunsLinkUrl(uid: string): string {
 }
 export const BRANCH_RUNS_LINK_URL = branchRunsLinkUrl(BENCHMARK_DASHBOARD_UID);
 
-const bar = (title: string, key: string) => new BarChartBuilder().title(title).datasource(PG_DS).unit('s').xField('commit')
-  .withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: measurementSql(key), format: 'table' }));
-const device = (title: string, column: string, unit: string) => new TimeseriesBuilder().title(title).datasource(PG_DS).unit(unit)
-  .withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: deviceSql(column), format: 'time_series' }));
+/** Where the benchmark panels' numbers come from. */
+const FROM_RUNS = 'Written by transformers\' benchmark runs (benchmark/ in huggingface/transformers) into the PostgreSQL schema of sql/benchmarks.sql';
 
-export function benchmarkDashboard(stack?: DashboardStack): DashboardJson {
-  const uid = dashboardUid(BENCHMARK_DASHBOARD_UID, stack);
-  const dash = new DashboardBuilder(dashboardTitle('Transformers benchmarks', stack))
+const bar = (title: string, key: string, what: string) => applyOptions(new BarChartBuilder().title(title).datasource(PG_DS).xField('commit')
+  .withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: measurementSql(key), format: 'table' })), {
+  unit: SECONDS, description: `${what}, for each of the last N commits of the branch on the chosen GPU; lower is better. ${FROM_RUNS}: \`model_measurements.measurements->>'${key}'\`.`,
+});
+const device = (title: string, column: string, unit: Unit, what: string) => applyOptions(new TimeseriesBuilder().title(title).datasource(PG_DS)
+  .withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: deviceSql(column), format: 'time_series' })), {
+  unit, description: `${what} during the branch's benchmark runs on the chosen GPU, within the dashboard's time range ("Go to data" sets it to the runs). ${FROM_RUNS}: \`device_measurements.${column}\`.`,
+});
+
+/** The uid of the benchmark dashboard (of a stack's: `<base>-<hash>`, see `dashboardUid`). */
+export function benchmarkDashboardUid(stack?: DashboardStack): string {
+  return dashboardUid(BENCHMARK_DASHBOARD_UID, stack);
+}
+
+export function benchmarkDashboard(context: Partial<DashboardContext> = {}): DashboardJson {
+  const ctx = dashboardContext(context);
+  const uid = benchmarkDashboardUid(ctx.stack);
+  const dash = new DashboardBuilder(dashboardTitle('Transformers benchmarks', ctx.stack))
     .uid(uid)
-    .tags(['inference-monitoring', 'benchmarks', 'transformers'])
+    .tags([DASHBOARD_TAG, 'benchmarks', 'transformers'])
     .time({ from: 'now-30d', to: 'now' })
     .timezone('browser')
     .readonly()
@@ -92,31 +108,37 @@ export function benchmarkDashboard(stack?: DashboardStack): DashboardJson {
     .withVariable(new QueryVariableBuilder('EndTime').datasource(PG_DS).query(VARIABLE_SQL.EndTime).refresh(VariableRefresh.OnDashboardLoad).hide(VariableHide.HideVariable))
     .withVariable(new QueryVariableBuilder('gpu_name').label('GPU').datasource(PG_DS).query(VARIABLE_SQL.gpu_name).refresh(VariableRefresh.OnDashboardLoad))
     .withVariable(new TextBoxVariableBuilder('last_n_commits').label('Last N commits').defaultValue('10').current({ text: '10', value: '10' }))
-    .link(new DashboardLinkBuilder('Go to data').type(DashboardLinkType.Link).icon('external link').tooltip("This branch's runs")
-      .url(branchRunsLinkUrl(uid)).includeVars(true).keepTime(false).asDropdown(false).targetBlank(false).tags([]));
+    .links([
+      shownLink(new DashboardLinkBuilder('Go to data').type(DashboardLinkType.Link).icon('external link').tooltip("This branch's runs")
+        .url(branchRunsLinkUrl(uid)).includeVars(true).keepTime(false).asDropdown(false).targetBlank(false).tags([])),
+      ...dashboardLinks(false, ctx.linked),
+    ]);
+  const commits = applyOptions(new TableBuilder().title('Commits').datasource(PG_DS).withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: COMMITS_SQL, format: 'table' })), {
+    unit: { unit: 'none' }, description: `The last N benchmarked commits of the branch on the chosen GPU, newest first, with the model benchmarked. ${FROM_RUNS}: table \`benchmarks\`.`,
+  });
   return layout(dash, [
-    { panels: [{ panel: new TableBuilder().title('Commits').datasource(PG_DS).withTarget(new SqlQueryBuilder({ refId: 'A', rawSql: COMMITS_SQL, format: 'table' })), width: 24, height: 6 }] },
+    { panels: [{ panel: commits, width: 24, height: 6 }] },
     { title: 'Eager forward pass', panels: [
-      { panel: bar('First eager forward pass', 'first_eager_forward_pass_time_secs') },
-      { panel: bar('Second eager forward pass', 'second_eager_forward_pass_time_secs') },
+      { panel: bar('First eager forward pass', 'first_eager_forward_pass_time_secs', 'Time of the first (cold) eager forward pass over the prompt') },
+      { panel: bar('Second eager forward pass', 'second_eager_forward_pass_time_secs', 'Time of the second eager forward pass over the prompt') },
     ] },
     { title: 'Time to next token', panels: [
-      { panel: bar('Time to first token', 'time_to_first_token_secs'), width: 6 },
-      { panel: bar('Time to second token', 'time_to_second_token_secs'), width: 6 },
-      { panel: bar('Time to third token', 'time_to_third_token_secs'), width: 6 },
-      { panel: bar('Time to subsequent next tokens mean', 'time_to_next_token_mean_secs'), width: 6 },
+      { panel: bar('Time to first token', 'time_to_first_token_secs', 'Time of the first forward pass of the torch.compile\'d model (includes compilation)'), width: 6 },
+      { panel: bar('Time to second token', 'time_to_second_token_secs', 'Time of the compiled model\'s second token (one decode step)'), width: 6 },
+      { panel: bar('Time to third token', 'time_to_third_token_secs', 'Time of the compiled model\'s third token (one decode step)'), width: 6 },
+      { panel: bar('Time to subsequent next tokens mean', 'time_to_next_token_mean_secs', 'Mean time of the compiled model\'s decode steps after the third token'), width: 6 },
     ] },
     { title: 'Compiled generate', panels: [
-      { panel: bar('First compile generate', 'first_compile_generate_time_secs'), width: 6 },
-      { panel: bar('Second compile generate', 'second_compile_generate_time_secs'), width: 6 },
-      { panel: bar('Third compile generate', 'third_compile_generate_time_secs'), width: 6 },
-      { panel: bar('Fourth compile generate', 'fourth_compile_generate_time_secs'), width: 6 },
+      { panel: bar('First compile generate', 'first_compile_generate_time_secs', 'Time of the first generate() call with a static KV cache'), width: 6 },
+      { panel: bar('Second compile generate', 'second_compile_generate_time_secs', 'Time of the second generate() call with a static KV cache'), width: 6 },
+      { panel: bar('Third compile generate', 'third_compile_generate_time_secs', 'Time of the third generate() call with a static KV cache'), width: 6 },
+      { panel: bar('Fourth compile generate', 'fourth_compile_generate_time_secs', 'Time of the fourth generate() call with a static KV cache'), width: 6 },
     ] },
     { title: 'Usage metrics', panels: [
-      { panel: device('CPU utilization', 'cpu_util', 'percent') },
-      { panel: device('GPU utilization', 'gpu_util', 'percent') },
-      { panel: device('Memory usage', 'mem_megabytes', 'decmbytes') },
-      { panel: device('GPU memory usage', 'gpu_mem_megabytes', 'decmbytes') },
+      { panel: device('CPU utilization', 'cpu_util', { unit: 'percent', min: 0 }, 'CPU use of the benchmark process (psutil: 100% per core, so above 100 on several cores)') },
+      { panel: device('GPU utilization', 'gpu_util', PERCENT, 'Utilization of the first GPU (gpustat), 0-100%') },
+      { panel: device('Memory usage', 'mem_megabytes', MEBIBYTES, 'Resident memory of the benchmark process') },
+      { panel: device('GPU memory usage', 'gpu_mem_megabytes', MEBIBYTES, 'Memory used on the first GPU (gpustat)') },
     ] },
   ]).build() as unknown as DashboardJson;
 }

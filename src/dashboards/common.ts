@@ -6,16 +6,22 @@
  */
 import { createHash } from 'crypto';
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
-import { DashboardBuilder, DashboardCursorSync, DatasourceVariableBuilder, MappingType, QueryVariableBuilder, VariableRefresh, VariableSort } from '@grafana/grafana-foundation-sdk/dashboard';
+import {
+  DashboardBuilder, DashboardCursorSync, DashboardLink, DashboardLinkBuilder, DashboardLinkType, DatasourceVariableBuilder, MappingType, QueryVariableBuilder,
+  ThresholdsConfig as Thresholds, ThresholdsConfigBuilder, ThresholdsMode, VariableRefresh, VariableSort,
+} from '@grafana/grafana-foundation-sdk/dashboard';
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/stat';
-import { PanelBuilder as HeatmapBuilder } from '@grafana/grafana-foundation-sdk/heatmap';
+import { PanelBuilder as HeatmapBuilder, YAxisConfigBuilder } from '@grafana/grafana-foundation-sdk/heatmap';
 import { PanelBuilder as TextBuilder } from '@grafana/grafana-foundation-sdk/text';
-import { LegendDisplayMode, LegendPlacement, VizLegendOptionsBuilder } from '@grafana/grafana-foundation-sdk/common';
+import { GraphThresholdsStyleConfigBuilder, GraphThresholdsStyleMode, LegendDisplayMode, LegendPlacement, VizLegendOptionsBuilder } from '@grafana/grafana-foundation-sdk/common';
 import { Expr, m, print } from '../promql/ast';
 import { QueryScope } from '../promql/signals';
 import { SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL } from '../monitoring-labels';
+import { DEFAULT_RUNBOOK_BASE_URL, InferenceMonitoringSpec, SpecSchema } from '../api/schema';
+import type { AlertDefinition } from '../alerts/rules';
+import { NEUTRAL_STEPS, PanelAlert, alertSentence, alertSteps, relatedSentence, runbookLink } from './panel-alerts';
 
 export const PROMETHEUS_DS = { type: 'prometheus', uid: '${datasource}' };
 
@@ -50,6 +56,88 @@ export function dashboardTitle(title: string, stack?: DashboardStack): string {
   return stack ? `${title} (${stack.namespace}/${stack.name})` : title;
 }
 
+/** The tag every dashboard of ours carries. */
+export const DASHBOARD_TAG = 'inference-monitoring';
+/** The controller dashboard's own tag (src/install/controller-dashboard.ts): the stacks' dashboards link it by tag. */
+export const CONTROLLER_DASHBOARD_TAG = 'controller';
+
+/** The spec's `alerts`: whether the stack emits alerts, and their thresholds. */
+export type AlertThresholds = InferenceMonitoringSpec['alerts'];
+
+/** The defaults of `alerts`, read from the schema: what a dashboard without a stack draws (the catalog, the docs). */
+export function defaultAlertThresholds(): AlertThresholds {
+  const props = SpecSchema.properties.alerts.properties as Record<string, { default?: unknown }>;
+  return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, v.default])) as AlertThresholds;
+}
+
+/** Another dashboard of the same stack, as a link. */
+export interface LinkedDashboard {
+  readonly uid: string;
+  /** The link's text ("GPUs"); the dashboard's title is its tooltip. */
+  readonly title: string;
+  readonly tooltip: string;
+  /** Reads Prometheus with the namespace/model variables: links between two such keep the time range and variables. */
+  readonly prometheus: boolean;
+}
+
+/** What a dashboard is built with besides its engine: its stack, the stack's alerts and runbooks, the dashboards it links. */
+export interface DashboardContext {
+  /** Undefined for the catalog (docs, check-dashboards): base uids and titles. */
+  readonly stack?: DashboardStack;
+  readonly alerts: AlertThresholds;
+  /** `alerting.runbookBaseUrl`. */
+  readonly runbookBaseUrl: string;
+  /** The other dashboards of the stack. */
+  readonly linked: readonly LinkedDashboard[];
+  /**
+   * The stack's models of this dashboard's engine whose replicas span several pods (LeaderWorkerSet groups), with
+   * the `/metrics` targets each group has when healthy: they get a row per group.
+   * @default - none
+   */
+  readonly groups?: ReadonlyArray<{ readonly model: string; readonly targetsPerGroup: number; readonly size: number; readonly alerts: readonly AlertDefinition[] }>;
+  /**
+   * Whether GPU metrics (DCGM) are scraped in the stack, for panels joining GPUs to pods.
+   * @default false
+   */
+  readonly gpuMetrics?: boolean;
+}
+
+/** A context with the schema's defaults where `ctx` says nothing. */
+export function dashboardContext(ctx: Partial<DashboardContext> = {}): DashboardContext {
+  return { alerts: defaultAlertThresholds(), runbookBaseUrl: DEFAULT_RUNBOOK_BASE_URL, linked: [], ...ctx };
+}
+
+/**
+ * A link as built, without the SDK's default `placement: inControlsMenu`: Grafana (12, dashboard scenes) shows
+ * only links without a placement on the dashboard and moves the others into its controls menu.
+ */
+export function shownLink(link: DashboardLinkBuilder): cog.Builder<DashboardLink> {
+  return {
+    build: () => {
+      const { placement: _menu, ...shown } = link.build();
+      return shown as DashboardLink;
+    },
+  };
+}
+
+/**
+ * The dashboard's links: each other dashboard of its stack by its planned uid (`dashboardUid`: unique per stack, so
+ * several stacks on one Grafana never link each other's, where a tag such as `gpu` would list every stack's), and
+ * the controller's dashboard by tag (one per cluster, and absent where the controller is not installed: a tag link
+ * then shows nothing, where a uid link would be a dead end).
+ */
+export function dashboardLinks(prometheus: boolean, linked: readonly LinkedDashboard[]): Array<cog.Builder<DashboardLink>> {
+  return [
+    ...linked.map((d) => {
+      const keep = prometheus && d.prometheus;
+      return new DashboardLinkBuilder(d.title).type(DashboardLinkType.Link).url(`/d/${d.uid}`).tooltip(d.tooltip).icon('dashboard')
+        .includeVars(keep).keepTime(keep).targetBlank(false).asDropdown(false).tags([]);
+    }),
+    new DashboardLinkBuilder('Controller').type(DashboardLinkType.Dashboards).tags([DASHBOARD_TAG, CONTROLLER_DASHBOARD_TAG]).tooltip('The inference-monitoring controller, where it is installed')
+      .icon('dashboard').includeVars(false).keepTime(true).targetBlank(false).asDropdown(false),
+  ].map(shownLink);
+}
+
 /** Scope of dashboard queries: the namespace and model variables, and Grafana's rate interval. */
 export function dashboardScope(engine?: string): QueryScope {
   return {
@@ -66,7 +154,7 @@ export function dashboardScope(engine?: string): QueryScope {
 export function dashboardSkeleton(uid: string, title: string, tags: string[]): DashboardBuilder {
   return new DashboardBuilder(title)
     .uid(uid)
-    .tags(['inference-monitoring', ...tags])
+    .tags([DASHBOARD_TAG, ...tags])
     .refresh('30s')
     .time({ from: 'now-1h', to: 'now' })
     .timezone('browser')
@@ -94,23 +182,86 @@ function targetBuilder(t: Target, i: number): DataqueryBuilder {
 
 const legend = () => new VizLegendOptionsBuilder().showLegend(true).displayMode(LegendDisplayMode.List).placement(LegendPlacement.Bottom);
 
-export function timeseries(title: string, unit: string, targets: readonly Target[], description?: string): TimeseriesBuilder {
-  const p = new TimeseriesBuilder().title(title).datasource(PROMETHEUS_DS).unit(unit).legend(legend());
-  if (description) p.description(description);
+/** A panel's unit and the range its quantity can take (Grafana's axis and gauge bounds). */
+export interface Unit { readonly unit: string; readonly min?: number; readonly max?: number }
+
+/** A share between 0 and 1 (KV-cache usage, error ratio, hit rate, batch fill). */
+export const RATIO: Unit = { unit: 'percentunit', min: 0, max: 1 };
+/** A utilisation in percent of one device (DCGM's and gpustat's GPU utilisation). */
+export const PERCENT: Unit = { unit: 'percent', min: 0, max: 100 };
+export const SECONDS: Unit = { unit: 's', min: 0 };
+/** A count of things (requests, keys, resources). */
+export const COUNT: Unit = { unit: 'short', min: 0 };
+/** A quotient of two counts that is not a share (generated tokens per prompt token). */
+export const FACTOR: Unit = { unit: 'short', min: 0 };
+export const REQUESTS_PER_SECOND: Unit = { unit: 'reqps', min: 0 };
+export const OPS_PER_SECOND: Unit = { unit: 'ops', min: 0 };
+export const BYTES: Unit = { unit: 'bytes', min: 0 };
+/** MiB (DCGM's framebuffer, the benchmark's RSS/1024² and gpustat's memory): Grafana's `mbytes`, not the decimal `decmbytes`. */
+export const MEBIBYTES: Unit = { unit: 'mbytes', min: 0 };
+export const WATTS: Unit = { unit: 'watt', min: 0 };
+export const CELSIUS: Unit = { unit: 'celsius' };
+/** A code, not an amount (the last XID error). */
+export const CODE: Unit = { unit: 'none', min: 0 };
+/** A 0/1 flag (Ready). */
+export const FLAG: Unit = { unit: 'none', min: 0, max: 1 };
+
+/** `<what>/s` with Grafana's K/M/B scaling (its custom `count:` unit): `1.2K tokens/s`. */
+export function perSecond(what: string): Unit {
+  return { unit: `count:${what}/s`, min: 0 };
+}
+export const TOKENS_PER_SECOND = perSecond('tokens');
+
+/** How a panel is read: its unit, its description, and the alerts on what it shows. */
+export interface PanelOptions {
+  readonly unit: Unit;
+  /** What the panel shows and where its numbers come from (metric, engine version, caveats). */
+  readonly description: string;
+  /** The alert on this panel's signal: its threshold is drawn, its runbook linked. */
+  readonly alert?: PanelAlert;
+  /** Alerts on a quantity next to this one: runbooks linked, thresholds not drawn. */
+  readonly related?: ReadonlyArray<PanelAlert | undefined>;
+}
+
+/** The field options every panel builder of the SDK has. */
+interface FieldOptionsBuilder {
+  unit(unit: string): unknown;
+  min(min: number): unknown;
+  max(max: number): unknown;
+  description(description: string): unknown;
+  thresholds(thresholds: cog.Builder<Thresholds>): unknown;
+  links(links: Array<cog.Builder<DashboardLink>>): unknown;
+}
+
+/** Unit, bounds, thresholds, description and runbook links: every data panel of ours goes through here. */
+export function applyOptions<P extends FieldOptionsBuilder>(p: P, o: PanelOptions): P {
+  const related = (o.related ?? []).filter((a): a is PanelAlert => !!a && a.definition.alert !== o.alert?.definition.alert);
+  p.unit(o.unit.unit);
+  if (o.unit.min !== undefined) p.min(o.unit.min);
+  if (o.unit.max !== undefined) p.max(o.unit.max);
+  p.thresholds(new ThresholdsConfigBuilder().mode(ThresholdsMode.Absolute).steps(o.alert ? alertSteps(o.alert) : [...NEUTRAL_STEPS]));
+  p.description([o.description, ...(o.alert ? [alertSentence(o.alert)] : []), ...related.map(relatedSentence)].join(' '));
+  const links = [...(o.alert ? [o.alert] : []), ...related].map((a) => shownLink(runbookLink(a)));
+  if (links.length) p.links(links);
+  return p;
+}
+
+export function timeseries(title: string, targets: readonly Target[], o: PanelOptions): TimeseriesBuilder {
+  const p = applyOptions(new TimeseriesBuilder().title(title).datasource(PROMETHEUS_DS).legend(legend()), o);
+  // The alert's levels as dashed lines; the series keep their own colours.
+  if (o.alert) p.thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed));
   targets.forEach((t, i) => p.withTarget(targetBuilder(t, i)));
   return p;
 }
 
-export function stat(title: string, unit: string, target: Target, description?: string): StatBuilder {
-  const p = new StatBuilder().title(title).datasource(PROMETHEUS_DS).unit(unit).withTarget(targetBuilder(target, 0));
-  if (description) p.description(description);
-  return p;
+export function stat(title: string, target: Target, o: PanelOptions): StatBuilder {
+  return applyOptions(new StatBuilder().title(title).datasource(PROMETHEUS_DS), o).withTarget(targetBuilder(target, 0));
 }
 
-export function heatmap(title: string, target: Target, description?: string): HeatmapBuilder {
-  const p = new HeatmapBuilder().title(title).datasource(PROMETHEUS_DS).withTarget(targetBuilder({ ...target, format: 'heatmap' }, 0));
-  if (description) p.description(description);
-  return p;
+/** A histogram's buckets over time: `o.unit` is the cells' (observations per second), `bucketUnit` the y axis' (the bounds). */
+export function heatmap(title: string, target: Target, o: PanelOptions, bucketUnit: Unit): HeatmapBuilder {
+  return applyOptions(new HeatmapBuilder().title(title).datasource(PROMETHEUS_DS), o).yAxis(new YAxisConfigBuilder().unit(bucketUnit.unit))
+    .withTarget(targetBuilder({ ...target, format: 'heatmap' }, 0));
 }
 
 /**
@@ -128,7 +279,7 @@ export function belowFirstBucket(p: TimeseriesBuilder, bounds: readonly number[]
 
 /** Shown where an engine lacks a signal: says so, instead of an empty panel. */
 export function unavailable(title: string, reason: string): TextBuilder {
-  return new TextBuilder().title(title).content(`**Not available for this engine.** ${reason}`).transparent(true);
+  return new TextBuilder().title(title).description(`Not available for this engine: ${reason}`).content(`**Not available for this engine.** ${reason}`).transparent(true);
 }
 
 /**

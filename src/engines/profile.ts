@@ -135,6 +135,12 @@ export interface GroupRole {
   readonly probes: 'engine' | 'tcp' | 'none';
   /** Which series this role's `/metrics` carries, and where in the engine's code that is decided. */
   readonly serves: string;
+  /**
+   * Every series this role serves repeats one the leader serves (the same requests counted by another tensor-parallel
+   * rank): it is scraped for `up` only, its samples dropped, so nothing is counted twice.
+   * @default false
+   */
+  readonly duplicatesLeader?: boolean;
 }
 
 /** How one engine runs a model copy across pods, as data read from its released code. */
@@ -148,6 +154,8 @@ export interface MultiNodeMode {
   readonly rankLabel?: string;
   /** Where the mode's launch and `/metrics` facts come from in the engine's code. */
   readonly source: string;
+  /** Why the engine would refuse this layout at start (its own rule, read in its code), or undefined. */
+  refuses?(ctx: MultiNodeContext): string | undefined;
 }
 
 export interface TracingContext {

@@ -76,7 +76,7 @@ export const sglang: EngineProfile = {
         when: 'tensorPipeline',
         description: 'tensor (× pipeline) parallelism over the group: the leader runs the HTTP API, every other node a dummy health server on the same port',
         leader: (ctx) => ({ process: { command: ['python3', '-m', 'sglang.launch_server'], args: multiNodeArgs(ctx, '0') }, metricsPortOffsets: [0], probes: 'engine', serves: 'tokenizer series and the schedulers of node 0' }),
-        worker: (ctx) => ({ process: { command: ['python3', '-m', 'sglang.launch_server'], args: multiNodeArgs(ctx, `$(${LWS_ENV.workerIndex})`) }, metricsPortOffsets: [0], probes: 'tcp', serves: 'the scheduler series of its node\'s ranks that log (dummy server, /health always 200)' }),
+        worker: (ctx) => ({ process: { command: ['python3', '-m', 'sglang.launch_server'], args: multiNodeArgs(ctx, `$(${LWS_ENV.workerIndex})`) }, metricsPortOffsets: [0], probes: 'tcp', serves: 'its tensor-parallel ranks\' scheduler series: queue time and retractions again (each rank counts the same requests), no gauges (only attention-TP rank 0 reports them); dummy server, /health always 200', duplicatesLeader: true }),
         source: MULTI_NODE_SRC,
       },
     },

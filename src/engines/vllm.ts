@@ -92,6 +92,10 @@ export const vllm: EngineProfile = {
         leader: (ctx) => ({ process: serve([...multiNodeArgs(ctx, '0'), '--data-parallel-address', ref(LWS_ENV.leaderAddress), '--data-parallel-hybrid-lb']), metricsPortOffsets: [0], probes: 'engine', serves: 'its local engines, engine = global rank 0..dataLocal-1' }),
         worker: (ctx) => ({ process: serve([...multiNodeArgs(ctx, ref(LWS_ENV.workerIndex)), '--data-parallel-address', ref(LWS_ENV.leaderAddress), '--data-parallel-hybrid-lb']), metricsPortOffsets: [0], probes: 'engine', serves: 'its local engines, engine = global rank (worker index × dataLocal + i)' }),
         source: MULTI_NODE_SRC,
+        // arg_utils.py: with one local rank hybrid LB switches to external LB, which refuses non-MoE models.
+        refuses: (ctx) => (ctx.dataLocal === 1 && !ctx.expertParallel
+          ? 'with one data-parallel rank per pod vLLM switches hybrid load balancing to external load balancing, which it refuses for models without experts; set parallelism.expert for a mixture-of-experts model, or put at least 2 data-parallel ranks on each pod'
+          : undefined),
       },
     },
   },

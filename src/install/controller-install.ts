@@ -3,13 +3,11 @@ import * as kplus from 'cdk8s-plus-28';
 import { IntOrString, KubeClusterRole, KubeClusterRoleBinding, KubeNetworkPolicy, KubePodDisruptionBudget, KubeRole, KubeRoleBinding } from 'cdk8s-plus-28/lib/imports/k8s';
 import { Construct } from 'constructs';
 import { CONTROLLER_CLUSTER_RULES, CONTROLLER_LEASE_RULES } from '../controller/rbac';
-import { controllerRuleGroup } from './controller-rules';
 import { controllerDashboard } from './controller-dashboard';
-import { ServiceMonitor } from '../imports/monitoring.coreos.com';
-import { PART_OF } from '../names';
+import { CONTROLLER_LABELS, CONTROLLER_NAME } from './controller-names';
+import { ControllerMonitoring } from './controller-monitoring';
 import { DashboardConfigMaps } from '../constructs/dashboard-config-maps';
 import { restrictedContainer, setResources } from '../constructs/k8s-helpers';
-import { StackPrometheusRule } from '../constructs/stack-prometheus-rule';
 import { quantityValue } from '../api/quantity';
 
 /** The controller container's default memory request and limit (bench/capacity.ts measures how many resources a limit holds). */
@@ -97,22 +95,31 @@ export interface ControllerInstallProps {
    * @default '256Mi'
    */
   readonly memoryLimit?: string;
+  /**
+   * Add the controller's monitoring by prometheus-operator, a ServiceMonitor and a PrometheusRule
+   * (`ControllerMonitoring`). They need prometheus-operator's CRDs: without them a cluster refuses the whole apply
+   * (and Argo CD the whole sync). `false` leaves them out; dist/1-controller.k8s.yaml does, and ships them apart
+   * in dist/3-controller-monitoring.k8s.yaml.
+   * @default true
+   */
+  readonly monitoring?: boolean;
 }
 
 /**
  * What installs the controller: ServiceAccount, a ClusterRole with exactly
  * the verbs and resources it uses (no wildcards), a Role for its Lease,
- * the Deployment (two replicas with leader election), and a Service and
- * ServiceMonitor for its /metrics; the replicas spread over nodes, a
- * PodDisruptionBudget keeps one through drains, and a NetworkPolicy admits
- * only the metrics port. Its own alerts (a PrometheusRule) and dashboard (a
- * ConfigMap for Grafana's sidecar) watch it like the engines.
+ * the Deployment (two replicas with leader election), and a Service for its
+ * /metrics; the replicas spread over nodes, a PodDisruptionBudget keeps one
+ * through drains, and a NetworkPolicy admits only the metrics port. Its own
+ * dashboard (a ConfigMap for Grafana's sidecar) and, unless `monitoring: false`,
+ * a ServiceMonitor and its alerts (a PrometheusRule: `ControllerMonitoring`)
+ * watch it like the engines.
  */
 export class ControllerInstall extends Construct {
   constructor(scope: Construct, id: string, props: ControllerInstallProps) {
     super(scope, id);
-    const name = 'inference-monitoring-controller';
-    const labels = { 'app.kubernetes.io/name': name, 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/component': 'controller' };
+    const name = CONTROLLER_NAME;
+    const labels = { ...CONTROLLER_LABELS };
     const ns = validNamespace(props.namespace);
     const image = validControllerImage(props.image ?? DEFAULT_CONTROLLER_IMAGE);
     const replicas = props.replicas ?? 2;
@@ -179,12 +186,7 @@ export class ControllerInstall extends Construct {
 
     const service = new kplus.Service(this, 'service', { metadata: { name, namespace: ns, labels }, ports: [{ name: 'metrics', port: METRICS_PORT, targetPort: METRICS_PORT }] });
     service.selectLabel('app.kubernetes.io/name', name);
-    const release = props.release ?? 'kube-prometheus-stack';
-    new ServiceMonitor(this, 'service-monitor', {
-      metadata: { name, namespace: ns, labels: { ...labels, release } },
-      spec: { selector: { matchLabels: labels }, endpoints: [{ port: 'metrics', path: '/metrics', interval: '30s' }] },
-    });
-    new StackPrometheusRule(this, 'rules', { name, namespace: ns, labels: { ...labels, release }, rules: { groups: [controllerRuleGroup({ runbookBaseUrl: props.runbookBaseUrl })] } });
-    new DashboardConfigMaps(this, 'dashboards', { namespace: ns, instance: name, namePrefix: 'inference-monitoring', dashboards: [{ name: 'controller', dashboard: controllerDashboard() }] });
+    new DashboardConfigMaps(this, 'dashboards', { namespace: ns, instance: name, namePrefix: 'inference-monitoring', dashboards: [{ name: 'controller', dashboard: controllerDashboard({ runbookBaseUrl: props.runbookBaseUrl }) }] });
+    if (props.monitoring ?? true) new ControllerMonitoring(this, 'monitoring', { namespace: ns, release: props.release, runbookBaseUrl: props.runbookBaseUrl });
   }
 }

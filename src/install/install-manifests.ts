@@ -1,7 +1,7 @@
 /**
  * The controller's whole install as manifests, from one place: the CRD, the controller's Namespace and
- * the `ControllerInstall` construct's objects. `cdk8s synth` (charts/main.ts: dist/0 and dist/1),
- * `inference-monitoring install` and the Helm chart (scripts/helm-chart.ts) all draw them from here.
+ * the `ControllerInstall` construct's objects. `cdk8s synth` (charts/main.ts: dist/0, dist/1 and, optional,
+ * dist/3), `inference-monitoring install` and the Helm chart (scripts/helm-chart.ts) all draw them from here.
  */
 import { App } from 'cdk8s';
 import { inferenceMonitoringCrd } from '../api/crd';
@@ -30,7 +30,11 @@ export function installNamespace(name: string): Manifest {
 /** What `installManifests` takes: the construct's props, the namespace optional. */
 export type InstallManifestsProps = Omit<ControllerInstallProps, 'namespace'> & { readonly namespace?: string };
 
-/** The `ControllerInstall` construct's objects (dist/1-controller.k8s.yaml at the defaults). */
+/**
+ * The `ControllerInstall` construct's objects: at the defaults those of dist/1-controller.k8s.yaml followed by
+ * the optional ServiceMonitor and PrometheusRule of dist/3-controller-monitoring.k8s.yaml (`monitoring: false`
+ * leaves these out).
+ */
 export function controllerInstallManifests(props: InstallManifestsProps = {}): Manifest[] {
   const chart = new StackChart(new App({ outdir: '/nonexistent' }), 'install');
   new ControllerInstall(chart, 'controller', { ...props, namespace: props.namespace ?? DEFAULT_CONTROLLER_NAMESPACE });
@@ -39,8 +43,8 @@ export function controllerInstallManifests(props: InstallManifestsProps = {}): M
 
 /**
  * Everything a cluster needs to run the controller, in the order to apply it: the CRD, the
- * controller's Namespace, then the construct's objects. At the defaults these are the CRD and the
- * controller's Namespace of dist/0-cluster.k8s.yaml and every object of dist/1-controller.k8s.yaml.
+ * controller's Namespace, then the construct's objects. At the defaults these are the objects of
+ * dist/0-cluster.k8s.yaml, dist/1-controller.k8s.yaml and dist/3-controller-monitoring.k8s.yaml.
  */
 export function installManifests(props: InstallManifestsProps = {}): Manifest[] {
   const namespace = props.namespace ?? DEFAULT_CONTROLLER_NAMESPACE;

@@ -246,6 +246,8 @@ function planGroup(m: ModelSpec, profile: EngineProfile, version: string, ctx: M
       : { path: `${at}.parallelism`, message: `Invalid value: ${profile.displayName} cannot run ${what} over several pods${fits.length ? '' : ' (no multi-node mode)'}` });
     return undefined;
   }
+  const refused = mode.refuses?.(ctx);
+  if (refused) errors.push({ path: `${at}.parallelism`, message: `Invalid value: ${profile.displayName} ${modeName}: ${refused}` });
   const role = (r: GroupRole, isLeader: boolean): GroupRolePlan => ({
     process: {
       command: r.process.command,
@@ -263,6 +265,7 @@ function planGroup(m: ModelSpec, profile: EngineProfile, version: string, ctx: M
     probes: r.probes,
     router: isLeader && profile.router !== undefined && profile.metrics.kind === 'scrape' && profile.metrics.portPerRank,
     serves: r.serves,
+    duplicatesLeader: r.duplicatesLeader ?? false,
   });
   const leader = role(mode.leader(ctx), true);
   const worker = role(mode.worker(ctx), false);

@@ -27,6 +27,8 @@ export interface GroupRolePlan {
   readonly router: boolean;
   /** Which series the role serves, from the engine's code. */
   readonly serves: string;
+  /** Its series repeat the leader's: scraped for `up` only (see `GroupRole.duplicatesLeader`). */
+  readonly duplicatesLeader: boolean;
 }
 
 /** A model replica over several pods: one LeaderWorkerSet group per replica. */

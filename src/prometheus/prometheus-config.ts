@@ -9,7 +9,7 @@ import { DCGM_JOB } from '../plan/components';
 import { PORTS } from '../plan/endpoints';
 import { ModelPlan, StackPlan, TargetPlan } from '../plan/types';
 import { AlertmanagerTargetConfig, PrometheusConfig, ScrapeConfig } from './config-types';
-import { dcgmTargetLabels, modelTargetLabels, workloadTargetLabels } from './target-labels';
+import { dcgmTargetLabels, dropWorkerSamples, modelTargetLabels, workloadTargetLabels } from './target-labels';
 import { compareLikeLocale } from '../collate';
 
 /** Where the rule files of the stack are mounted in the Prometheus pod. */
@@ -37,6 +37,7 @@ export function modelScrapeConfig(plan: StackPlan, model: ModelPlan): ScrapeConf
       { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: ports.join('|'), action: 'keep' },
       ...modelTargetLabels(model.group !== undefined),
     ],
+    ...(model.group?.worker.duplicatesLeader ? { metric_relabel_configs: dropWorkerSamples() } : {}),
   };
 }
 

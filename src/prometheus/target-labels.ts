@@ -11,7 +11,7 @@
  * `job` set back to the managed mode's job name, and those of its labels the
  * managed list does not set dropped.
  */
-import { GROUP_POD_LABEL_TARGETS, POD_LABEL_TARGETS, SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL, podLabelMeta } from '../monitoring-labels';
+import { GROUP_POD_LABEL_TARGETS, POD_LABEL_TARGETS, SERIES_ENGINE_LABEL, SERIES_MODEL_LABEL, SERIES_WORKER_LABEL, podLabelMeta } from '../monitoring-labels';
 import { RelabelConfig } from './config-types';
 
 /** A relabeling in the managed Prometheus' (snake_case) form. */
@@ -37,6 +37,14 @@ export function modelTargetLabels(grouped = false): TargetRelabel[] {
     ...POD_LABEL_TARGETS.map(([target, podLabel]) => meta(podLabelMeta(podLabel), target)),
     ...(grouped ? GROUP_POD_LABEL_TARGETS.map(([target, podLabel]) => meta(podLabelMeta(podLabel), target)) : []),
   ];
+}
+
+/**
+ * Samples of a group's workers (`worker` ≠ 0) dropped after the scrape: their series repeat the leader's (SGLang's
+ * other tensor-parallel ranks). `up` is not a scraped sample, so the targets still tell whether the workers answer.
+ */
+export function dropWorkerSamples(): TargetRelabel[] {
+  return [{ source_labels: [SERIES_WORKER_LABEL], regex: '[1-9][0-9]*', action: 'drop' }];
 }
 
 /**

@@ -10,16 +10,27 @@ const BIN = path.join(REPO, 'bin', 'inference-monitoring.js');
 const install = (...args: string[]) => spawnSync(process.execPath, [BIN, 'install', ...args], { encoding: 'utf8', timeout: 30_000 });
 const docs = (text: string) => parseAllDocuments(text).map((d) => d.toJSON()).filter((o) => o);
 
-test('at the defaults it prints the committed CRD and controller Namespace of dist/0 and every object of dist/1, in that order', () => {
+test('at the defaults it prints the committed CRD and controller Namespace of dist/0, every object of dist/1, then the optional ones of dist/3, in that order', () => {
   const r = install('--image', 'inference-monitoring-controller:0.1.0');
   expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
   const cluster = docs(fs.readFileSync(path.join(REPO, 'dist', '0-cluster.k8s.yaml'), 'utf8'));
   const controller = docs(fs.readFileSync(path.join(REPO, 'dist', '1-controller.k8s.yaml'), 'utf8'));
+  const monitoring = docs(fs.readFileSync(path.join(REPO, 'dist', '3-controller-monitoring.k8s.yaml'), 'utf8'));
   expect(docs(r.stdout)).toEqual([
     cluster.find((o) => o.kind === 'CustomResourceDefinition'),
     cluster.find((o) => o.kind === 'Namespace' && o.metadata.name === 'inference-monitoring-system'),
     ...controller,
+    ...monitoring,
   ]);
+});
+
+test('--no-monitoring prints exactly the required install: the CRD and controller Namespace of dist/0 and every object of dist/1', () => {
+  const r = install('--image', 'inference-monitoring-controller:0.1.0', '--no-monitoring');
+  expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  const cluster = docs(fs.readFileSync(path.join(REPO, 'dist', '0-cluster.k8s.yaml'), 'utf8'));
+  const controller = docs(fs.readFileSync(path.join(REPO, 'dist', '1-controller.k8s.yaml'), 'utf8'));
+  expect(docs(r.stdout)).toEqual([...cluster, ...controller]);
+  expect(docs(r.stdout).filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/'))).toEqual([]);
 });
 
 test('--image sets every container\'s image; --namespace and --replicas move and scale the install', () => {

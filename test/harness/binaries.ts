@@ -1,3 +1,4 @@
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -45,5 +46,18 @@ export function helmBin(): string | undefined {
   const bin = process.env.CIM_HELM_BIN ?? path.join(cacheRoot(), `helm-${versions().HELM_VERSION}`, 'helm');
   if (fs.existsSync(bin)) return bin;
   if (process.env.CI) throw new Error(`helm missing at ${bin}: run tools/setup.sh`);
+  return undefined;
+}
+
+/**
+ * tools/argocd-sync (Argo CD v3.6.1's sync code) built by tools/build-argocd-sync.sh, keyed like the script by the
+ * version and a hash of its source; undefined when it has not been built (in CI it must be: `tools/setup.sh` builds it).
+ */
+export function argocdSyncBin(): string | undefined {
+  const src = path.join(REPO, 'tools', 'argocd-sync');
+  const sum = crypto.createHash('sha256').update(Buffer.concat(['main.go', 'go.mod', 'go.sum'].map((f) => fs.readFileSync(path.join(src, f))))).digest('hex').slice(0, 12);
+  const bin = process.env.CIM_ARGOCD_SYNC_BIN ?? path.join(cacheRoot(), `argocd-sync-${versions().ARGOCD_VERSION}`, sum, 'argocd-sync');
+  if (fs.existsSync(bin)) return bin;
+  if (process.env.CI) throw new Error(`argocd-sync missing at ${bin}: run tools/setup.sh`);
   return undefined;
 }

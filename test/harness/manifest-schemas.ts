@@ -83,3 +83,8 @@ export function manifestSchemaErrors(obj: any): string[] {
     return (e.errors ?? [e]).map((x: any) => `${id}: ${x.instancePath ?? ''} ${x.message}`);
   }
 }
+
+/** Whether a kind is built into Kubernetes (kubernetes-models carries Kubernetes' own OpenAPI models, no CRDs). */
+export function isBuiltinKind(apiVersion: string, kind: string): boolean {
+  return builtinModel(apiVersion, kind) !== undefined;
+}

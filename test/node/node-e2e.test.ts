@@ -3,7 +3,8 @@
  * them: a real kubelet node (containerd, runc, CNI bridge, kube-proxy, CoreDNS;
  * test/harness/node.ts) joined to kube-apiserver, kube-controller-manager and
  * kube-scheduler, with NetworkPolicies enforced by kube-router. `dist/0-cluster.k8s.yaml` and `dist/1-controller.k8s.yaml`
- * are applied exactly as committed; the controller runs in pods with its own
+ * are applied exactly as committed, on a cluster without prometheus-operator's CRDs (the required install needs
+ * none); the team namespace is created apart, as its team would; the controller runs in pods with its own
  * ServiceAccount token; the managed Prometheus discovers the model pods with
  * its own token and scrapes every rank.
  *
@@ -19,7 +20,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { renderManifests, stackInputFromResource } from '../../src/render';
 import { configYaml } from '../../src/config-yaml';
 import { recommendedAlertmanagerConfig } from '../../src/alerts/alertmanager-config';
-import { ControlPlane, installPrometheusOperatorCrds, NODE_NAME, startControlPlane } from '../harness/control-plane';
+import { ControlPlane, NODE_NAME, startControlPlane } from '../harness/control-plane';
 import { buildNodeImages, CONTROLLER_IMAGE, ENGINE_STANDIN_IMAGE } from '../harness/images';
 import { canRunNode, POD_CIDR, startNode, TestNode } from '../harness/node';
 import { canRunPolicyEngine } from '../harness/policy-engine';
@@ -58,8 +59,7 @@ runIf('on a real node: the committed install and the example stack in pods', () 
   beforeAll(async () => {
     const images = buildNodeImages();
     cp = await startControlPlane({ forPods: true });
-    // kube-prometheus-stack's CRDs: the install carries a ServiceMonitor for the controller.
-    await installPrometheusOperatorCrds(cp);
+    // No prometheus-operator CRDs: the required install (dist/0, dist/1) and the managed mode need none.
     // NetworkPolicies enforced (kube-router): the stack's own policies are in force while Prometheus scrapes and engines push.
     node = await startNode(cp, { images, gpus: 8, networkPolicy: true });
   }, 600_000);
@@ -76,6 +76,8 @@ runIf('on a real node: the committed install and the example stack in pods', () 
     await kubectl(['apply', '--server-side', '-f', path.join(REPO, 'dist', '0-cluster.k8s.yaml')]);
     await kubectl(['wait', '--for=condition=Established', 'crd/inferencemonitorings.monitoring.inference.dev', '--timeout=60s']);
     await kubectl(['apply', '--server-side', '-f', path.join(REPO, 'dist', '1-controller.k8s.yaml')]);
+    // The example's team namespace is not in dist/ (the install never owns a team's namespace).
+    await kubectl(['create', 'namespace', NS]);
 
     const pods = await waitFor('2 controller pods Ready', async () => {
       const ps = await podsOf(SYSTEM_NS, 'app.kubernetes.io/name=inference-monitoring-controller');

@@ -37,7 +37,7 @@ runIf(can.ok ? 'on a real node: the controller installed from its Helm chart' : 
   beforeAll(async () => {
     const images = buildNodeImages();
     cp = await startControlPlane({ forPods: true });
-    // kube-prometheus-stack's CRDs: the chart carries a ServiceMonitor and a PrometheusRule.
+    // kube-prometheus-stack's CRDs: the chart's ServiceMonitor and PrometheusRule are rendered for them (--api-versions below).
     await installPrometheusOperatorCrds(cp);
     node = await startNode(cp, { images, gpus: 2 });
   }, 600_000);
@@ -49,7 +49,8 @@ runIf(can.ok ? 'on a real node: the controller installed from its Helm chart' : 
   test('helm template output (image and namespace from values) runs the controller, which reconciles a resource to Ready', async () => {
     const [repository, tag] = [CONTROLLER_IMAGE.slice(0, CONTROLLER_IMAGE.lastIndexOf(':')), CONTROLLER_IMAGE.slice(CONTROLLER_IMAGE.lastIndexOf(':') + 1)];
     const rendered = execFileSync(HELM!, ['template', 'imc', path.join(REPO, HELM_CHART_DIR), '--namespace', RELEASE_NS, '--include-crds',
-      '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'replicas=1'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'replicas=1',
+      '--api-versions', 'monitoring.coreos.com/v1/ServiceMonitor', '--api-versions', 'monitoring.coreos.com/v1/PrometheusRule'], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const objects = parseAllDocuments(rendered).map((d) => d.toJSON()).filter((o) => o);
     const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
     expect(crds.map((o) => o.metadata.name)).toEqual(['inferencemonitorings.monitoring.inference.dev']);

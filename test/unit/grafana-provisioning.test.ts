@@ -103,7 +103,7 @@ describe('dashboards of several stacks on one Grafana (kube-prometheus-stack\'s 
 
   test('the benchmark dashboard\'s "Go to data" link opens the stack\'s own benchmark dashboard', () => {
     const bench = dashboardFiles(stack('demo', 'llm')).find((f) => f.name === 'demo-dashboard-benchmarks')!.dashboard;
-    expect(bench.links.map((l: any) => l.url)).toEqual([`/d/${bench.uid}/?from=\${StartTime}&to=\${EndTime}`]);
+    expect(bench.links.filter((l: any) => l.title === 'Go to data').map((l: any) => l.url)).toEqual([`/d/${bench.uid}/?from=\${StartTime}&to=\${EndTime}`]);
   });
 
   test('the stack\'s own Grafana provisions every dashboard ConfigMap: mounted under the provider\'s path, one file each', () => {

@@ -10,3 +10,14 @@ ControllerInstall accepts; NODE_OPTIONS' --max-old-space-size is 3/4 of it, as c
 {{- if or (lt (int $mi) 128) (gt (int $mi) 65536) -}}{{- fail (printf "memoryLimit %q: must be from 128Mi to 64Gi" $m) -}}{{- end -}}
 {{- $mi -}}
 {{- end -}}
+{{/*
+Whether to render an object of prometheus-operator's CRDs, given (list . "<group>/<version>/<Kind>"): monitoring.enabled
+true or false, or auto: when the cluster serves that kind (.Capabilities; --api-versions for helm template).
+*/}}
+{{- define "inference-monitoring-controller.monitoring" -}}
+{{- $root := index . 0 -}}
+{{- $enabled := $root.Values.monitoring.enabled -}}
+{{- if eq (toString $enabled) "auto" -}}
+{{- if $root.Capabilities.APIVersions.Has (index . 1) -}}true{{- end -}}
+{{- else if $enabled -}}true{{- end -}}
+{{- end -}}
