@@ -13,7 +13,8 @@
  * engine's own code (test/fixtures/engines/<engine>-<version>/multinode/<mode>/). What is checked here: the LWS
  * controller makes the planned pods with our labels and per-role probes; Prometheus discovers exactly the planned
  * rank targets (`group.targetsPerGroup`), each with its `group` and `worker` labels, all up; each recorded series
- * arrives exactly once; the dashboards' own queries (src/promql/signals.ts) count every rank once.
+ * arrives exactly once (SGLang's worker: scraped for `up`, its samples, every one a copy of the leader's, dropped);
+ * the dashboards' own queries (src/promql/signals.ts) count every rank once.
  *
  * Then the same resource through our controller (a host process, test/harness/controller-process.ts) in a second
  * namespace: its status reports each model's groups ready from the LeaderWorkerSet status; a deleted worker takes its
@@ -264,13 +265,28 @@ runIf(can.ok ? 'on a real node: multi-node models as LeaderWorkerSet groups, eve
   test('every recorded series arrives exactly once, from the pod and port that serve it in the engine; each rank\'s series from one place only', async () => {
     for (const x of MODELS) {
       const l = layoutOf(x);
+      const g = planOf(x.name).group!;
       const rankLabels = x.engine === 'sglang' ? ['tp_rank', 'dp_rank'] : ['engine'];
       // Per pod and port: its recorded samples (series without a rank label, e.g. vLLM's per-API-server counters,
       // are each server's own and repeat on every pod).
-      const perTarget = l.pods.flatMap((pod) => pod.metricsPorts.map((port) => ({
+      const allTargets = l.pods.flatMap((pod) => pod.metricsPorts.map((port) => ({
+        pod: pod.index,
         where: `worker=${pod.index} port=${port.port}`,
         samples: parseProm(fs.readFileSync(path.join(recordingDir(x), port.file), 'utf8')).filter((y) => y.name.startsWith(`${x.engine}:`)),
       })));
+      // Workers whose series repeat the leader's (SGLang's other tensor-parallel ranks) are scraped for `up` only, their
+      // samples dropped at scrape: the recordings must bear that out, sample by sample (same series but for the
+      // duplicate rank labels, same value on the leader).
+      const perTarget = g.worker.duplicatesLeader ? allTargets.filter((t) => t.pod === 0) : allTargets;
+      if (g.worker.duplicatesLeader) {
+        const dup = planOf(x.name).profile.duplicateLabels ?? [];
+        const onLeader = new Set(allTargets.filter((t) => t.pod === 0).flatMap((t) => t.samples)
+          .map((y) => `${seriesKey(y.name, y.labels, Object.keys(y.labels).filter((k) => !dup.includes(k)))} ${y.value}`));
+        const workerSamples = allTargets.filter((t) => t.pod !== 0).flatMap((t) => t.samples);
+        expect(workerSamples.length).toBeGreaterThan(20);
+        expect(workerSamples.filter((y) => !onLeader.has(`${seriesKey(y.name, y.labels, Object.keys(y.labels).filter((k) => !dup.includes(k)))} ${y.value}`))).toEqual([]);
+        expect(await query(`count({model="${x.name}", worker!="0", __name__=~"${x.engine}:.+"})`)).toEqual([]);
+      }
       const fileLabels = [...new Set(perTarget.flatMap((t) => t.samples.flatMap((y) => Object.keys(y.labels))))];
       const expected = new Map<string, number>();
       const rankSeriesAt = new Map<string, string[]>();
@@ -331,11 +347,17 @@ runIf(can.ok ? 'on a real node: multi-node models as LeaderWorkerSet groups, eve
       const running = signalAlternatives(p.profile, 'requestsRunning', [p.version])[0].metric;
       const rankLabel = p.group!.rankLabel ?? p.profile.rankLabel ?? '';
       if (x.engine === 'sglang') {
-        // One DP group: no dp_rank at all; the 4 tensor ranks split 2 + 2 over the pods, each once (a metric every rank has).
+        // One DP group: no dp_rank at all. Every tensor rank counts the same requests' queue times: the recordings have
+        // the 4 ranks split 2 + 2 over the pods; the worker's copies are dropped at scrape, so the leader's 2 remain
+        // (each once), and the dashboards collapse those with max over the duplicate labels.
         expect(await query(`count(${running}{model="${x.name}", dp_rank!=""})`)).toEqual([]);
+        const recordedTp = [...new Set(layoutOf(x).pods.flatMap((pod) => pod.metricsPorts.flatMap((port) => port.labels?.tp_rank ?? [])))].sort();
+        expect(recordedTp).toEqual(['0', '1', '2', '3']);
         const byRank = await query(`count by (tp_rank, worker) (sglang:queue_time_seconds_count{model="${x.name}"})`);
-        expect(byRank.map((s) => [s.metric.tp_rank, s.metric.worker, s.value[1]]).sort()).toEqual([['0', '0', '1'], ['1', '0', '1'], ['2', '1', '1'], ['3', '1', '1']]);
-        report.push(`${x.name} tp ranks: ${byRank.length} (0-1 on worker 0, 2-3 on worker 1)`);
+        expect(byRank.map((s) => [s.metric.tp_rank, s.metric.worker, s.value[1]]).sort()).toEqual([['0', '0', '1'], ['1', '0', '1']]);
+        const fed = recordedSamples(x).filter((y) => y.name === 'sglang:queue_time_seconds_count' && y.labels.tp_rank === '0').map((y) => y.value);
+        expect(await value(`sum(max without (${p.profile.duplicateLabels!.join(', ')}) (sglang:queue_time_seconds_count{model="${x.name}"}))`)).toEqual(fed);
+        report.push(`${x.name} tp ranks: recorded ${recordedTp.length} (0-1 leader, 2-3 worker); scraped once each on the leader, the worker's duplicates dropped (its up kept); queue-time count ${fed[0]} once`);
       } else {
         expect(rankLabel).toBe('engine');
         const byRank = await query(`count by (${rankLabel}) (${running}{model="${x.name}"})`);
