@@ -77,7 +77,7 @@ export const lmdeploy: EngineProfile = {
       '--server-port', String(ctx.port),
       '--tp', String(ctx.tensorParallel),
       ...(ctx.dataParallel > 1
-        ? ['--dp', String(ctx.dataParallel), '--proxy-url', `http://127.0.0.1:${PROXY_PORT}`, '--nnodes', '1', '--node-rank', '0']
+        ? ['--dp', String(ctx.dataParallel), ...(ctx.expertParallel ? ['--ep', String(ctx.dataParallel)] : []), '--proxy-url', `http://127.0.0.1:${PROXY_PORT}`, '--nnodes', '1', '--node-rank', '0']
         : []),
       ...(versionSatisfies(ctx.version, '<0.11.0') ? ['--enable-metrics'] : []),
     ],

@@ -116,6 +116,8 @@ describe('spec validation', () => {
     expect(errorsOf({ models: [lmdeploy(2, 1, 2)] })).toEqual([{
       path: 'spec.models[0].parallelism.tensor', message: 'Invalid value: lmdeploy data parallelism needs parallelism.tensor > 1 or parallelism.expert: its data-parallel ranks share the tensor-parallel GPUs (tensor is the total), or split the experts',
     }]);
+    // ... or expert parallelism (--ep = data), as the release's own assert allows (tp > 1 or ep > 1).
+    expect(validateSpec({ models: [model({ engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { tensor: 1, data: 2, expert: true } })] }).ok).toBe(true);
     // Other engines run a tensor-parallel group per rank.
     expect(errorsOf({ models: [model({ engine: 'vllm', gpu: { count: 2 }, parallelism: { tensor: 2, data: 2 } })] })).toEqual([{
       path: 'spec.models[0].parallelism', message: 'Invalid value: parallelism.tensor × parallelism.pipeline × parallelism.data must not exceed gpu.count',

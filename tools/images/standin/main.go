@@ -140,7 +140,7 @@ func main() {
 			os.Exit(2)
 		}
 		log.Printf("stand-in for a vLLM Ray worker (pod %d): no HTTP server, like the real worker (%s)", pod.Index, pod.Note)
-		select {}
+		stayAlive()
 	}
 	// `python3 -m sglang.launch_server ...`
 	if prog == "python3" && len(args) >= 2 && args[0] == "-m" && args[1] == "sglang.launch_server" {
@@ -171,7 +171,7 @@ func main() {
 	}
 	if role != nil {
 		serveRole(role, cat, args)
-		select {}
+		stayAlive()
 	}
 	// `lmdeploy serve proxy`: the request router in front of the ranks; it serves no metrics.
 	if e.name == "lmdeploy" && len(args) >= 2 && args[0] == "serve" && args[1] == "proxy" {
@@ -246,7 +246,17 @@ func main() {
 	wg.Wait()
 	// Every rank stopped: stay alive like an engine whose rank processes died, so the kubelet's
 	// probes, not the process exit, decide what happens next.
-	select {}
+	stayAlive()
+}
+
+// stayAlive blocks for good. Not `select {}`: once the last listener is closed (every rank stopped with
+// /standin/stop-rank, or a role with no server at all) no goroutine is left, and the Go runtime may then end the
+// process with "all goroutines are asleep - deadlock!" (exit 2): the container restarts at once and its probes
+// never see the dead rank. A pending timer keeps the runtime from declaring a deadlock.
+func stayAlive() {
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 func hasMethod(methods []string, m string) bool {

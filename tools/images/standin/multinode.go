@@ -294,12 +294,27 @@ func (l *mnLayout) matches(engine string, pod *mnPod, c cmdline, parse func([]st
 			got, _ = c.str(flag)
 			want, _ = rec.str(flag)
 		}
+		if got != want && engine == "vllm" && flag == "--nnodes" && l.Mode == "dp-hybrid" && hybridNodesAreDPGroups(c) {
+			// vllm/engine/arg_utils.py (0.34.0) create_engine_config: with --nnodes N > 1 and --data-parallel-size-local
+			// L, data_parallel_rank is inferred as node_rank × (world_size / N) / (tp × pp × pcp) = node_rank × L when
+			// N = data / L (config/parallel.py nnodes_within_dp = 1: no DP rank spans pods), i.e. the recorded pod's
+			// --data-parallel-start-rank; serve.py keeps hybrid LB (--data-parallel-hybrid-lb) and api_server_count = L.
+			// The same pods serving the same engines: the recorded layout.
+			continue
+		}
 		if got != want {
 			return fmt.Errorf("%s %s: %s is %q here but %q in the recording of mode %s (pod %d); the stand-in serves recorded layouts only",
 				engine, l.Version, flag, got, want, l.Mode, pod.Index)
 		}
 	}
 	return nil
+}
+
+// hybridNodesAreDPGroups: a vLLM hybrid-LB command line with --nnodes N > 1 where every node is one data-parallel node
+// group (N = data / data-local, tensor × pipeline within a pod): arg_utils.py infers the start rank node_rank × local.
+func hybridNodesAreDPGroups(c cmdline) bool {
+	nnodes, data, local := c.num("--nnodes", 1), c.num("--data-parallel-size", 1), c.num("--data-parallel-size-local", 0)
+	return nnodes > 1 && local > 0 && data%local == 0 && nnodes == data/local && c.on("--data-parallel-hybrid-lb") && !c.on("--headless")
 }
 
 // resolveRole: the layout, pod and ports (from this command line's port options) of a multi-node command line;

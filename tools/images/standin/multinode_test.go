@@ -151,6 +151,22 @@ func TestTheCommandLineDecidesNotTheLayoutFile(t *testing.T) {
 	if _, _, err := role(t, "vllm", "0.34.0", hybrid("4", "8"), nil); err == nil || !strings.Contains(err.Error(), "--data-parallel-size") {
 		t.Fatalf("dp 8: %v", err)
 	}
+	// --nnodes N --node-rank R --data-parallel-hybrid-lb (src/engines/vllm.ts' hybrid mode, one template for every pod):
+	// arg_utils.py infers the start rank R × data-local when N = data / data-local, so it is the recorded layout.
+	nn := func(rank string, nnodes string, extra ...string) []string {
+		return append([]string{"vllm", "serve", "m", "--port", "8000", "--data-parallel-size", "4", "--data-parallel-size-local", "2",
+			"--enable-expert-parallel", "--nnodes", nnodes, "--node-rank", rank, "--data-parallel-address", "leader", "--data-parallel-hybrid-lb"}, extra...)
+	}
+	for _, rank := range []string{"0", "1"} {
+		r, warnings, err := role(t, "vllm", "0.34.0", nn(rank, "2"), map[string]string{"LWS_WORKER_INDEX": rank})
+		if err != nil || len(warnings) != 0 || r.layout.Mode != "dp-hybrid" || fmt.Sprint(r.pod.Index) != rank {
+			t.Fatalf("hybrid with --nnodes 2 --node-rank %s: %+v %v %v", rank, r, warnings, err)
+		}
+	}
+	// With 4 nodes a data-parallel rank would span two pods (nnodes_within_dp 2): not the recording.
+	if _, _, err := role(t, "vllm", "0.34.0", nn("1", "4"), nil); err == nil || !strings.Contains(err.Error(), "--nnodes") {
+		t.Fatalf("--nnodes 4: %v", err)
+	}
 	// The LWS index only warns when the command line says otherwise (the engine follows its command line).
 	_, warnings, err := role(t, "vllm", "0.34.0", hybrid("0", "4"), map[string]string{"LWS_WORKER_INDEX": "1"})
 	if err != nil || len(warnings) != 1 {
