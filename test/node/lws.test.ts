@@ -42,8 +42,8 @@ function engineTemplate(rank: string, extra: string[]): any {
         args: [MODEL, '--port', '8000', '--tensor-parallel-size', '2', '--nnodes', '$(LWS_GROUP_SIZE)', '--node-rank', rank, '--master-addr', '$(LWS_LEADER_ADDRESS)', ...extra],
         // The release whose multi-node layout the stand-in has recorded (test/fixtures/engines/vllm-0.34.0/multinode).
         env: [{ name: 'STANDIN_ENGINE_VERSION', value: '0.34.0' }],
-        ports: [{ name: 'http', containerPort: 8000 }],
-        readinessProbe: { httpGet: { path: '/health', port: 8000 }, periodSeconds: 1 },
+        // A headless worker runs no server (vLLM's run_headless): nothing to probe, as the rendered models do.
+        ...(extra.includes('--headless') ? {} : { ports: [{ name: 'http', containerPort: 8000 }], readinessProbe: { httpGet: { path: '/health', port: 8000 }, periodSeconds: 1 } }),
         resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
       }],
     },
@@ -129,7 +129,10 @@ runIf(can.ok ? 'on a real node: the real LeaderWorkerSet controller runs a two-p
     // The kubelet expanded the injected variables into the command line, and vLLM's recorded parser accepted it.
     const workerLog = await kubectl(['-n', NS, 'logs', `${NAME}-0-1`]);
     expect(workerLog).toContain('command line accepted by its recorded parser');
-    expect(workerLog).toContain(`"--nnodes" "2" "--node-rank" "1" "--master-addr" "${NAME}-0.${NAME}.${NS}" "--headless"`);
+    // The stand-in takes its pod from `--node-rank $(LWS_WORKER_INDEX)` as expanded by the kubelet (vLLM does the same),
+    // and as a headless worker serves nothing, like run_headless.
+    expect(workerLog).toContain('pod 1 (worker) of vllm 0.34.0 mode mp');
+    expect(workerLog).toContain('no HTTP server in this pod');
 
     // LeaderReady: the worker StatefulSet appears only once the leader pod is Ready.
     const leaderReadyAt = Date.parse(leader.status.conditions.find((c: any) => c.type === 'Ready').lastTransitionTime);
