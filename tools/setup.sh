@@ -22,6 +22,8 @@ bash tools/build-kube-score.sh >/dev/null
 echo "setup: kube-score ready after $(( $(date +%s) - start ))s"
 bash tools/build-helm.sh >/dev/null
 echo "setup: helm ready after $(( $(date +%s) - start ))s"
+bash tools/build-crane.sh >/dev/null
+echo "setup: crane ready after $(( $(date +%s) - start ))s"
 # PostgreSQL server binaries for the benchmark-dashboard tests (started per test in a temp dir).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
