@@ -5,7 +5,8 @@
 #   pause            the pod sandbox
 #   controller       what the Dockerfile describes: Node 20 at /nodejs/bin/node (distroless layout:
 #                    no shell), /app/{lib,bin,node_modules,package.json}, user 65532, the same
-#                    entrypoint; from this checkout's `npm run build` and its production dependencies
+#                    entrypoint; from this checkout's `npm run build` and its production dependencies,
+#                    built reproducibly by tools/build-controller-image.sh (what tools/push-image.sh pushes)
 #   prometheus       the prometheus binary tools/build-prometheus.sh built, user nobody
 #   alertmanager     the alertmanager binary tools/build-alertmanager.sh built, user nobody
 #   config-reloader  prometheus-operator's prometheus-config-reloader (tools/build-operator.sh), the sidecar
@@ -47,7 +48,7 @@ OP_BIN=$CACHE_ROOT/prometheus-operator/$PROMETHEUS_OPERATOR_VERSION
 AM_BIN=$CACHE_ROOT/alertmanager/$ALERTMANAGER_VERSION
 [ -x "$AM_BIN/alertmanager" ] || { echo "build-images: run tools/build-alertmanager.sh first" >&2; exit 1; }
 
-KEY=$(hash_of tools/images tools/build-images.sh lib/src bin package.json package-lock.json test/fixtures/metrics test/fixtures/engine-cli test/fixtures/engines/*/multinode "$PROM_BIN/prometheus" "$OP_BIN/prometheus-config-reloader" "$AM_BIN/alertmanager")
+KEY=$(hash_of tools/images tools/build-images.sh tools/build-controller-image.sh lib/src bin package.json package-lock.json test/fixtures/metrics test/fixtures/engine-cli test/fixtures/engines/*/multinode "$PROM_BIN/prometheus" "$OP_BIN/prometheus-config-reloader" "$AM_BIN/alertmanager")
 OUT=$CACHE_ROOT/images/$KEY
 if [ -f "$OUT/done" ]; then echo "$OUT"; exit 0; fi
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
@@ -113,25 +114,9 @@ node -e 'const { PROFILES } = require("./lib/src/engines/registry"); console.log
 passwd "$R" standin 1000
 image engine-standin 1 "$R" --config.env PATH=/usr/local/bin:/usr/bin:/bin --config.entrypoint /usr/local/bin/engine-standin
 
-# controller: Node's binary and the shared libraries it links, the distroless nodejs layout.
-R=$W/controller-root; mkdir -p "$R/nodejs/bin" "$R/app" "$R/tmp" "$R/etc/ssl/certs"; chmod 1777 "$R/tmp"
-NODE=$(readlink -f "$(command -v node)")
-cp "$NODE" "$R/nodejs/bin/node"
-for lib in $(ldd "$NODE" | awk '/=> \//{print $3} /^[ \t]*\//{print $1}'); do
-  mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"
-done
-cp -L /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/" 2>/dev/null || true
-passwd "$R" nonroot 65532
-cp -a bin package.json "$R/app/"
-mkdir -p "$R/app/lib"; cp -a lib/src "$R/app/lib/"
-# The image's dependencies, as the Dockerfile's build stage leaves them: the controller's peer dependencies
-# made dependencies (lib/scripts/controller-package.js), then production dependencies only, at the lock's versions.
-D=$W/controller-deps; mkdir -p "$D"; cp package.json package-lock.json "$D/"
-node lib/scripts/controller-package.js "$D/package.json"
-(cd "$D" && npm install --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline >/dev/null)
-cp -a "$D/node_modules" "$R/app/"
-image controller 0.1.0 "$R" --config.user 65532:65532 --config.workingdir /app \
-  --config.entrypoint /nodejs/bin/node --config.entrypoint bin/inference-monitoring.js --config.cmd controller
+# controller: tools/build-controller-image.sh (reproducible: the image tools/push-image.sh pushes, the same digest).
+bash tools/build-controller-image.sh "$W/controller-layout" 0.1.0 >/dev/null
+tar -C "$W/controller-layout" -cf "$OUT.partial/controller.tar" .
 
 touch "$OUT.partial/done"
 rm -rf "$OUT"; mv "$OUT.partial" "$OUT"

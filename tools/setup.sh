@@ -24,6 +24,8 @@ bash tools/build-helm.sh >/dev/null
 echo "setup: helm ready after $(( $(date +%s) - start ))s"
 bash tools/build-argocd-sync.sh >/dev/null
 echo "setup: argocd-sync (Argo CD's sync code) ready after $(( $(date +%s) - start ))s"
+bash tools/build-crane.sh >/dev/null
+echo "setup: crane ready after $(( $(date +%s) - start ))s"
 # PostgreSQL server binaries for the benchmark-dashboard tests (started per test in a temp dir).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null

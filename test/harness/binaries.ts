@@ -61,3 +61,11 @@ export function argocdSyncBin(): string | undefined {
   if (process.env.CI) throw new Error(`argocd-sync missing at ${bin}: run tools/setup.sh`);
   return undefined;
 }
+
+/** crane built by tools/build-crane.sh, or undefined when it has not been built (in CI it must be: `tools/setup.sh` builds it). */
+export function craneBin(): string | undefined {
+  const bin = process.env.CIM_CRANE_BIN ?? path.join(cacheRoot(), `crane-${versions().CRANE_VERSION}`, 'crane');
+  if (fs.existsSync(bin)) return bin;
+  if (process.env.CI) throw new Error(`crane missing at ${bin}: run tools/setup.sh`);
+  return undefined;
+}
