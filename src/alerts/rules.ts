@@ -13,7 +13,7 @@ import { InferenceMonitoringSpec } from '../api/schema';
 import { StackPlan } from '../plan/plan';
 import { AlertingRule, RecordingRule, RuleFile, RuleGroup } from '../prometheus/config-types';
 import { DCGM_JOB } from '../prometheus/prometheus-config';
-import { BinaryOp, Expr, agg, bin, call, m, num, orAll, print, rate, sel } from '../promql/ast';
+import { BinaryOp, Expr, LabelMatcher, agg, bin, call, m, num, orAll, print, rate, sel } from '../promql/ast';
 import { QueryScope, counterRate, errorRatio, gaugeMax, gaugeTotal, quantile, signalAlternatives } from '../promql/signals';
 import { RECORDED_HISTOGRAMS, histogramRecordings } from '../promql/recorded';
 import { SERIES_ENGINE_LABEL, SERIES_GROUP_LABEL, SERIES_MODEL_LABEL, SERIES_WORKER_LABEL } from '../monitoring-labels';
@@ -53,13 +53,35 @@ export function toRule(a: AlertDefinition): AlertingRule {
   };
 }
 
-function engineScope(engine: EngineName, window = '5m'): QueryScope {
-  return { matchers: [m(SERIES_ENGINE_LABEL, '=', engine)], window };
+/**
+ * One label's matcher for a set of values: `=` for one, `=~` for several. The values are Kubernetes names (DNS
+ * labels: letters, digits, `-`), which a regular expression takes literally.
+ */
+function oneOf(label: string, values: readonly string[]): LabelMatcher {
+  const v = [...new Set(values)].sort();
+  return v.length === 1 ? m(label, '=', v[0]) : m(label, '=~', v.join('|'));
+}
+
+/**
+ * Matchers that keep a stack's engine rules to its own series: the namespaces and `model` labels of its models and
+ * targets of that engine. Every series the rules read carries both (target labels, and the recorded series keep them),
+ * so in a Prometheus shared by several stacks (operator mode on kube-prometheus-stack, one PrometheusRule per stack)
+ * each stack's thresholds, SLOs and recordings apply to its own models only, and no two stacks record the same series.
+ */
+export function stackMatchers(plan: StackPlan, engine: EngineName): LabelMatcher[] {
+  const models = plan.models.filter((x) => x.profile.engine === engine).map((x) => ({ namespace: plan.namespace, name: x.spec.name }));
+  const targets = plan.targets.filter((t) => t.profile.engine === engine).map((t) => ({ namespace: t.namespace, name: t.spec.name }));
+  const all = [...models, ...targets];
+  return all.length ? [oneOf('namespace', all.map((x) => x.namespace)), oneOf(SERIES_MODEL_LABEL, all.map((x) => x.name))] : [];
+}
+
+function engineScope(engine: EngineName, window = '5m', stack: readonly LabelMatcher[] = []): QueryScope {
+  return { matchers: [m(SERIES_ENGINE_LABEL, '=', engine), ...stack], window };
 }
 
 /** Threshold alerts of one engine: TTFT, queue, KV cache, preemptions, errors. */
-export function engineAlerts(profile: EngineProfile, versions: readonly string[], thresholds: InferenceMonitoringSpec['alerts']): AlertDefinition[] {
-  const scope = engineScope(profile.engine);
+export function engineAlerts(profile: EngineProfile, versions: readonly string[], thresholds: InferenceMonitoringSpec['alerts'], stack: readonly LabelMatcher[] = []): AlertDefinition[] {
+  const scope = engineScope(profile.engine, '5m', stack);
   const alts = (s: SignalName) => signalAlternatives(profile, s, versions);
   const name = profile.displayName;
   const out: AlertDefinition[] = [];
@@ -91,8 +113,8 @@ export function engineAlerts(profile: EngineProfile, versions: readonly string[]
  * Recording rules: the histogram rates the dashboards read (see
  * `promql/recorded.ts`), then the quantiles SLO reports use most.
  */
-export function engineRecordingRules(profile: EngineProfile, versions: readonly string[]): RecordingRule[] {
-  const scope = engineScope(profile.engine);
+export function engineRecordingRules(profile: EngineProfile, versions: readonly string[], stack: readonly LabelMatcher[] = []): RecordingRule[] {
+  const scope = engineScope(profile.engine, '5m', stack);
   const out: RecordingRule[] = [];
   for (const signal of RECORDED_HISTOGRAMS) {
     for (const r of histogramRecordings(profile, signal, signalAlternatives(profile, signal, versions), scope)) {
@@ -117,7 +139,7 @@ export function engineRecordingRules(profile: EngineProfile, versions: readonly 
  * request good when faster than `thresholdSeconds`, which must be a bucket
  * boundary of the engine's histogram.
  */
-export function sloRules(profile: EngineProfile, versions: readonly string[], slo: NonNullable<InferenceMonitoringSpec['slo']>): Array<AlertingRule | RecordingRule> {
+export function sloRules(profile: EngineProfile, versions: readonly string[], slo: NonNullable<InferenceMonitoringSpec['slo']>, stack: readonly LabelMatcher[] = []): Array<AlertingRule | RecordingRule> {
   const out: Array<AlertingRule | RecordingRule> = [];
   const windows = ['5m', '30m', '1h', '6h'];
   const latency = (signal: SignalName, key: 'ttft' | 'interTokenLatency', title: string) => {
@@ -125,7 +147,7 @@ export function sloRules(profile: EngineProfile, versions: readonly string[], sl
     const alts = signalAlternatives(profile, signal, versions);
     if (!objective || objective.thresholdSeconds === undefined || !alts.length) return;
     for (const w of windows) {
-      const scope = engineScope(profile.engine, w);
+      const scope = engineScope(profile.engine, w, stack);
       const bad = orAll(alts.map((a) => {
         const threshold = a.unit === 'milliseconds' ? objective.thresholdSeconds! * 1000 : objective.thresholdSeconds!;
         const good = agg('sum', rate(sel(`${a.metric}_bucket`, [...scope.matchers, m('le', '=~', leRegex(threshold))], w)), BY);
@@ -134,19 +156,19 @@ export function sloRules(profile: EngineProfile, versions: readonly string[], sl
       }));
       out.push({ record: `namespace_model:slo_${key}_bad_ratio:rate${w}`, expr: print(bad), labels: { [SERIES_ENGINE_LABEL]: profile.engine } });
     }
-    out.push(...burnAlerts(`${key}`, title, objective.objective, profile.engine));
+    out.push(...burnAlerts(`${key}`, title, objective.objective, profile.engine, stack));
   };
   latency('ttft', 'ttft', 'time to first token');
   latency('interTokenLatency', 'interTokenLatency', 'inter-token latency');
   if (slo.availability) {
     let any = false;
     for (const w of windows) {
-      const ratio = errorRatio(profile, versions, engineScope(profile.engine, w), BY);
+      const ratio = errorRatio(profile, versions, engineScope(profile.engine, w, stack), BY);
       if (!ratio) break;
       any = true;
       out.push({ record: `namespace_model:slo_availability_bad_ratio:rate${w}`, expr: print(ratio), labels: { [SERIES_ENGINE_LABEL]: profile.engine } });
     }
-    if (any) out.push(...burnAlerts('availability', 'availability', slo.availability.objective, profile.engine));
+    if (any) out.push(...burnAlerts('availability', 'availability', slo.availability.objective, profile.engine, stack));
   }
   return out;
 }
@@ -158,9 +180,9 @@ function leRegex(v: number): string {
   return [...variants].map((x) => x.replace(/\./g, '\\.')).join('|');
 }
 
-function burnAlerts(key: string, title: string, objective: number, engine: string): AlertingRule[] {
+function burnAlerts(key: string, title: string, objective: number, engine: string, stack: readonly LabelMatcher[]): AlertingRule[] {
   const budget = 1 - objective;
-  const rec = (w: string) => sel(`namespace_model:slo_${key}_bad_ratio:rate${w}`, [m(SERIES_ENGINE_LABEL, '=', engine)]);
+  const rec = (w: string) => sel(`namespace_model:slo_${key}_bad_ratio:rate${w}`, [m(SERIES_ENGINE_LABEL, '=', engine), ...stack]);
   const pair = (long: string, short: string, factor: number) => bin('and', bin('>', rec(long), num(factor * budget)), bin('>', rec(short), num(factor * budget)));
   const name = `InferenceSLO${key.charAt(0).toUpperCase()}${key.slice(1)}BudgetBurn`;
   return [
@@ -266,16 +288,16 @@ export function groupAlerts(plan: StackPlan, model: ModelPlan): AlertDefinition[
   return out;
 }
 
-function engineGroups(engine: EngineName, versions: readonly string[], spec: Pick<InferenceMonitoringSpec, 'alerts' | 'slo'>): RuleGroupWithSignals[] {
+function engineGroups(engine: EngineName, versions: readonly string[], spec: Pick<InferenceMonitoringSpec, 'alerts' | 'slo'>, stack: readonly LabelMatcher[] = []): RuleGroupWithSignals[] {
   const profile = PROFILES[engine];
-  const alerts = spec.alerts.enabled ? engineAlerts(profile, versions, spec.alerts).map((a) => ({ ...a, labels: { [SERIES_ENGINE_LABEL]: engine } })) : [];
+  const alerts = spec.alerts.enabled ? engineAlerts(profile, versions, spec.alerts, stack).map((a) => ({ ...a, labels: { [SERIES_ENGINE_LABEL]: engine } })) : [];
   const signals = new Map(alerts.map((a) => [`alert ${a.alert}`, print(a.signal)]));
   const groups: RuleGroupWithSignals[] = [];
-  const recording = engineRecordingRules(profile, versions);
+  const recording = engineRecordingRules(profile, versions, stack);
   for (const r of recording) signals.set(`record ${r.record}`, r.expr);
   groups.push({ engine, group: { name: `inference-monitoring.${engine}`, rules: [...recording, ...alerts.map(toRule)] }, signals });
   if (spec.slo && spec.alerts.enabled) {
-    const slo = sloRules(profile, versions, spec.slo);
+    const slo = sloRules(profile, versions, spec.slo, stack);
     // Burn-rate alerts read the recorded ratios; the ratios' own expressions are what has to have data.
     const sloSignals = new Map(slo.filter((r): r is RecordingRule => 'record' in r).map((r) => [`record ${r.record}`, r.expr]));
     if (slo.length) groups.push({ engine, group: { name: `inference-monitoring.${engine}.slo`, rules: slo }, signals: sloSignals });
@@ -300,7 +322,7 @@ export function buildRuleFiles(plan: StackPlan): Record<string, RuleFile> {
     versions.set(x.profile.engine, (versions.get(x.profile.engine) ?? new Set()).add(x.version));
   }
   for (const engine of ENGINE_NAMES.filter((e) => versions.has(e))) {
-    groups.push(...engineGroups(engine, [...versions.get(engine)!].sort(), plan.spec).map((g) => g.group));
+    groups.push(...engineGroups(engine, [...versions.get(engine)!].sort(), plan.spec, stackMatchers(plan, engine)).map((g) => g.group));
   }
   return groups.length ? { 'inference-monitoring.yaml': { groups: withRunbooks(groups, plan.spec.alerting.runbookBaseUrl) } } : {};
 }

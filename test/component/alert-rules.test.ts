@@ -253,3 +253,58 @@ describe('recorded series the dashboards read', () => {
     expect([...read].filter((name) => !recorded.has(name))).toEqual([]);
   });
 });
+
+// Operator mode on kube-prometheus-stack: one Prometheus loads every team's PrometheusRule. Each stack's engine rules
+// must see only its own models, or one team's thresholds page for another team's models (and two stacks record the
+// same series).
+runIf('two stacks\' rules in one Prometheus (a shared kube-prometheus-stack)', () => {
+  let dir: string;
+  const stack = (namespace: string, queueLength: number) => ({
+    namespace,
+    spec: {
+      models: [{ name: 'chat', model: 'x/y', engine: 'vllm' }],
+      monitoring: { mode: 'operator' },
+      alerts: { queueLength },
+      slo: { ttft: { objective: 0.99, thresholdSeconds: 1 } },
+    },
+  });
+  const stacks = { a: stack('team-a', 5), b: stack('team-b', 20) };
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cim-shared-rules-'));
+    for (const [key, s] of Object.entries(stacks)) {
+      const plan = planStack({ name: 'demo', namespace: s.namespace, spec: s.spec });
+      if (!plan.ok) throw new Error(JSON.stringify(plan.errors));
+      fs.writeFileSync(path.join(dir, `${key}.yaml`), configYaml(buildRuleFiles(plan.value)['inference-monitoring.yaml']));
+    }
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const series = (namespace: string, extra: Record<string, string> = {}) =>
+    `{${Object.entries({ namespace, model: 'chat', inference_engine: 'vllm', job: 'demo-chat', ...extra }).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+  async function run(name: string, tests: unknown[]): Promise<void> {
+    const file = path.join(dir, `${name}.test.yaml`);
+    fs.writeFileSync(file, Yaml.stringify({ rule_files: ['a.yaml', 'b.yaml'], evaluation_interval: '1m', tests }));
+    const r = await promtool(['test', 'rules', file]);
+    expect({ name, code: r.code, out: r.code === 0 ? 'ok' : r.stdout + r.stderr }).toEqual({ name, code: 0, out: 'ok' });
+  }
+  const rule = (key: string, alert: string) => (Yaml.load(path.join(dir, `${key}.yaml`))[0] as any).groups.flatMap((g: any) => g.rules).find((r: any) => r.alert === alert);
+  const exp = (key: string, alert: string, l: Record<string, string>, value: string) => ({ exp_labels: l, exp_annotations: Object.fromEntries(Object.entries<string>(rule(key, alert).annotations).map(([k, v]) => [k, v.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_m, x) => l[x] ?? '').replace(/\{\{ \$value( \| \w+)? \}\}/g, value)])) });
+
+  test('each team\'s queue threshold applies to its own model only: 8 waiting pages team-a (threshold 5), 10 waiting does not page team-b (threshold 20)', () => run('queue', [{
+    interval: '1m',
+    input_series: [
+      { series: `vllm:num_requests_waiting${series('team-a')}`, values: '8x20' },
+      { series: `vllm:num_requests_waiting${series('team-b')}`, values: '10x20' },
+      { series: `up${series('team-a')}`, values: '1x20' },
+      { series: `up${series('team-b')}`, values: '1x20' },
+    ],
+    alert_rule_test: [{ eval_time: '10m', alertname: 'InferenceQueueBuildUp', exp_alerts: [exp('a', 'InferenceQueueBuildUp', { severity: 'warning', inference_engine: 'vllm', namespace: 'team-a', model: 'chat' }, '8')] }],
+  }]));
+
+  test('each stack records its own models\' series: one rule writes each recorded series', () => {
+    for (const key of ['a', 'b'] as const) {
+      const recording = (Yaml.load(path.join(dir, `${key}.yaml`))[0] as any).groups.flatMap((g: any) => g.rules).filter((r: any) => r.record);
+      expect(recording.length).toBeGreaterThan(5);
+      for (const r of recording) expect({ record: r.record, scoped: r.expr.includes(`namespace="${stacks[key].namespace}"`) && r.expr.includes('model="chat"') }).toEqual({ record: r.record, scoped: true });
+    }
+  });
+});
