@@ -19,6 +19,7 @@ const ALLOWED = [
   /^bin\/inference-monitoring\.js$/,
   /^crds\/[a-z.]+\.yaml$/,
   /^docs\/runbooks\/[A-Za-z]+\.md$/,
+  /^docs\/[a-z-]+\.md$/,
   // compiled library: JavaScript and declarations only, and the CLI bundle (src/cli/build-bundle.ts)
   /^lib\/src\/([a-z0-9-]+\/)*[a-z0-9.-]+(\.d\.ts|\.js)$/,
   /^lib\/src\/cli\/main\.bundle\.(js|cache|json)$/,
@@ -55,6 +56,21 @@ describe('the npm package', () => {
     const runbooks = fs.readdirSync(path.join(REPO, 'docs', 'runbooks')).filter((f) => f.endsWith('.md'));
     expect(runbooks.length).toBeGreaterThan(10);
     expect(files).toEqual(expect.arrayContaining(runbooks.map((f) => `docs/runbooks/${f}`)));
+  });
+
+  test('holds every page README and the docs link to, so the links work in the installed package', () => {
+    const linked = new Set<string>();
+    const collect = (file: string) => {
+      for (const [, target] of fs.readFileSync(path.join(REPO, file), 'utf8').matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(target)) continue;
+        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(file), target));
+        if (resolved.startsWith('docs/') && resolved.endsWith('.md')) linked.add(resolved);
+      }
+    };
+    collect('README.md');
+    for (const f of fs.readdirSync(path.join(REPO, 'docs')).filter((x) => x.endsWith('.md'))) collect(`docs/${f}`);
+    expect(linked.size).toBeGreaterThan(10);
+    expect([...linked].filter((f) => !files.includes(f)).sort()).toEqual([]);
   });
 
   test('holds the metric samples check-dashboards is documented with', () => {
