@@ -49,7 +49,7 @@ runIf('controller faults (separate process, real control plane)', () => {
   /** Every object carrying the owner label, in every namespace, by kind/namespace/name (duplicates would show twice). */
   const inventory = async (uid: string) => {
     const out: string[] = [];
-    for (const k of OWNED_KINDS.filter((o) => o.apiVersion !== 'keda.sh/v1alpha1')) out.push(...(await api.list(k, undefined, `${OWNER_LABEL}=${uid}`)).items.map(key));
+    for (const k of OWNED_KINDS.filter((o) => !['keda.sh/v1alpha1', 'leaderworkerset.x-k8s.io/v1'].includes(o.apiVersion))) out.push(...(await api.list(k, undefined, `${OWNER_LABEL}=${uid}`)).items.map(key));
     return out.sort();
   };
   const converged = async (name: string, spec: unknown) => {
@@ -145,7 +145,7 @@ runIf('controller faults (separate process, real control plane)', () => {
       startController();
       await converged(name, SPEC);
       // Exactly one controller owner reference per namespaced child in the resource's namespace.
-      for (const k of OWNED_KINDS.filter((o) => o.apiVersion !== 'keda.sh/v1alpha1')) {
+      for (const k of OWNED_KINDS.filter((o) => !['keda.sh/v1alpha1', 'leaderworkerset.x-k8s.io/v1'].includes(o.apiVersion))) {
         for (const o of (await api.list(k, NS, `${OWNER_LABEL}=${created.metadata.uid}`)).items) expect((o.metadata.ownerReferences ?? []).filter((r: any) => r.controller)).toHaveLength(1);
       }
     }

@@ -45,7 +45,7 @@ runIf('ownership and namespace opt-in, on a real apiserver with the real control
   });
   const ownedIn = async (uid: string, ns: string) => {
     const out: string[] = [];
-    for (const k of OWNED_KINDS.filter((x) => !x.apiVersion.startsWith('monitoring.coreos.com') && !x.apiVersion.startsWith('keda'))) {
+    for (const k of OWNED_KINDS.filter((x) => !/^(monitoring\.coreos\.com|keda\.sh|leaderworkerset\.x-k8s\.io)\//.test(x.apiVersion))) {
       out.push(...(await api.list(k, ns, `${OWNER_LABEL}=${uid}`)).items.map((o) => `${o.kind}/${o.metadata.name}`));
     }
     return out.sort();
