@@ -2,7 +2,7 @@ import { ApiObject, App, Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
-  LeaderWorkerSet, LeaderWorkerSetSpecLeaderWorkerTemplateRestartPolicy, LeaderWorkerSetSpecStartupPolicy,
+  LeaderWorkerSet, LeaderWorkerSetSpecLeaderWorkerTemplateRestartPolicy, LeaderWorkerSetSpecNetworkConfigSubdomainPolicy, LeaderWorkerSetSpecStartupPolicy,
 } from '../imports/leaderworkerset.x-k8s.io';
 import { LWS_WORKER_INDEX_LABEL } from '../monitoring-labels';
 import { servicePorts } from '../plan/model';
@@ -54,6 +54,10 @@ export class InferenceModelGroup extends Construct {
       spec: {
         replicas: plan.spec.replicas,
         startupPolicy: LeaderWorkerSetSpecStartupPolicy.LEADER_CREATED,
+        // One headless Service per group, named after its leader pod (`<name>-<group index>`), made by LeaderWorkerSet.
+        // With the default (Shared) it makes one named like the LeaderWorkerSet, which is the name of our leaders-only
+        // Service for clients: whichever came first won, and either the pods' DNS names or the clients' Service broke.
+        networkConfig: { subdomainPolicy: LeaderWorkerSetSpecNetworkConfigSubdomainPolicy.UNIQUE_PER_REPLICA },
         leaderWorkerTemplate: {
           size: group.size,
           restartPolicy: LeaderWorkerSetSpecLeaderWorkerTemplateRestartPolicy.RECREATE_GROUP_ON_POD_RESTART,

@@ -11,8 +11,16 @@ import { StackPlan } from './types';
  * shortened with a hash past 63 characters) is refused, rather than rendering
  * two objects of one name.
  */
-export function checkNameCollisions(instance: string, names: StackPlan['names'], workloads: ReadonlyArray<{ at: string; name: string; objectName: string }>): FieldError[] {
+export function checkNameCollisions(instance: string, names: StackPlan['names'], workloads: ReadonlyArray<{ at: string; name: string; objectName: string; groups?: boolean }>): FieldError[] {
   const errors: FieldError[] = [];
+  // LeaderWorkerSet names each group's headless Service after its leader pod, `<object name>-<group index>`
+  // (subdomainPolicy UniquePerReplica): no other workload's Service may take such a name.
+  for (const g of workloads.filter((x) => x.groups)) {
+    const groupService = new RegExp(`^${g.objectName}-[0-9]+$`);
+    for (const w of workloads.filter((x) => groupService.test(x.objectName))) {
+      errors.push({ path: w.at, message: `Invalid value: ${JSON.stringify(w.name)}: its objects would be named ${w.objectName}, like the headless Service LeaderWorkerSet creates for a group of ${g.at.replace(/\.name$/, '')}; choose another name` });
+    }
+  }
   const { dashboards: _prefix, ...objects } = names;
   const taken = new Map<string, string>(Object.entries(objects).map(([component, n]) => [n, `the stack's ${component}`]));
   taken.set(objectName([instance, 'default-deny']), 'the stack\'s default-deny NetworkPolicy');

@@ -54,7 +54,7 @@ export function planStack(input: StackInput): ValidationResult<StackPlan> {
   const workloads = [...models, ...targets].map((w) => w.value);
   errors.push(...checkSloThresholds(spec, workloads));
   errors.push(...checkNameCollisions(instance, names, [
-    ...models.map(({ value: m }) => ({ at: `spec.models[${m.index}].name`, name: m.spec.name, objectName: m.objectName })),
+    ...models.map(({ value: m }) => ({ at: `spec.models[${m.index}].name`, name: m.spec.name, objectName: m.objectName, groups: m.group !== undefined })),
     ...targets.map(({ value: t }, i) => ({ at: `spec.targets[${i}].name`, name: t.spec.name, objectName: t.objectName })),
   ]));
   if (errors.length) return { ok: false, errors };

@@ -184,6 +184,7 @@ runIf(can.ok ? 'on a real node: multi-node models as LeaderWorkerSet groups, eve
     await kubectl(['apply', '--server-side', '-f', '-'], manifests.map((o) => stringify(o)).join('---\n'));
 
     for (const x of MODELS) await explained(waitForLwsReadyReplicas(cp, NS, lwsName(x.name), 1, 240_000));
+    for (const x of MODELS) await groupNetwork(NS, x.name);
     for (const x of MODELS) {
       const name = lwsName(x.name);
       const g = planOf(x.name).group!;
@@ -377,6 +378,27 @@ runIf(can.ok ? 'on a real node: multi-node models as LeaderWorkerSet groups, eve
   }, 120_000);
 
   // ---- the controller's path ----------------------------------------------------------------------------------
+  /**
+   * The model's Service is ours (leaders only, for clients); LeaderWorkerSet's headless Service for the group is its
+   * own, named after the leader pod, and the workers find the leader through it (LWS_LEADER_ADDRESS).
+   */
+  const groupNetwork = async (ns: string, model: ModelName) => {
+    const name = lwsName(model);
+    const ours = await getJson(['-n', ns, 'get', 'service', name]);
+    expect(ours.metadata.labels['app.kubernetes.io/managed-by']).toBe('inference-monitoring');
+    expect(ours.spec.clusterIP).not.toBe('None');
+    expect(ours.spec.selector[LWS_LABELS.workerIndex]).toBe('0');
+    expect((ours.metadata.ownerReferences ?? []).filter((o: any) => o.kind !== 'InferenceMonitoring')).toEqual([]);
+    const headless = await getJson(['-n', ns, 'get', 'service', `${name}-0`]);
+    expect(headless.spec.clusterIP).toBe('None');
+    expect(headless.spec.selector).toEqual({ [LWS_LABELS.name]: name, [LWS_LABELS.groupIndex]: '0' });
+    expect(headless.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Pod', name: `${name}-0` })]);
+    const pods = await lwsPods(cp, ns, name);
+    expect(pods.map((p) => p.spec.subdomain)).toEqual([`${name}-0`, `${name}-0`]);
+    const env = (p: any) => Object.fromEntries(p.spec.containers.find((c: any) => c.name === 'engine').env.map((e: any) => [e.name, e.value]));
+    for (const p of pods) expect(env(p).LWS_LEADER_ADDRESS).toBe(`${name}-0.${name}-0.${ns}`);
+  };
+
   const statusOf = async () => (await getJson(['-n', NS_CONTROLLER, 'get', 'inferencemonitoring', NAME])).status;
   const modelStatus = async (name: ModelName) => (await statusOf())?.models?.find((x: any) => x.name === name);
 
@@ -402,6 +424,7 @@ runIf(can.ok ? 'on a real node: multi-node models as LeaderWorkerSet groups, eve
       expect(live.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'InferenceMonitoring', name: NAME, controller: true })]);
       expect(live.spec).toMatchObject(rendered.find((o) => o.kind === 'LeaderWorkerSet' && o.metadata.name === lwsName(x.name))!.spec);
     }
+    for (const x of MODELS) await groupNetwork(NS_CONTROLLER, x.name);
     // Its Prometheus finds the same planned targets.
     await usePrometheusOf(NS_CONTROLLER);
     for (const x of MODELS) {

@@ -85,6 +85,13 @@ describe('vLLM hybrid data parallelism over 2 pods', () => {
     expect(svc.spec.selector).toEqual({ 'app.kubernetes.io/instance': 'demo', 'monitoring.inference.dev/model': 'big', 'leaderworkerset.sigs.k8s.io/worker-index': '0' });
   });
 
+  test('LeaderWorkerSet\'s headless Service per group is named after the leader pod, never like the clients\' Service', () => {
+    // Shared (the default) would make a headless Service named like the LeaderWorkerSet: `demo-big`, ours.
+    expect(lws.spec.networkConfig).toEqual({ subdomainPolicy: 'UniquePerReplica' });
+    const r = planStack({ name: 'demo', namespace: 'llm', spec: { models: [model('vllm', { engineVersion: '0.34.0', gpu: { count: 2 }, parallelism: { data: 4, nodes: 2 } }), { name: 'big-0', model: 'org/small', engine: 'vllm' }] } });
+    expect(r.ok ? [] : r.errors).toEqual([{ path: 'spec.models[1].name', message: 'Invalid value: "big-0": its objects would be named demo-big-0, like the headless Service LeaderWorkerSet creates for a group of spec.models[0]; choose another name' }]);
+  });
+
   test('every pod is scraped with its group and worker index; each pod\'s samples are kept (global `engine` ranks)', () => {
     const job = scrapeOf(objs);
     expect(job.relabel_configs).toEqual(expect.arrayContaining([
