@@ -48,6 +48,20 @@ const TTFT = [0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
 const runIf = havePrometheus() ? describe : describe.skip;
 
+/** `promtool test rules` of `tests` over `ruleFiles` (in `dir`); on failure the whole promtool report is in the diff. */
+async function promtoolTest(dir: string, ruleFiles: string[], name: string, tests: unknown[]): Promise<void> {
+  const file = path.join(dir, `${name}.test.yaml`);
+  fs.writeFileSync(file, Yaml.stringify({ rule_files: ruleFiles, evaluation_interval: '1m', tests }));
+  const r = await promtool(['test', 'rules', file]);
+  expect({ name, code: r.code, out: r.code === 0 ? 'ok' : r.stdout + r.stderr }).toEqual({ name, code: 0, out: 'ok' });
+}
+
+/** promtool compares annotations too: a rule's templates rendered with the alert's labels and the expected value text. */
+function renderedAnnotations(rule: any, labels: Record<string, string>, valueText: string): Record<string, string> {
+  const render = (t: string) => t.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_m, l) => labels[l] ?? '').replace(/\{\{ \$value( \| \w+)? \}\}/g, valueText);
+  return Object.fromEntries(Object.entries<string>(rule.annotations).map(([k, v]) => [k, render(v)]));
+}
+
 runIf('alert rules under promtool test rules', () => {
   let dir: string;
   beforeAll(() => {
@@ -58,22 +72,14 @@ runIf('alert rules under promtool test rules', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  /** promtool compares annotations too: render the rule's templates with the labels and the expected value text. */
   function annotations(alertname: string, labels: Record<string, string>, valueText: string): Record<string, string> {
     const file = Yaml.load(path.join(dir, 'inference-monitoring.yaml'))[0] as any;
     const rule = file.groups.flatMap((g: any) => g.rules).find((r: any) => r.alert === alertname && (!r.labels?.inference_engine || r.labels.inference_engine === labels.inference_engine) && (!r.labels?.window || r.labels.window === labels.window));
-    const render = (t: string) => t.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_m, l) => labels[l] ?? '').replace(/\{\{ \$value( \| \w+)? \}\}/g, valueText);
-    return Object.fromEntries(Object.entries<string>(rule.annotations).map(([k, v]) => [k, render(v)]));
+    return renderedAnnotations(rule, labels, valueText);
   }
   const expect1 = (alertname: string, labels: Record<string, string>, valueText: string) => [{ exp_labels: labels, exp_annotations: annotations(alertname, labels, valueText) }];
 
-  async function runTests(name: string, tests: unknown[]): Promise<void> {
-    const file = path.join(dir, `${name}.test.yaml`);
-    fs.writeFileSync(file, Yaml.stringify({ rule_files: ['inference-monitoring.yaml'], evaluation_interval: '1m', tests }));
-    const r = await promtool(['test', 'rules', file]);
-    // On failure the whole promtool report is in the diff.
-    expect({ name, code: r.code, out: r.code === 0 ? 'ok' : r.stdout + r.stderr }).toEqual({ name, code: 0, out: 'ok' });
-  }
+  const runTests = (name: string, tests: unknown[]) => promtoolTest(dir, ['inference-monitoring.yaml'], name, tests);
 
   test('queue build-up: vLLM ranks are summed (15 + 10 > 20) and fire', () => runTests('queue-vllm', [{
     interval: '1m',
@@ -164,13 +170,8 @@ describe('multi-node group alerts under promtool test rules', () => {
   const group = (extra: Record<string, string>) => `{${Object.entries({ job: 'demo-g', namespace: NS, model: 'g', inference_engine: 'vllm', ...extra }).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
   const labels = (extra: Record<string, string>, severity = 'critical') => ({ severity, namespace: NS, model: 'g', inference_engine: 'vllm', ...extra });
   const rule = (alert: string) => (Yaml.load(path.join(dir, 'inference-monitoring.yaml'))[0] as any).groups.flatMap((g: any) => g.rules).find((r: any) => r.alert === alert);
-  const exp = (alert: string, l: Record<string, string>, value: string) => [{ exp_labels: l, exp_annotations: Object.fromEntries(Object.entries<string>(rule(alert).annotations).map(([k, v]) => [k, v.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_m, x) => l[x] ?? '').replace(/\{\{ \$value( \| \w+)? \}\}/g, value)])) }];
-  async function run(name: string, tests: unknown[]): Promise<void> {
-    const file = path.join(dir, `${name}.test.yaml`);
-    fs.writeFileSync(file, Yaml.stringify({ rule_files: ['inference-monitoring.yaml'], evaluation_interval: '1m', tests }));
-    const r = await promtool(['test', 'rules', file]);
-    expect({ name, code: r.code, out: r.code === 0 ? 'ok' : r.stdout + r.stderr }).toEqual({ name, code: 0, out: 'ok' });
-  }
+  const exp = (alert: string, l: Record<string, string>, value: string) => [{ exp_labels: l, exp_annotations: renderedAnnotations(rule(alert), l, value) }];
+  const run = (name: string, tests: unknown[]) => promtoolTest(dir, ['inference-monitoring.yaml'], name, tests);
 
   test('the rules expect 2 targets per group (one /metrics per pod in vLLM hybrid)', () => {
     expect(rule('InferenceModelRankTargetsMissing').expr).toContain('< 2');
@@ -280,14 +281,9 @@ runIf('two stacks\' rules in one Prometheus (a shared kube-prometheus-stack)', (
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   const series = (namespace: string, extra: Record<string, string> = {}) =>
     `{${Object.entries({ namespace, model: 'chat', inference_engine: 'vllm', job: 'demo-chat', ...extra }).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
-  async function run(name: string, tests: unknown[]): Promise<void> {
-    const file = path.join(dir, `${name}.test.yaml`);
-    fs.writeFileSync(file, Yaml.stringify({ rule_files: ['a.yaml', 'b.yaml'], evaluation_interval: '1m', tests }));
-    const r = await promtool(['test', 'rules', file]);
-    expect({ name, code: r.code, out: r.code === 0 ? 'ok' : r.stdout + r.stderr }).toEqual({ name, code: 0, out: 'ok' });
-  }
+  const run = (name: string, tests: unknown[]) => promtoolTest(dir, ['a.yaml', 'b.yaml'], name, tests);
   const rule = (key: string, alert: string) => (Yaml.load(path.join(dir, `${key}.yaml`))[0] as any).groups.flatMap((g: any) => g.rules).find((r: any) => r.alert === alert);
-  const exp = (key: string, alert: string, l: Record<string, string>, value: string) => ({ exp_labels: l, exp_annotations: Object.fromEntries(Object.entries<string>(rule(key, alert).annotations).map(([k, v]) => [k, v.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_m, x) => l[x] ?? '').replace(/\{\{ \$value( \| \w+)? \}\}/g, value)])) });
+  const exp = (key: string, alert: string, l: Record<string, string>, value: string) => ({ exp_labels: l, exp_annotations: renderedAnnotations(rule(key, alert), l, value) });
 
   test('each team\'s queue threshold applies to its own model only: 8 waiting pages team-a (threshold 5), 10 waiting does not page team-b (threshold 20)', () => run('queue', [{
     interval: '1m',
