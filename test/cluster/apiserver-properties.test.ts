@@ -19,7 +19,7 @@ import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { planStack } from '../../src/plan/plan';
 import { PROFILES } from '../../src/engines/registry';
-import { renderManifests, Manifest } from '../../src/render';
+import { renderPlan, Manifest } from '../../src/render';
 import { kindOf, resourcePath } from '../../src/controller/resources';
 import * as os from 'os';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from '../harness/control-plane';
@@ -206,7 +206,7 @@ runIf('what the library accepts, a real kube-apiserver accepts (server-side dry 
         return;
       }
       accepted++;
-      const objs: Manifest[] = renderManifests({ name, namespace: 'llm', spec: s });
+      const objs: Manifest[] = renderPlan(planned.value);
       const keys = objs.map((o) => `${o.apiVersion}/${o.kind}/${o.metadata.namespace}/${o.metadata.name}`);
       expect(keys.filter((k, i) => keys.indexOf(k) !== i)).toEqual([]);
       for (const o of objs) {

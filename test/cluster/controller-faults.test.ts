@@ -14,7 +14,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { KubeApi, KubeObject } from '../../src/controller/kube';
 import { ALLOW_FROM_ANNOTATION, OWNER_LABEL } from '../../src/controller/reconciler';
 import { INFERENCE_MONITORING, OWNED_KINDS, kindOf, resourcePath } from '../../src/controller/resources';
-import { renderManifests } from '../../src/render';
+import { planOrThrow, renderPlan } from '../../src/render';
 import { inferenceMonitoringCrd } from '../../src/api/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from '../harness/control-plane';
 import { waitFor as poll } from '../harness/wait';
@@ -45,7 +45,7 @@ runIf('controller faults (separate process, real control plane)', () => {
   };
   const alive = () => proc.exitCode === null && proc.signalCode === null;
   const cr = (name: string) => api.get(INFERENCE_MONITORING, NS, name);
-  const expected = (name: string, spec: unknown) => renderManifests({ name, namespace: NS, spec }).map((m) => `${m.kind}/${m.metadata.namespace}/${m.metadata.name}`).sort();
+  const expected = (name: string, spec: unknown) => renderPlan(planOrThrow({ name, namespace: NS, spec })).map((m) => `${m.kind}/${m.metadata.namespace}/${m.metadata.name}`).sort();
   /** Every object carrying the owner label, in every namespace, by kind/namespace/name (duplicates would show twice). */
   const inventory = async (uid: string) => {
     const out: string[] = [];

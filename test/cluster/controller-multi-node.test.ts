@@ -15,8 +15,9 @@ import { inferenceMonitoringCrd } from '../../src/api/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, startControlPlane } from '../harness/control-plane';
 import { haveLws, installLwsCrds } from '../harness/lws';
 import { waitFor as poll } from '../harness/wait';
+import type { InferenceMonitoringSpecInput } from '../../src/api/spec-input';
 
-const SPEC = {
+const SPEC: InferenceMonitoringSpecInput = {
   models: [
     { name: 'big', model: 'deepseek-ai/DeepSeek-V3', engine: 'vllm', engineVersion: '0.34.0', gpu: { count: 2 }, parallelism: { data: 4, nodes: 2 } },
     { name: 'small', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'vllm' },

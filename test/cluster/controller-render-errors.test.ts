@@ -15,10 +15,11 @@ import { renderManifests } from '../../src/render';
 import { inferenceMonitoringCrd } from '../../src/api/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from '../harness/control-plane';
 import { waitFor as poll } from '../harness/wait';
+import type { InferenceMonitoringSpecInput, ModelInput } from '../../src/api/spec-input';
 
 const NS = 'tenant';
 const waitFor = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000) => poll(what, check, timeoutMs, 250);
-const model = (name: string) => ({ name, model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'vllm' });
+const model = (name: string): ModelInput => ({ name, model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'vllm' });
 const slim = { grafana: { enabled: false }, tempo: { enabled: false }, tracing: { enabled: false } };
 
 /** The CRD with every check of a `url` field removed (pattern, format, CEL rules that read a URL). */
@@ -101,7 +102,7 @@ runIf('specs that cannot be rendered and long statuses, on a real apiserver with
 
   test('a Degraded message longer than the CRD\'s 32768 allows: the status is still written, bounded, saying what it left out', async () => {
     // 32 models in operator mode render 143 objects; someone else already has every one of them.
-    const spec = { models: Array.from({ length: 32 }, (_, i) => model(`model-with-a-rather-long-name-${String(i).padStart(2, '0')}`)), monitoring: { mode: 'operator' } };
+    const spec: InferenceMonitoringSpecInput = { models: Array.from({ length: 32 }, (_, i) => model(`model-with-a-rather-long-name-${String(i).padStart(2, '0')}`)), monitoring: { mode: 'operator' } };
     const big = 'tenant-resource-with-long-name';
     const objects = renderManifests({ name: big, namespace: NS, spec }) as KubeObject[];
     for (const o of objects) await api.request('POST', resourcePath(kindOf(o.apiVersion, o.kind), NS), o);

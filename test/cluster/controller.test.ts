@@ -19,9 +19,10 @@ import { inferenceMonitoringCrd } from '../../src/api/crd';
 import { ControlPlane, ensureNamespace, haveK8sBinaries, installCrd, installPrometheusOperatorCrds, startControlPlane } from '../harness/control-plane';
 import { waitFor as poll } from '../harness/wait';
 import { LIBRARY_ONLY_SPECS } from '../harness/hostile-specs';
+import type { InferenceMonitoringSpecInput } from '../../src/api/spec-input';
 
 const NS = 'llm';
-const SPEC = {
+const SPEC: InferenceMonitoringSpecInput = {
   models: [
     { name: 'qwen', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { data: 2, tensor: 2 } },
     { name: 'llama', model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm' },

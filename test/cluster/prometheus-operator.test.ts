@@ -17,7 +17,7 @@ import { SPEC_VARIANTS } from '../harness/spec-variants';
 const NS = 'llm';
 /** Every spec variant in operator mode with a Prometheus of its own, each in its own namespace. */
 const VARIANTS = Object.entries(SPEC_VARIANTS).map(([name, spec], i) => {
-  const monitoring = { ...((spec.monitoring as object) ?? {}), mode: 'operator', createPrometheus: true };
+  const monitoring = { ...spec.monitoring, mode: 'operator' as const, createPrometheus: true };
   return { name, namespace: `variant-${i}`, objs: renderManifests({ name: 'demo', namespace: `variant-${i}`, spec: { ...spec, monitoring } }) };
 });
 /** A stack in operator mode on a shared kube-prometheus-stack Prometheus (its default selectors), and one without the release label. */

@@ -29,6 +29,7 @@ import { FakePod, staticize } from '../harness/staticize';
 import { startWebhookReceiver, WebhookReceiver } from '../harness/webhook-receiver';
 import { SPEC_VARIANTS } from '../harness/spec-variants';
 import { renderInstall } from '../harness/install';
+import type { InferenceMonitoringSpecInput } from '../../src/api/spec-input';
 
 const runIf = havePrometheus() && haveAlertmanager() ? describe : describe.skip;
 const rank = (n: number) => fs.readFileSync(path.join(SHARED, 'fixtures', 'metrics', 'upstream', 'lmdeploy-loggers-output.prom'), 'utf8').replace(/engine="0"/g, `engine="${n}"`);
@@ -149,7 +150,7 @@ runIf('alert delivery: generated Prometheus configuration and rules, real Alertm
 describe('every alert has a runbook, and says so', () => {
   const runbooks = path.join(__dirname, '..', '..', 'docs', 'runbooks');
   // Every spec variant (every engine, targets, GPU metrics) and one with all three SLOs.
-  const specs = [...Object.values(SPEC_VARIANTS), {
+  const specs: InferenceMonitoringSpecInput[] = [...Object.values(SPEC_VARIANTS), {
     models: [{ name: 'v', model: 'x/y', engine: 'vllm' }],
     slo: { ttft: { objective: 0.99, thresholdSeconds: 1 }, interTokenLatency: { objective: 0.99, thresholdSeconds: 0.1 }, availability: { objective: 0.999 } },
   }];

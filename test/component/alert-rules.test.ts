@@ -15,6 +15,7 @@ import { SPEC_VARIANTS } from '../harness/spec-variants';
 import { parse } from 'yaml';
 import { havePrometheus } from '../harness/binaries';
 import { promtool } from '../harness/prometheus';
+import type { InferenceMonitoringSpecInput } from '../../src/api/spec-input';
 
 const NS = 'llm';
 const spec = {
@@ -232,7 +233,7 @@ describe('multi-node group alerts under promtool test rules', () => {
 
 describe('recorded series the dashboards read', () => {
   const RECORDED_NAME = /\bnamespace_model[a-z_]*:[a-z0-9_]+:rate\w+\b/g;
-  const variants: Array<[string, Record<string, unknown>]> = [
+  const variants: Array<[string, InferenceMonitoringSpecInput]> = [
     ['every engine', SPEC_VARIANTS['every engine']],
     ['alerts disabled', { ...SPEC_VARIANTS['every engine'], alerts: { enabled: false } }],
     ['operator mode', { ...SPEC_VARIANTS['every engine'], monitoring: { mode: 'operator' } }],

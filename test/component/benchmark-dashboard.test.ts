@@ -61,7 +61,7 @@ runIf('benchmark dashboard on PostgreSQL', () => {
   afterAll(async () => { await db?.end(); pg?.stop(); });
 
   const dashboard = benchmarkDashboard() as any;
-  const panels = dashboard.panels.filter((p: any) => p.type !== 'row');
+  const panels: any[] = dashboard.panels.filter((p: any) => p.type !== 'row');
 
   test('the dashboard uses the provisioned PostgreSQL datasource, not a hard-coded upstream uid', () => {
     const json = JSON.stringify(dashboard);
@@ -77,7 +77,7 @@ runIf('benchmark dashboard on PostgreSQL', () => {
     }
   });
 
-  test.each(panels.map((p: any) => [p.title, p]))('panel "%s" returns rows', async (_title, p: any) => {
+  test.each(panels.map((p) => [p.title, p]))('panel "%s" returns rows', async (_title, p) => {
     for (const t of p.targets) {
       const r = await db.query(substitute(t.rawSql));
       expect(r.rowCount).toBeGreaterThan(0);

@@ -156,8 +156,8 @@ test('latency quantiles are honest about bucket resolution: below the first boun
   expect(queue.targets.map((t: any) => t.legendFormat)).toEqual(['p50 {{model}}', 'p95 {{model}}', 'p99 {{model}}', 'mean {{model}}']);
   // transformers' TTFT is in milliseconds: its first bound, 10 ms, is shown in seconds.
   expect(panel('transformers', 'Time to first token').fieldConfig?.overrides ?? []).toEqual([]);
-  expect(catalogDashboards({ transformers: '4.57.0' }).find((d) => d.engine === 'transformers')!.dashboard.panels
-    .find((p: any) => p.title === 'Time to first token').fieldConfig.overrides[0].properties[0].value[0].options).toEqual({ from: 0, to: 0.01, result: { text: '< 0.01 s', index: 0 } });
+  expect((catalogDashboards({ transformers: '4.57.0' }).find((d) => d.engine === 'transformers')!.dashboard as any).panels
+    .find((p: any) => p.title === 'Time to first token')!.fieldConfig.overrides[0].properties[0].value[0].options).toEqual({ from: 0, to: 0.01, result: { text: '< 0.01 s', index: 0 } });
 });
 
 test('transformers\' gauges say they go stale when the server is idle (updated only while requests are pending)', () => {

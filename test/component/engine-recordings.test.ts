@@ -52,7 +52,7 @@ function bucketOf(observations: number[], q: number, bounds: readonly number[]):
   return [i > 0 ? bounds[i - 1] : 0, bounds[i]];
 }
 
-const one = (report: CheckReport, panel: string, dashboard = /Inference serving/): number[] => {
+const one = (report: CheckReport, panel: string, dashboard = /Inference serving/): readonly number[] => {
   const r = report.results.filter((x) => x.panel === panel && dashboard.test(x.dashboard));
   expect({ panel, queries: r.length }).toEqual({ panel, queries: r.length || 1 });
   return r[0].values;

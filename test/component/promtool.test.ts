@@ -46,7 +46,7 @@ runIf('promtool', () => {
     const objs = renderManifests({ name: 'demo', namespace: 'llm', spec: SPEC_VARIANTS['every engine'] });
     const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'demo-prometheus');
     const result = planStack({ name: 'demo', namespace: 'llm', spec: SPEC_VARIANTS['every engine'] });
-    expect(result.ok && cm.data['prometheus.yml']).toBe(result.ok && configYaml(buildPrometheusConfig(result.value)));
+    expect(result.ok && cm!.data['prometheus.yml']).toBe(result.ok && configYaml(buildPrometheusConfig(result.value)));
   });
 
   test('a runbookBaseUrl with {{ (issue #26) makes a rule file promtool accepts, whose runbook_url Prometheus prints as written', async () => {

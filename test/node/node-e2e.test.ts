@@ -17,7 +17,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { renderManifests, stackInputFromResource } from '../../src/render';
+import { planOrThrow, renderPlan, stackInputFromResource } from '../../src/render';
 import { configYaml } from '../../src/config-yaml';
 import { recommendedAlertmanagerConfig } from '../../src/alerts/alertmanager-config';
 import { ControlPlane, NODE_NAME, startControlPlane } from '../harness/control-plane';
@@ -241,7 +241,7 @@ runIf('on a real node: the committed install and the example stack in pods', () 
     expect({ phase, stderr: phase === 'Succeeded' ? '' : out.stdout.slice(0, 2000) }).toEqual({ phase: 'Succeeded', stderr: '' });
     const input = stackInputFromResource(parse(source));
     if (!input.ok) throw new Error('the example is invalid');
-    expect(parseAllDocuments(out.stdout).map((d) => d.toJSON())).toEqual(JSON.parse(JSON.stringify(renderManifests(input.value))));
+    expect(parseAllDocuments(out.stdout).map((d) => d.toJSON())).toEqual(JSON.parse(JSON.stringify(renderPlan(planOrThrow(input.value)))));
   }, 180_000);
 
   test('the stand-in refuses a command line as the engine release would: transformers 5.8.1 with --force-model exits 2 with click\'s error', async () => {

@@ -30,6 +30,7 @@ import { canRunPolicyEngine } from '../harness/policy-engine';
 import { waitFor as poll } from '../harness/wait';
 import { clusterClient, prometheusApi } from '../harness/cluster-client';
 import { REPO } from '../harness/binaries';
+import type { InferenceMonitoringSpecInput } from '../../src/api/spec-input';
 
 const can = [canRunNode(), canRunPolicyEngine(), { ok: haveOperator(), why: 'prometheus-operator not built (tools/build-operator.sh)' }].find((c) => !c.ok) ?? { ok: true, why: '' };
 if (!can.ok && process.env.CI) throw new Error(`the operator/NetworkPolicy node test must run in CI: ${can.why}`);
@@ -87,7 +88,7 @@ runIf('operator mode and NetworkPolicies on a node that enforces them', () => {
   const { api: prom, query, modelsWithSeries } = prometheusApi(() => promUrl);
   let operatorPromLabels: Record<string, string> = {};
 
-  const operatorSpec = {
+  const operatorSpec: InferenceMonitoringSpecInput = {
     models: [
       { name: 'qwen', model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'lmdeploy', gpu: { count: 2 }, parallelism: { tensor: 2, data: 2 }, image: ENGINE_STANDIN_IMAGE, resources: engineResources },
       { name: 'llama', model: 'meta-llama/Llama-3.1-8B-Instruct', engine: 'vllm', image: ENGINE_STANDIN_IMAGE, resources: engineResources },
@@ -250,7 +251,7 @@ runIf('operator mode and NetworkPolicies on a node that enforces them', () => {
     );
     // The controller's install (dist/1, as committed): its NetworkPolicy and a double of its pod, also listening on a port it does not expose.
     const install = parseAllDocuments(fs.readFileSync(path.join(REPO, 'dist', '1-controller.k8s.yaml'), 'utf8')).map((x) => x.toJSON()) as Manifest[];
-    const controllerNs = install.find((o) => o.kind === 'NetworkPolicy')!.metadata.namespace;
+    const controllerNs = install.find((o) => o.kind === 'NetworkPolicy')!.metadata.namespace!;
     await kubectl(['create', 'namespace', controllerNs]);
     const controller = doublesOf(install, controllerNs)[0];
     doubles.push({ ...controller, ports: [...controller.ports, 9999] });

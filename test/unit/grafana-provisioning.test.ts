@@ -21,14 +21,14 @@ describe('Grafana provisioning', () => {
     expect(ds.map((d: any) => d.type)).toEqual(['prometheus']);
     expect(JSON.stringify(ds)).not.toContain('tempo');
     expect(objs.some((o) => o.metadata.name === 'demo-tempo')).toBe(false);
-    const engine = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'demo-v').spec.template.spec.containers[0];
+    const engine = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'demo-v')!.spec.template.spec.containers[0];
     expect(engine.args).not.toContain('--otlp-traces-endpoint');
   });
 
   test('without Tempo but with an external collector, engines send traces there and Grafana has no Tempo links', () => {
     const objs = render({ tempo: { enabled: false }, tracing: { endpoint: 'http://otel-collector.observability:4317' } });
     expect(JSON.stringify(datasources(objs))).not.toContain('tempo');
-    const engine = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'demo-v').spec.template.spec.containers[0];
+    const engine = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'demo-v')!.spec.template.spec.containers[0];
     expect(engine.args).toEqual(expect.arrayContaining(['--otlp-traces-endpoint', 'http://otel-collector.observability:4317']));
   });
 
@@ -36,13 +36,13 @@ describe('Grafana provisioning', () => {
     const objs = render({ benchmarks: { enabled: true, host: 'pg.db.svc:5432', secretRef: { name: 'bench-db' } } });
     const pg = datasources(objs).find((d: any) => d.type === 'grafana-postgresql-datasource');
     expect(pg).toMatchObject({ uid: 'benchmarks-postgres', url: 'pg.db.svc:5432', user: '$BENCHMARKS_DB_USER', secureJsonData: { password: '$BENCHMARKS_DB_PASSWORD' } });
-    const env = objs.find((o) => o.metadata.name === 'demo-grafana' && o.kind === 'Deployment').spec.template.spec.containers[0].env;
+    const env = objs.find((o) => o.metadata.name === 'demo-grafana' && o.kind === 'Deployment')!.spec.template.spec.containers[0].env;
     expect(env).toContainEqual({ name: 'BENCHMARKS_DB_PASSWORD', valueFrom: { secretKeyRef: { key: 'password', name: 'bench-db' } } });
   });
 
   test('an admin Secret the user names is used with its keys', () => {
     const objs = render({ grafana: { adminSecretRef: { name: 'ops-grafana', userKey: 'u', passwordKey: 'p' } } });
-    const vol = objs.find((o) => o.metadata.name === 'demo-grafana' && o.kind === 'Deployment').spec.template.spec.volumes.find((v: any) => v.name === 'admin');
+    const vol = objs.find((o) => o.metadata.name === 'demo-grafana' && o.kind === 'Deployment')!.spec.template.spec.volumes.find((v: any) => v.name === 'admin');
     expect(vol.secret).toEqual({ secretName: 'ops-grafana', items: [{ key: 'p', path: 'password' }, { key: 'u', path: 'user' }] });
   });
 
@@ -108,9 +108,9 @@ describe('dashboards of several stacks on one Grafana (kube-prometheus-stack\'s 
 
   test('the stack\'s own Grafana provisions every dashboard ConfigMap: mounted under the provider\'s path, one file each', () => {
     const objs = stack('demo', 'llm');
-    const providers = parse(objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'demo-grafana-dashboard-providers').data['providers.yaml']).providers;
+    const providers = parse(objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'demo-grafana-dashboard-providers')!.data['providers.yaml']).providers;
     expect(providers).toEqual([expect.objectContaining({ type: 'file', options: { path: DASHBOARDS_DIR, foldersFromFilesStructure: false } })]);
-    const pod = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'demo-grafana').spec.template.spec;
+    const pod = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'demo-grafana')!.spec.template.spec;
     const mounted = new Map<string, string>();
     for (const m of pod.containers[0].volumeMounts) {
       const cm = pod.volumes.find((v: any) => v.name === m.name)?.configMap?.name;

@@ -3,13 +3,15 @@ import { InferenceModel } from '../../src/constructs/inference-model';
 import { planStack, StackPlan } from '../../src/plan/plan';
 import { renderManifests } from '../../src/render';
 import { manifestSchemaErrors } from '../harness/manifest-schemas';
+import type { InferenceMonitoringSpecInput, ModelInput } from '../../src/api/spec-input';
+import type { EngineName } from '../../src/engines/profile';
 
 const plan = (models: unknown[], extra: Record<string, unknown> = {}): StackPlan => {
   const r = planStack({ name: 'demo', namespace: 'llm', spec: { models, ...extra } });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.value;
 };
-const render = (models: unknown[], extra: Record<string, unknown> = {}) => renderManifests({ name: 'demo', namespace: 'llm', spec: { models, ...extra } });
+const render = (models: ModelInput[], extra: Partial<InferenceMonitoringSpecInput> = {}) => renderManifests({ name: 'demo', namespace: 'llm', spec: { models, ...extra } });
 const deploymentOf = (objs: any[], name: string) => objs.find((o) => o.kind === 'Deployment' && o.metadata.name === name);
 
 describe('InferenceModel', () => {
@@ -19,7 +21,7 @@ describe('InferenceModel', () => {
     expect((model.node.defaultChild as any).kind ?? (model.deployment as any).apiObject.kind).toBe('Deployment');
   });
 
-  test.each(['vllm', 'lmdeploy', 'sglang', 'tgi'])('%s: GPU count is in limits and requests, with the GPU toleration', (engine) => {
+  test.each<EngineName>(['vllm', 'lmdeploy', 'sglang', 'tgi'])('%s: GPU count is in limits and requests, with the GPU toleration', (engine) => {
     const objs = render([{ name: 'm', model: 'x/y', engine, gpu: { count: 2 }, parallelism: { tensor: 2 } }]);
     const pod = deploymentOf(objs, 'demo-m').spec.template.spec;
     const engineContainer = pod.containers.find((c: any) => c.name === 'engine');
@@ -68,7 +70,7 @@ describe('InferenceModel', () => {
     expect(pod.containers[0].ports.map((p: any) => [p.name, p.containerPort])).toEqual([['rank-0', 23333], ['rank-1', 23334]]);
     expect(pod.containers[0].args).toEqual(expect.arrayContaining(['--dp', '2', '--tp', '2', '--server-port', '23333', '--proxy-url', 'http://127.0.0.1:8000']));
     const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'demo-q');
-    expect(svc.spec.ports.map((p: any) => p.name)).toEqual(['proxy', 'rank-0', 'rank-1']);
+    expect(svc!.spec.ports.map((p: any) => p.name)).toEqual(['proxy', 'rank-0', 'rank-1']);
   });
 
   test('LMDeploy 0.10 gets --enable-metrics, 0.11 does not (metrics are on by default there)', () => {
@@ -111,7 +113,7 @@ describe('InferenceModel', () => {
   });
 
   test('tracing keeps 1 in 100 transformers traces by default (its internal spans flood at 1), the engine default 1 elsewhere, and what the spec says when set', () => {
-    const ratio = (engine: string, tracing: Record<string, unknown> = {}) => {
+    const ratio = (engine: EngineName, tracing: InferenceMonitoringSpecInput['tracing'] = {}) => {
       const env = deploymentOf(render([{ name: 'm', model: 'x/y', engine, ...(engine === 'transformers' ? { gpu: { count: 0 } } : {}) }], { tracing }), 'demo-m').spec.template.spec.containers[0].env;
       return env.find((e: any) => e.name === 'OTEL_TRACES_SAMPLER_ARG')?.value;
     };
@@ -174,7 +176,8 @@ describe('InferenceModel', () => {
 
   test('StatefulSets of a long resource name leave room for the controller-revision-hash label (kube-controller-manager refused 42+ characters)', () => {
     const name = 'a'.repeat(63);
-    for (const spec of [{ models: [{ name: 'm', model: 'x/y', engine: 'vllm' }] }, { models: [{ name: 'm', model: 'x/y', engine: 'vllm' }], monitoring: { mode: 'operator', createPrometheus: true } }]) {
+    const specs: InferenceMonitoringSpecInput[] = [{ models: [{ name: 'm', model: 'x/y', engine: 'vllm' }] }, { models: [{ name: 'm', model: 'x/y', engine: 'vllm' }], monitoring: { mode: 'operator', createPrometheus: true } }];
+    for (const spec of specs) {
       const objs = renderManifests({ name, namespace: 'llm', spec });
       // `<statefulset>-<10 hex>` must be a label value (63): ours directly, the operator's as `prometheus-<name>`.
       for (const o of objs.filter((x) => x.kind === 'StatefulSet')) expect(`${o.metadata.name}-0123456789`.length).toBeLessThanOrEqual(63);
@@ -188,13 +191,13 @@ describe('InferenceModel', () => {
     const objs = renderManifests({ name: 'inference-monitoring-for-the-research-cluster', namespace: 'llm', spec: { models: [{ name: long, model: 'meta-llama/Llama-3.1-405B-Instruct-FP8', engine: 'vllm', gpu: { count: 8 }, parallelism: { tensor: 8 } }] } });
     for (const o of objs) expect(o.metadata.name.length).toBeLessThanOrEqual(63);
     const dep = objs.find((o) => o.kind === 'Deployment');
-    expect(dep.metadata.name).toMatch(/^inference-monitoring-for-the-research-cluster-aaaa.*-[0-9a-f]{8}$/);
-    expect(renderManifests({ name: 'inference-monitoring-for-the-research-cluster', namespace: 'llm', spec: { models: [{ name: long, model: 'other', engine: 'vllm', gpu: { count: 8 }, parallelism: { tensor: 8 } }] } }).find((o) => o.kind === 'Deployment').metadata.name).toBe(dep.metadata.name);
+    expect(dep!.metadata.name).toMatch(/^inference-monitoring-for-the-research-cluster-aaaa.*-[0-9a-f]{8}$/);
+    expect(renderManifests({ name: 'inference-monitoring-for-the-research-cluster', namespace: 'llm', spec: { models: [{ name: long, model: 'other', engine: 'vllm', gpu: { count: 8 }, parallelism: { tensor: 8 } }] } }).find((o) => o.kind === 'Deployment')!.metadata.name).toBe(dep!.metadata.name);
   });
 });
 
 describe('every synthesized object passes its schema', () => {
-  const variants: Array<[string, unknown[], Record<string, unknown>]> = [
+  const variants: Array<[string, ModelInput[], Partial<InferenceMonitoringSpecInput>]> = [
     ['all engines, managed', [
       { name: 'v', model: 'x/y', engine: 'vllm', gpu: { count: 2 }, parallelism: { data: 2 } },
       { name: 'l', model: 'x/y', engine: 'lmdeploy', gpu: { count: 4 }, parallelism: { tensor: 2, data: 2 }, modelCache: { type: 'persistentVolumeClaim', size: '200Gi', storageClassName: 'fast' } },
@@ -217,10 +220,10 @@ describe('the schema check itself can fail', () => {
   test('a Deployment with a numeric image and a PodMonitor with a bad interval are reported', () => {
     const objs = render([{ name: 'v', model: 'x/y', engine: 'vllm' }], { monitoring: { mode: 'operator' } });
     const dep = structuredClone(objs.find((o) => o.kind === 'Deployment'));
-    dep.spec.template.spec.containers[0].image = 3;
+    dep!.spec.template.spec.containers[0].image = 3;
     expect(manifestSchemaErrors(dep).join('\n')).toContain('/spec/template/spec/containers/0/image');
     const pm = structuredClone(objs.find((o) => o.kind === 'PodMonitor'));
-    pm.spec.podMetricsEndpoints[0].interval = 'often';
+    pm!.spec.podMetricsEndpoints[0].interval = 'often';
     expect(manifestSchemaErrors(pm).join('\n')).toContain('/spec/podMetricsEndpoints/0/interval');
     expect(manifestSchemaErrors({ apiVersion: 'example.com/v1', kind: 'Nope', metadata: { name: 'x' } })).toEqual(['Nope /x: no schema known for example.com/v1 Nope']);
   });

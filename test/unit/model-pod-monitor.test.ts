@@ -19,17 +19,17 @@ describe('operator mode scraping', () => {
   const byName = (n: string) => monitors.find((m) => m.metadata.name === n);
 
   test('every LMDeploy data-parallel rank is a PodMonitor endpoint', () => {
-    expect(byName('demo-q').spec.podMetricsEndpoints.map((e: any) => [e.port, e.path])).toEqual([['rank-0', '/metrics'], ['rank-1', '/metrics']]);
-    expect(byName('demo-q').spec.selector).toEqual({ matchLabels: { 'app.kubernetes.io/instance': 'demo', 'monitoring.inference.dev/model': 'q' } });
+    expect(byName('demo-q')!.spec.podMetricsEndpoints.map((e: any) => [e.port, e.path])).toEqual([['rank-0', '/metrics'], ['rank-1', '/metrics']]);
+    expect(byName('demo-q')!.spec.selector).toEqual({ matchLabels: { 'app.kubernetes.io/instance': 'demo', 'monitoring.inference.dev/model': 'q' } });
   });
 
   test('vLLM keeps one endpoint: its engines share one /metrics', () => {
-    expect(byName('demo-v').spec.podMetricsEndpoints.map((e: any) => e.port)).toEqual(['http']);
+    expect(byName('demo-v')!.spec.podMetricsEndpoints.map((e: any) => e.port)).toEqual(['http']);
   });
 
   test('the selected port names exist on the pods', () => {
     for (const m of monitors.filter((x) => ['demo-q', 'demo-v'].includes(x.metadata.name))) {
-      const dep = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === m.metadata.name);
+      const dep = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === m.metadata.name)!;
       const ports = dep.spec.template.spec.containers.flatMap((c: any) => c.ports.map((p: any) => p.name));
       for (const e of m.spec.podMetricsEndpoints) expect(ports).toContain(e.port);
     }
@@ -40,7 +40,7 @@ describe('operator mode scraping', () => {
   });
 
   test('targets are scraped on every rank port whether or not the pod declares it, in their own namespace', () => {
-    const t = byName('demo-legacy-target');
+    const t = byName('demo-legacy-target')!;
     for (const e of t.spec.podMetricsEndpoints) expect(e.port ?? e.portNumber).toBeUndefined();
     expect(t.spec.podMetricsEndpoints.map((e: any) => e.relabelings.find((r: any) => r.targetLabel === '__address__').replacement)).toEqual(['$1:23333', '$1:23334', '$1:23335']);
     expect(t.spec.namespaceSelector).toEqual({ matchNames: ['serving'] });
@@ -56,7 +56,7 @@ describe('operator mode scraping', () => {
   test('every endpoint relabels exactly as the managed Prometheus does: job, namespace, pod, node, model, engine, and the operator\'s endpoint label dropped', () => {
     const cases: Array<[string, string[]]> = [['demo-q', ['demo-q']], ['demo-v', ['demo-v']], ['demo-legacy-target', ['demo-legacy-rank-0', 'demo-legacy-rank-1', 'demo-legacy-rank-2']], ['demo-dcgm-exporter', ['dcgm-exporter']]];
     for (const [monitor, jobs] of cases) {
-      const endpoints = byName(monitor).spec.podMetricsEndpoints;
+      const endpoints = byName(monitor)!.spec.podMetricsEndpoints;
       const expected = monitor === 'demo-q' ? [jobs[0], jobs[0]] : jobs;
       expect(endpoints).toHaveLength(expected.length);
       endpoints.forEach((e: any, i: number) => {
@@ -69,25 +69,25 @@ describe('operator mode scraping', () => {
         expect(e.relabelings.map(snake)).toEqual([...managed, ...fixups]);
       });
     }
-    const q = byName('demo-q').spec.podMetricsEndpoints[0].relabelings;
+    const q = byName('demo-q')!.spec.podMetricsEndpoints[0].relabelings;
     expect(q).toContainEqual({ targetLabel: 'job', replacement: 'demo-q', action: 'replace' });
     expect(q).toContainEqual({ regex: 'endpoint', action: 'labeldrop' });
     expect(q).toContainEqual({ sourceLabels: ['__meta_kubernetes_pod_label_monitoring_inference_dev_model'], targetLabel: 'model', action: 'replace' });
-    const legacy = byName('demo-legacy-target').spec.podMetricsEndpoints[0].relabelings;
+    const legacy = byName('demo-legacy-target')!.spec.podMetricsEndpoints[0].relabelings;
     expect(legacy).toContainEqual({ targetLabel: 'model', replacement: 'legacy', action: 'replace' });
     expect(legacy).toContainEqual({ targetLabel: 'inference_engine', replacement: 'lmdeploy', action: 'replace' });
   });
 
   test('inference monitors carry the release label and do not honour engine labels', () => {
     for (const m of monitors.filter((x) => x.metadata.name !== 'demo-dcgm-exporter')) {
-      expect(m.metadata.labels.release).toBe('kps');
+      expect(m.metadata.labels!.release).toBe('kps');
       for (const e of m.spec.podMetricsEndpoints) expect(e.honorLabels).toBe(false);
     }
   });
 
   test('GPU series keep their own namespace/pod labels (honorLabels), the exporter pod\'s are dropped', () => {
-    const dcgm = byName('demo-dcgm-exporter');
-    expect(dcgm.metadata.labels.release).toBe('kps');
+    const dcgm = byName('demo-dcgm-exporter')!;
+    expect(dcgm.metadata.labels!.release).toBe('kps');
     expect(dcgm.spec.podMetricsEndpoints).toMatchObject([{ portNumber: 9400, path: '/metrics', interval: '15s', honorLabels: true }]);
     expect(dcgm.spec.podMetricsEndpoints[0].relabelings).toContainEqual({ regex: 'namespace|container|pod|endpoint', action: 'labeldrop' });
   });
@@ -96,15 +96,15 @@ describe('operator mode scraping', () => {
     const own = render({ ...spec, monitoring: { mode: 'operator', release: 'kps', createPrometheus: true } });
     const selected = own.filter((o) => ['PodMonitor', 'PrometheusRule'].includes(o.kind));
     expect(selected.length).toBeGreaterThan(0);
-    for (const o of selected) expect(o.metadata.labels.release).toBeUndefined();
-    const prom = own.find((o) => o.kind === 'Prometheus');
+    for (const o of selected) expect(o.metadata.labels!.release).toBeUndefined();
+    const prom = own.find((o) => o.kind === 'Prometheus')!;
     expect(prom.spec.podMonitorSelector).toEqual({ matchLabels: { 'app.kubernetes.io/instance': 'demo' } });
     for (const o of selected) expect(o.metadata.labels).toMatchObject(prom.spec.podMonitorSelector.matchLabels);
   });
 
   test('createPrometheus carries every monitoring field over; without it, fields a shared Prometheus cannot take are refused', () => {
     const monitoring = { mode: 'operator', createPrometheus: true, interval: '7s', evaluationInterval: '11s', retention: '3d', storage: { size: '20Gi', storageClassName: 'fast' }, remoteWrite: [{ url: 'https://mimir.example/api/v1/push', name: 'mimir' }] };
-    const prom = render({ ...spec, monitoring }).find((o) => o.kind === 'Prometheus');
+    const prom = render({ ...spec, monitoring }).find((o) => o.kind === 'Prometheus')!;
     expect(prom.spec).toMatchObject({
       scrapeInterval: '7s', evaluationInterval: '11s', retention: '3d',
       storage: { volumeClaimTemplate: { spec: { storageClassName: 'fast', resources: { requests: { storage: '20Gi' } } } } },

@@ -7,19 +7,21 @@ import { parse } from 'yaml';
 import { planStack } from '../../src/plan/plan';
 import { renderManifests, Manifest } from '../../src/render';
 import { validateSpec } from '../../src/api/validate';
+import type { InferenceMonitoringSpecInput, ModelInput } from '../../src/api/spec-input';
+import type { EngineName } from '../../src/engines/profile';
 
-const model = (engine: string, extra: Record<string, unknown>) => ({ name: 'big', model: 'org/big', engine, ...extra });
-const errorsOf = (m: Record<string, unknown>) => {
+const model = (engine: EngineName, extra: Partial<ModelInput>): ModelInput => ({ name: 'big', model: 'org/big', engine, ...extra });
+const errorsOf = (m: unknown) => {
   const r = validateSpec({ models: [m] });
   return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`);
 };
-const render = (m: Record<string, unknown>, extra: Record<string, unknown> = {}) => renderManifests({ name: 'demo', namespace: 'llm', spec: { models: [m], ...extra } });
+const render = (m: ModelInput, extra: Partial<InferenceMonitoringSpecInput> = {}) => renderManifests({ name: 'demo', namespace: 'llm', spec: { models: [m], ...extra } });
 const lwsOf = (objs: Manifest[]) => objs.find((o) => o.kind === 'LeaderWorkerSet')!;
 const scrapeOf = (objs: Manifest[]) => parse(objs.find((o) => o.kind === 'ConfigMap' && o.data?.['prometheus.yml'])!.data['prometheus.yml']).scrape_configs.find((s: any) => s.job_name === 'demo-big');
 const args = (pod: any) => pod.spec.containers[0].args as string[];
 
 describe('admission', () => {
-  test.each([
+  test.each<[EngineName, Partial<ModelInput>, string]>([
     ['tgi', { gpu: { count: 2 }, parallelism: { tensor: 4, nodes: 2 } }, 'spec.models[0].parallelism.nodes: Forbidden: tgi cannot serve one model over several pods: text-generation-launcher shards a model over the GPUs of one machine only'],
     ['transformers', { gpu: { count: 1 }, parallelism: { nodes: 2 } }, 'spec.models[0].parallelism.nodes: Forbidden: transformers cannot serve one model over several pods'],
     ['vllm', { gpu: { count: 2 }, parallelism: { tensor: 2, nodes: 2 } }, 'spec.models[0].parallelism: Invalid value: parallelism.tensor × parallelism.pipeline × parallelism.data must equal gpu.count × parallelism.nodes'],

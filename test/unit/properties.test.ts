@@ -13,7 +13,7 @@ import { stackDashboards } from '../../src/dashboards';
 import { dashboardQueries, substituteVariables } from '../../src/check/check-dashboards';
 import { PROFILES } from '../../src/engines/registry';
 import { planStack } from '../../src/plan/plan';
-import { renderManifests } from '../../src/render';
+import { renderPlan } from '../../src/render';
 import { validateSpec } from '../../src/api/validate';
 import { manifestSchemaErrors } from '../harness/manifest-schemas';
 
@@ -65,7 +65,7 @@ describe('random valid specs', () => {
     fc.assert(fc.property(validSpec, dnsName(63), (spec, name) => {
       const planned = planStack({ name, namespace: 'llm', spec });
       if (!planned.ok) throw new Error(`valid spec rejected: ${JSON.stringify(planned.errors)}`);
-      const objs = renderManifests({ name, namespace: 'llm', spec });
+      const objs = renderPlan(planned.value);
       for (const o of objs) {
         expect(o.metadata.name.length).toBeLessThanOrEqual(63);
         expect(o.metadata.name).toMatch(DNS_LABEL);

@@ -13,6 +13,7 @@ import { OWNER_LABEL, Reconciler, renderErrors } from '../../src/controller/reco
 import { INFERENCE_MONITORING, OWNED_KINDS, ResourceKind } from '../../src/controller/resources';
 import * as render from '../../src/render';
 import { renderManifests } from '../../src/render';
+import type { InferenceMonitoringSpecInput, ModelInput } from '../../src/api/spec-input';
 
 const NS = 'tenant';
 /** What the CRD says of `status.conditions[].message`. */
@@ -97,6 +98,8 @@ const setUp = () => {
     api: api as unknown as KubeApi,
     getResource: (key) => { const [namespace, name] = key.split('/'); const o = api.objects.get(keyOf({ ...INFERENCE_MONITORING, metadata: { name, namespace } })); return o && clone(o); },
     availableKinds: () => OWNED_KINDS,
+    // Namespaces are objects of the fake apiserver like any other (none unless a test adds one).
+    namespace: (name) => api.objects.get(keyOf({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })),
     log: () => undefined,
     now: () => '2026-01-01T00:00:00Z',
   });
@@ -105,7 +108,7 @@ const setUp = () => {
   return { api, reconciler, create, condition };
 };
 const slim = { grafana: { enabled: false }, tempo: { enabled: false }, tracing: { enabled: false } };
-const model = (name: string) => ({ name, model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'vllm' });
+const model = (name: string): ModelInput => ({ name, model: 'Qwen/Qwen2.5-7B-Instruct', engine: 'vllm' });
 
 describe('a spec the CRD admitted but that cannot be rendered', () => {
   test.each([
@@ -177,7 +180,7 @@ describe('status messages stay within the CRD\'s maxLength', () => {
   test('143 objects that exist and are not its own: the status is written, bounded, with the count of the problems left out', async () => {
     const { api, reconciler, create, condition } = setUp();
     const models = Array.from({ length: 32 }, (_, i) => model(`model-with-a-rather-long-name-${String(i).padStart(2, '0')}`));
-    const spec = { models, monitoring: { mode: 'operator' } };
+    const spec: InferenceMonitoringSpecInput = { models, monitoring: { mode: 'operator' } };
     for (const m of renderManifests({ name: 'big', namespace: NS, spec })) api.add(m as KubeObject); // someone else's, no owner label
     create('big', spec);
     const action = await reconciler.reconcile(`${NS}/big`);

@@ -10,6 +10,7 @@ import { EXAMPLE_NAME, EXAMPLE_NAMESPACE, EXAMPLE_SPEC } from '../../charts/exam
 import { SPEC_VARIANTS } from '../harness/spec-variants';
 import { parse as parseYaml } from 'yaml';
 import { validateSpec } from '../../src/api/validate';
+import type { InferenceMonitoringSpecInput } from '../../src/api/spec-input';
 
 const stacks: Array<[string, Manifest[]]> = [
   ['example (managed)', renderManifests({ name: EXAMPLE_NAME, namespace: EXAMPLE_NAMESPACE, spec: EXAMPLE_SPEC })],
@@ -32,7 +33,7 @@ const MONITORING = ['prometheus', 'tempo', 'grafana', 'alertmanager'];
 
 describe.each(stacks)('%s', (_name, objs) => {
   test('monitoring pods meet Pod Security "restricted"', () => {
-    const pods = workloads(objs).filter((o) => MONITORING.includes(component(o)));
+    const pods = workloads(objs).filter((o) => MONITORING.includes(component(o) ?? ''));
     for (const w of pods) {
       const spec = podSpecOf(w);
       expect({ name: w.metadata.name, runAsNonRoot: spec.securityContext?.runAsNonRoot }).toEqual({ name: w.metadata.name, runAsNonRoot: true });
@@ -101,7 +102,7 @@ describe.each(stacks)('%s', (_name, objs) => {
 
 describe('NetworkPolicies (managed mode)', () => {
   const objs = stacks[0][1];
-  const policy = (name: string) => objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === name);
+  const policy = (name: string) => objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === name)!;
   const sel = (component: string) => ({ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'demo', 'app.kubernetes.io/component': component } } });
 
   test('only Grafana and Tempo (remote write) reach Prometheus', () => {
@@ -191,7 +192,7 @@ describe('NetworkPolicies (operator mode, KEDA, default deny)', () => {
 });
 
 describe('remote-write credentials stay secret', () => {
-  const spec = {
+  const spec: InferenceMonitoringSpecInput = {
     models: [{ name: 'v', model: 'x/y', engine: 'vllm' }],
     monitoring: { remoteWrite: [
       { url: 'https://mimir.example.com/api/v1/push', basicAuth: { usernameSecretRef: { name: 'mimir-auth', key: 'user' }, passwordSecretRef: { name: 'mimir-auth', key: 'pass' } }, tls: { caSecretRef: { name: 'mimir-ca' }, certSecretRef: { name: 'client-tls' }, keySecretRef: { name: 'client-tls' } } },
@@ -297,7 +298,7 @@ describe('nothing we write is expanded by what reads it (issue #26)', () => {
 });
 
 describe('traces follow an external collector (issue #26)', () => {
-  const spec = (extra: Record<string, unknown> = {}) => ({
+  const spec = (extra: Partial<InferenceMonitoringSpecInput> = {}): InferenceMonitoringSpecInput => ({
     models: [{ name: 't', model: 'x/y', engine: 'transformers', gpu: { count: 0 } }, { name: 'v', model: 'x/y', engine: 'vllm' }],
     tracing: { endpoint: 'http://otel-collector.observability.svc:4317' }, ...extra,
   });
