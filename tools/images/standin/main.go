@@ -26,6 +26,8 @@
 // Test control, on every port it serves:
 //
 //	POST /standin/stop-rank?rank=N  closes rank N's listener (the rank "dies"); the others stay.
+//	POST /standin/add?metric=NAME&by=X  (a multi-node pod's /metrics ports) adds X to every sample of the counter
+//	                       NAME on that port: the recording is a frozen moment, counters still, gauges running.
 package main
 
 import (

@@ -29,14 +29,18 @@ func roleHandlers(role *mnRole, cat *catalog, args []string) []http.Handler {
 	var out []http.Handler
 	for _, p := range role.ports {
 		mux := http.NewServeMux()
-		body := p.metrics
+		var body *exposition
+		if p.metrics != nil {
+			body = &exposition{body: p.metrics}
+			mux.Handle("/standin/add", addHandler(body))
+		}
 		metrics := func(w http.ResponseWriter, _ *http.Request) {
 			if body == nil {
 				http.NotFound(w, nil)
 				return
 			}
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-			w.Write(body)
+			w.Write(body.get())
 		}
 		ok := func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }
 		if p.spec.Server == "api" {

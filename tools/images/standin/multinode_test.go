@@ -272,3 +272,54 @@ func TestEachServerOfThePodServesItsRoutes(t *testing.T) {
 		t.Fatalf("node 1 /metrics (plain TP): %d; want tp ranks 2-3, no tokenizer series, no gauges of a non-logging rank", code)
 	}
 }
+
+func post(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestAddMovesACounterOnAndNothingElse(t *testing.T) {
+	sg := []string{"python3", "-m", "sglang.launch_server", "--model-path", "m", "--tp", "4", "--nnodes", "2", "--node-rank", "0",
+		"--dist-init-addr", "leader:20000", "--enable-metrics"}
+	r, _, err := role(t, "sglang", "0.5.23", sg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := roleHandlers(r, catalogOf(t, "sglang", "0.5.23"), sg[3:])
+	const tokens = `sglang:generation_tokens_total{engine_type="unified",is_streaming="true",model_name="deepseek-ai/DeepSeek-V2-Lite"} `
+	if _, body := get(t, h[0], "/metrics"); !strings.Contains(body, tokens+"2100.0\n") {
+		t.Fatal("the recording's token counter is 2100")
+	}
+	if code, body := post(t, h[0], "/standin/add?metric=sglang:generation_tokens_total&by=50"); code != 200 || body != "1\n" {
+		t.Fatalf("add: %d %q", code, body)
+	}
+	_, body := get(t, h[0], "/metrics")
+	if !strings.Contains(body, tokens+"2150\n") || !strings.Contains(body, `sglang:num_running_reqs{engine_type="unified",model_name="deepseek-ai/DeepSeek-V2-Lite",moe_ep_rank="0",pp_rank="0",tp_rank="0"} 7.0`) {
+		t.Fatal("the counter moved by 50 and the gauge stayed")
+	}
+	// The histogram of the same name prefix is another series: untouched.
+	if !strings.Contains(body, `sglang:generation_tokens_histogram_sum{engine_type="unified",model_name="deepseek-ai/DeepSeek-V2-Lite"} 2100.0`) {
+		t.Fatal("a series whose name only starts like the counter's changed")
+	}
+	for _, bad := range []string{"metric=sglang:num_running_reqs&by=1", "metric=sglang:generation_tokens_total&by=-1", "metric=nope_total&by=1", "metric=sglang:generation_tokens_total&by=x"} {
+		if code, _ := post(t, h[0], "/standin/add?"+bad); code != 400 {
+			t.Fatalf("%s: %d, want 400", bad, code)
+		}
+	}
+	if code, _ := get(t, h[0], "/standin/add?metric=sglang:generation_tokens_total&by=1"); code != 405 {
+		t.Fatal("GET must not change a counter")
+	}
+}
+
+func TestValueAtSkipsQuotedBraces(t *testing.T) {
+	line := `x_total{a="}} {\"q\"",b="c d"} 7 1700000000000`
+	s, e, ok := valueAt(line, "x_total")
+	if !ok || line[s:e] != "7" {
+		t.Fatalf("value %q", line[s:e])
+	}
+	if _, _, ok := valueAt(`x_total_more{a="b"} 1`, "x_total"); ok {
+		t.Fatal("another name sharing the prefix")
+	}
+}
