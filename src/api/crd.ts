@@ -52,7 +52,7 @@ const condition = {
   type: 'object',
   required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'],
   properties: {
-    type: { type: 'string', description: 'Ready, Progressing or Degraded.', maxLength: 316 },
+    type: { type: 'string', description: 'Ready, Progressing or Degraded; SeriesConflict while another stack sends series with the same namespace and model to the same shared Prometheus.', maxLength: 316 },
     status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
     observedGeneration: { type: 'integer', format: 'int64', minimum: 0, description: 'The .metadata.generation the condition was set for.' },
     lastTransitionTime: { type: 'string', format: 'date-time', description: 'When status last changed.' },
@@ -67,7 +67,7 @@ export const STATUS_SCHEMA: JsonSchema = {
   properties: {
     observedGeneration: { type: 'integer', format: 'int64', description: 'The .metadata.generation last reconciled.' },
     conditions: {
-      type: 'array', description: 'Ready, Progressing and Degraded.', items: condition,
+      type: 'array', description: 'Ready, Progressing and Degraded, and SeriesConflict while it applies.', items: condition,
       'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'],
     },
     modelsReady: { type: 'string', description: 'Ready models out of all models, e.g. `1/2`.' },

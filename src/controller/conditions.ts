@@ -37,6 +37,14 @@ export function setCondition(conditions: Condition[], cond: Omit<Condition, 'las
   return changed;
 }
 
+/** Removes a condition that no longer applies (one that only exists while true, like SeriesConflict); true if it was there. */
+export function removeCondition(conditions: Condition[], type: string): boolean {
+  const i = conditions.findIndex((x) => x.type === type);
+  if (i < 0) return false;
+  conditions.splice(i, 1);
+  return true;
+}
+
 /**
  * What a condition message may carry, in UTF-8 bytes: half the CRD's `maxLength` (32768) for
  * `status.conditions[].message`, so a status with a long list of problems is still written.

@@ -15,6 +15,7 @@ import * as http from 'http';
 import * as os from 'os';
 import { Registry } from 'prom-client';
 import { ChildEntry, childEntry, childStub, withoutManagedFields } from './compact';
+import { sharedSeriesSignature } from '../plan/shared-series';
 import { Informer } from './informer';
 import { FencedError, KubeApi, KubeApiError, KubeObject } from './kube';
 import { LeaderElector } from './leader-election';
@@ -79,6 +80,8 @@ export class Controller {
   private readonly usedNamespaces = new Map<string, readonly string[]>();
   /** The opt-in annotation of each namespace as last seen, to enqueue only on a change. */
   private readonly optIns = new Map<string, string | undefined>();
+  /** Resources on a shared Prometheus, with what they send there (sharedSeriesSignature), to enqueue their peers on a change. */
+  private readonly sharedSignatures = new Map<string, string>();
   private resyncTimer?: NodeJS.Timeout;
   private readonly log: (msg: string, fields?: Record<string, unknown>) => void;
   private readonly uidToKey = new Map<string, string>();
@@ -113,6 +116,12 @@ export class Controller {
           this.setUsedNamespaces(key, []);
         }
         this.queue.add(key);
+        // A stack on a shared Prometheus that appears, goes, or changes what it sends there: the other stacks on
+        // shared Prometheuses compare their series with it again (their SeriesConflict condition).
+        const signature = type === 'delete' ? undefined : sharedSeriesSignature(obj);
+        const before = this.sharedSignatures.get(key);
+        if (signature === undefined) this.sharedSignatures.delete(key); else this.sharedSignatures.set(key, signature);
+        if (signature !== before) for (const other of this.sharedSignatures.keys()) if (other !== key) this.queue.add(other);
       },
     });
     this.namespaceInformer = new Informer(opts.api, NAMESPACE, {
@@ -144,6 +153,7 @@ export class Controller {
       cachedOwner: (o) => this.ownedInformers.get(`${o.apiVersion}/${o.kind}`)?.cache.get(`${o.metadata.namespace ?? ''}/${o.metadata.name}`)?.metadata.labels?.[OWNER_LABEL],
       namespace: (name) => this.namespaceInformer.cache.get(`/${name}`),
       usesNamespaces: (key, namespaces) => this.setUsedNamespaces(key, namespaces),
+      peers: (key) => [...this.sharedSignatures.keys()].filter((k) => k !== key).flatMap((k) => this.crInformer.cache.get(k) ?? []),
     });
     if (opts.leaderElection) {
       const le = opts.leaderElection;

@@ -11,9 +11,10 @@
  */
 import { Manifest, renderPlan, stackInputFromResource } from '../render';
 import { planStack, StackPlan } from '../plan/plan';
+import { PeerStack, seriesConflicts, sharedPrometheusOf, StackSeries, stackSeries } from '../plan/shared-series';
 import { Action } from './action';
 import { ChildEntry, childEntry, compactObject, desiredDigest, settle } from './compact';
-import { boundedMessage, Condition, setCondition } from './conditions';
+import { boundedMessage, Condition, removeCondition, setCondition } from './conditions';
 import { ApplyFailedError, errorPolicy, InvalidSpecError, RenderError, renderErrors, TerminalError } from './errors';
 import { withFinalizer } from './finalizer';
 import { FIELD_MANAGER, KubeApi, KubeObject } from './kube';
@@ -62,6 +63,11 @@ export interface ReconcilerDeps {
    * their opt-in annotation enqueues it (the controller watches namespaces).
    */
   readonly usesNamespaces?: (key: string, namespaces: readonly string[]) => void;
+  /**
+   * The other InferenceMonitoring resources (from the informer cache) whose series may go to the same shared
+   * Prometheus as this one's: each is planned (once per generation) and compared (src/plan/shared-series.ts).
+   */
+  readonly peers?: (key: string) => readonly KubeObject[];
 }
 
 /** Bytes of an Event's message (the client cuts at 1024 without saying so: cut here, with the marker). */
@@ -246,6 +252,8 @@ function reconciledStatus(pass: Pass, live: ReadonlyMap<string, ChildEntry>, r: 
 export class Reconciler {
   private readonly wanted = new Lru<DesiredRef[]>(DESIRED_CACHE_SIZE);
   private readonly recentCompact = new Lru<KubeObject[]>(RECENT_COMPACT_SIZE);
+  /** Peers' series by uid/generation (null: a spec that does not plan), see seriesConflicts. */
+  private readonly peerSeries = new Lru<StackSeries | null>(DESIRED_CACHE_SIZE);
   /** Objects being created right now (objKey → the creating resource's UID), see claimCreations. */
   private readonly creating = new Map<string, string>();
 
@@ -291,7 +299,7 @@ export class Reconciler {
           const applied = await this.applyDesired(pass, refused, live, claims, failures);
           const pruned = await this.prune(pass.desired, refused, live);
           const status = reconciledStatus(pass, live, { applied, pruned, failures });
-          const statusWritten = await this.writeReconciledStatus(cr, status, failures);
+          const statusWritten = await this.writeReconciledStatus(cr, status, failures, this.seriesConflicts(key, pass.plan));
           this.deps.log('reconciled', { key, applied, pruned, failures: failures.length, ready: status.modelsReady });
           const outcome: ReconcileOutcome = { applied, pruned, statusWritten };
           if (failures.length) return { ...errorPolicy(cr, new ApplyFailedError(failures)), outcome };
@@ -461,9 +469,15 @@ export class Reconciler {
   }
 
   /** Step status: the conditions and fields of a pass, written when changed; a Warning Event when written with failures. */
-  private async writeReconciledStatus(cr: KubeObject, s: ReconciledStatus, failures: readonly string[]): Promise<boolean> {
+  private async writeReconciledStatus(cr: KubeObject, s: ReconciledStatus, failures: readonly string[], conflicts: readonly string[]): Promise<boolean> {
     const { generation, applied, pruned, readyCount, total, allReady } = s;
+    let conflictChanged = false;
     const statusWritten = await this.writeStatus(cr, (conds) => [
+      // Present only while another stack's series clash with this one's: the objects are applied all the same (one
+      // team's stack must not stop another's), the condition and a Warning Event say what to rename.
+      conflictChanged = conflicts.length
+        ? setCondition(conds, { type: 'SeriesConflict', status: 'True', reason: 'SharedSeries', message: boundedMessage(conflicts), observedGeneration: generation }, this.deps.now)
+        : removeCondition(conds, 'SeriesConflict'),
       failures.length
         ? setCondition(conds, { type: 'Degraded', status: 'True', reason: 'ApplyFailed', message: boundedMessage(failures), observedGeneration: generation }, this.deps.now)
         : setCondition(conds, { type: 'Degraded', status: 'False', reason: 'Reconciled', message: 'all objects applied', observedGeneration: generation }, this.deps.now),
@@ -480,7 +494,30 @@ export class Reconciler {
             : { type: 'Progressing', status: 'True', reason: 'ApplyFailed', message: 'retrying the objects Degraded names', observedGeneration: generation }, this.deps.now),
     ], { models: s.models, modelsReady: s.modelsReady, urls: s.urls });
     if (statusWritten && failures.length) await this.deps.api.event(cr, 'Warning', 'ApplyFailed', boundedMessage(failures, MAX_EVENT_MESSAGE_BYTES)).catch(() => undefined);
+    if (statusWritten && conflictChanged && conflicts.length) await this.deps.api.event(cr, 'Warning', 'SeriesConflict', boundedMessage(conflicts, MAX_EVENT_MESSAGE_BYTES)).catch(() => undefined);
     return statusWritten;
+  }
+
+  /**
+   * Step series conflicts: this stack's models whose series another stack sends to the same shared Prometheus
+   * with the same labels. Peers are planned once per generation (a peer whose spec does not plan is its own
+   * problem, reported on it, and skipped here).
+   */
+  private seriesConflicts(key: string, plan: StackPlan): string[] {
+    if (!this.deps.peers || sharedPrometheusOf(plan) === undefined) return [];
+    const peers: PeerStack[] = [];
+    for (const peer of this.deps.peers(key)) {
+      const peerKey = `${peer.metadata.uid}/${peer.metadata.generation ?? 0}`;
+      let series = this.peerSeries.get(peerKey);
+      if (series === undefined) {
+        const input = stackInputFromResource(peer, peer.metadata.namespace);
+        const result = input.ok ? planStack(input.value) : input;
+        series = result.ok ? stackSeries(result.value) : null;
+        this.peerSeries.set(peerKey, series);
+      }
+      if (series) peers.push({ ref: `${peer.metadata.namespace}/${peer.metadata.name}`, series });
+    }
+    return seriesConflicts(stackSeries(plan), peers);
   }
 
   /**

@@ -192,6 +192,35 @@ runIf('controller against a real kube-apiserver', () => {
     expect(created.metadata.uid).toBeDefined();
   });
 
+  test('two stacks of one namespace on the shared Prometheus naming a model alike: both report SeriesConflict at the field, with an Event; a rename clears both', async () => {
+    const spec = (model: string): InferenceMonitoringSpecInput => ({ models: [{ name: model, model: 'x/y', engine: 'vllm' }], monitoring: { mode: 'operator' } });
+    const create = (name: string, model: string) => api.request('POST', resourcePath(INFERENCE_MONITORING, NS), { apiVersion: INFERENCE_MONITORING.apiVersion, kind: INFERENCE_MONITORING.kind, metadata: { name, namespace: NS }, spec: spec(model) });
+    const conflict = async (name: string) => (await cr(name))?.status?.conditions?.find((c: any) => c.type === 'SeriesConflict');
+    const reconciledAt = (name: string, generation: number) => waitFor(`${name} reconciled`, async () => { const o = await cr(name); return o?.status?.observedGeneration === generation ? o : undefined; });
+    const a = await create('team-a', 'mistral');
+    const alone = await reconciledAt('team-a', a.metadata.generation);
+    expect(alone.status.conditions.map((c: any) => c.type)).not.toContain('SeriesConflict');
+    // team-b arrives with the same model: team-a is told too (its peer's arrival enqueues it; a resync would, later).
+    await create('team-b', 'mistral');
+    const [ca, cb] = await Promise.all(['team-a', 'team-b'].map((n) => waitFor(`SeriesConflict on ${n}`, () => conflict(n))));
+    expect(ca).toMatchObject({ status: 'True', reason: 'SharedSeries', observedGeneration: a.metadata.generation });
+    expect(ca.message).toBe('spec.models[0].name: Invalid value: "mistral": InferenceMonitoring llm/team-b also sends series with namespace="llm", model="mistral" to the shared Prometheus (release kube-prometheus-stack); each stack\'s rules, alerts and dashboards would count both: rename the model in one of them');
+    expect(cb.message).toMatch(/^spec\.models\[0\]\.name: Invalid value: "mistral": InferenceMonitoring llm\/team-a also sends/);
+    // Applied all the same: one team's stack never stops another's.
+    expect((await cr('team-b'))!.status.conditions.find((c: any) => c.type === 'Degraded')).toMatchObject({ status: 'False', reason: 'Reconciled' });
+    const events = await waitFor('SeriesConflict Events', async () => {
+      const list = (await api.request('GET', `/api/v1/namespaces/${NS}/events?fieldSelector=reason%3DSeriesConflict`)).items as any[];
+      const on = new Set(list.map((e) => e.involvedObject.name));
+      return on.has('team-a') && on.has('team-b') ? list : undefined;
+    });
+    expect(events.every((e: any) => e.type === 'Warning')).toBe(true);
+    // team-b renames its model: both conditions go.
+    await api.request('PATCH', resourcePath(INFERENCE_MONITORING, NS, 'team-b'), { spec: spec('mistral-b') }, 'application/merge-patch+json');
+    await Promise.all(['team-a', 'team-b'].map((n) => waitFor(`no SeriesConflict on ${n}`, async () => (await cr(n))?.status && !(await conflict(n)))));
+    for (const n of ['team-a', 'team-b']) await api.request('DELETE', resourcePath(INFERENCE_MONITORING, NS, n));
+    await Promise.all(['team-a', 'team-b'].map((n) => waitFor(`${n} gone`, async () => (await cr(n)) === undefined)));
+  });
+
   test('an informer lists page by page, keeping each object as its transform makes it before the next is parsed', async () => {
     await ensureNamespace(cp, 'paging');
     const n = 2 * LIST_PAGE + 50;
