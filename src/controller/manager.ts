@@ -14,8 +14,8 @@
 import * as http from 'http';
 import * as os from 'os';
 import { Registry } from 'prom-client';
-import { ChildEntry, childEntry, childStub, withoutManagedFields } from './compact';
 import { sharedSeriesSignature } from '../plan/shared-series';
+import { ChildEntry, childEntry, childStub, withoutManagedFields } from './compact';
 import { Informer } from './informer';
 import { FencedError, KubeApi, KubeApiError, KubeObject } from './kube';
 import { LeaderElector } from './leader-election';

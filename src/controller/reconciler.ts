@@ -468,16 +468,11 @@ export class Reconciler {
     return pruned;
   }
 
-  /** Step status: the conditions and fields of a pass, written when changed; a Warning Event when written with failures. */
+  /** Step status: the conditions and fields of a pass, written when changed; a Warning Event when written with failures, and when a series conflict appears or changes. */
   private async writeReconciledStatus(cr: KubeObject, s: ReconciledStatus, failures: readonly string[], conflicts: readonly string[]): Promise<boolean> {
     const { generation, applied, pruned, readyCount, total, allReady } = s;
     let conflictChanged = false;
     const statusWritten = await this.writeStatus(cr, (conds) => [
-      // Present only while another stack's series clash with this one's: the objects are applied all the same (one
-      // team's stack must not stop another's), the condition and a Warning Event say what to rename.
-      conflictChanged = conflicts.length
-        ? setCondition(conds, { type: 'SeriesConflict', status: 'True', reason: 'SharedSeries', message: boundedMessage(conflicts), observedGeneration: generation }, this.deps.now)
-        : removeCondition(conds, 'SeriesConflict'),
       failures.length
         ? setCondition(conds, { type: 'Degraded', status: 'True', reason: 'ApplyFailed', message: boundedMessage(failures), observedGeneration: generation }, this.deps.now)
         : setCondition(conds, { type: 'Degraded', status: 'False', reason: 'Reconciled', message: 'all objects applied', observedGeneration: generation }, this.deps.now),
@@ -492,6 +487,11 @@ export class Reconciler {
           : applied || pruned
             ? { type: 'Progressing', status: 'True', reason: 'Applying', message: `applied ${applied}, pruned ${pruned}`, observedGeneration: generation }
             : { type: 'Progressing', status: 'True', reason: 'ApplyFailed', message: 'retrying the objects Degraded names', observedGeneration: generation }, this.deps.now),
+      // Present only while another stack's series clash with this one's: the objects are applied all the same (one
+      // team's stack must not stop another's), the condition and a Warning Event say what to rename.
+      conflictChanged = conflicts.length
+        ? setCondition(conds, { type: 'SeriesConflict', status: 'True', reason: 'SharedSeries', message: boundedMessage(conflicts), observedGeneration: generation }, this.deps.now)
+        : removeCondition(conds, 'SeriesConflict'),
     ], { models: s.models, modelsReady: s.modelsReady, urls: s.urls });
     if (statusWritten && failures.length) await this.deps.api.event(cr, 'Warning', 'ApplyFailed', boundedMessage(failures, MAX_EVENT_MESSAGE_BYTES)).catch(() => undefined);
     if (statusWritten && conflictChanged && conflicts.length) await this.deps.api.event(cr, 'Warning', 'SeriesConflict', boundedMessage(conflicts, MAX_EVENT_MESSAGE_BYTES)).catch(() => undefined);
